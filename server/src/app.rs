@@ -1,0 +1,312 @@
+//! Builds the server from its configuration and runs it until shutdown.
+//!
+//! [`App::build`] opens the store (running migrations), connects Redis when configured and
+//! loads or creates the secrets; [`App::serve`] serves gRPC and the admin endpoint until the
+//! shutdown future completes, then drains: health turns NOT_SERVING, listeners close, in-flight
+//! calls get [`DRAIN_TIMEOUT`] to finish.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use prost::Message;
+use taquilla_proto::v1 as pb;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::service::interceptor::InterceptedService;
+
+use crate::auth::OperatorAuth;
+use crate::catalog::Catalog;
+use crate::config::{Config, Secret, redact_url};
+use crate::domain::clock::{Clock, SystemClock};
+use crate::metrics::{Metrics, RpcMetricsLayer};
+use crate::rpc::operator::OperatorService;
+use crate::rpc::sales::SalesService;
+use crate::rpc::waiting_room::WaitingRoomService;
+use crate::store::{self, Store, StoreOptions};
+use crate::tokens::Signer;
+
+/// How long in-flight calls may take to finish after shutdown starts.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Largest gRPC message the server decodes (requests are small; layouts are the largest).
+const MAX_DECODE_BYTES: usize = 4 * 1024 * 1024;
+
+/// Everything the RPC handlers share.
+#[derive(Debug)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub catalog: Catalog,
+    pub clock: Arc<dyn Clock>,
+    pub signer: Signer,
+    pub metrics: Arc<Metrics>,
+    /// Redis for the distributed waiting room, when configured.
+    pub redis: Option<redis::aio::ConnectionManager>,
+    pub hold_ttl: Duration,
+    pub payment_ttl: Duration,
+}
+
+/// A built server, ready to serve.
+#[derive(Debug)]
+pub struct App {
+    state: Arc<AppState>,
+    operator_auth: OperatorAuth,
+}
+
+/// Reads a secret from `path`, or creates it there (readable only by this user) with `fresh`.
+fn load_or_create_secret(path: &Path, fresh: impl FnOnce() -> String) -> anyhow::Result<Secret> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::read_to_string(path) {
+        Ok(existing) if !existing.trim().is_empty() => return Ok(Secret::new(existing.trim())),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => anyhow::bail!("cannot read {}: {e}", path.display()),
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create directory {}", dir.display()))?;
+    }
+    let value = fresh();
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    file.write_all(value.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(Secret::new(value))
+}
+
+fn random_hex(bytes: usize) -> String {
+    use rand::RngCore;
+    let mut buf = vec![0u8; bytes];
+    rand::thread_rng().fill_bytes(&mut buf);
+    hex::encode(buf)
+}
+
+/// Connects to Redis and checks that it answers, within `timeout`.
+async fn connect_redis(
+    url: &str,
+    timeout: Duration,
+) -> anyhow::Result<redis::aio::ConnectionManager> {
+    let shown = redact_url(url);
+    let client = redis::Client::open(url)
+        .map_err(|e| anyhow::anyhow!("the Redis URL {shown} is not valid: {e}"))?;
+    let config = redis::aio::ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(timeout))
+        .set_response_timeout(Some(timeout))
+        .set_number_of_retries(1);
+    let mut connection =
+        tokio::time::timeout(timeout, client.get_connection_manager_with_config(config))
+            .await
+            .map_err(|_| {
+                anyhow::anyhow!("cannot reach Redis at {shown}: no answer within {timeout:?}")
+            })?
+            .map_err(|e| anyhow::anyhow!("cannot connect to Redis at {shown}: {e}"))?;
+    let pong: String = redis::cmd("PING")
+        .query_async(&mut connection)
+        .await
+        .map_err(|e| anyhow::anyhow!("Redis at {shown} did not answer PING: {e}"))?;
+    anyhow::ensure!(
+        pong == "PONG",
+        "Redis at {shown} answered PING with {pong:?}"
+    );
+    Ok(connection)
+}
+
+/// Every RPC path the server serves, from the descriptor sets it also serves for reflection.
+fn known_methods() -> HashSet<String> {
+    let mut methods = HashSet::new();
+    for encoded in [
+        taquilla_proto::FILE_DESCRIPTOR_SET,
+        tonic_health::pb::FILE_DESCRIPTOR_SET,
+    ] {
+        let Ok(set) = prost_types::FileDescriptorSet::decode(encoded) else {
+            continue;
+        };
+        for file in set.file {
+            let package = file.package.unwrap_or_default();
+            for service in file.service {
+                let service_name = service.name.unwrap_or_default();
+                for method in service.method {
+                    methods.insert(format!(
+                        "/{package}.{service_name}/{}",
+                        method.name.unwrap_or_default()
+                    ));
+                }
+            }
+        }
+    }
+    methods
+}
+
+impl App {
+    /// Builds the server with the system clock.
+    pub async fn build(config: &Config) -> anyhow::Result<App> {
+        App::build_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    /// Builds the server with a given clock (tests move time by hand).
+    pub async fn build_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
+        let options = StoreOptions {
+            max_connections: config.db_max_connections,
+            connect_timeout: config.connect_timeout,
+        };
+        let store = store::open(config.database_url.as_deref(), &config.data_dir, &options).await?;
+        let redis = match &config.redis_url {
+            Some(url) => Some(connect_redis(url, config.connect_timeout).await?),
+            None => None,
+        };
+        let signing_key = match &config.signing_key {
+            Some(key) => key.clone(),
+            None => load_or_create_secret(&config.data_dir.join("signing-key"), || random_hex(32))?,
+        };
+        let signer = Signer::new(signing_key.expose().as_bytes())
+            .map_err(|e| anyhow::anyhow!("--signing-key: {e}"))?;
+        let operator_token = match &config.operator_token {
+            Some(token) => token.clone(),
+            None => {
+                let path = config.data_dir.join("operator-token");
+                let token = load_or_create_secret(&path, || random_hex(24))?;
+                tracing::info!(path = %path.display(), "operator token is in this file");
+                token
+            }
+        };
+        let metrics = Arc::new(Metrics::new(known_methods()));
+        let state = Arc::new(AppState {
+            catalog: Catalog::new(store.clone()),
+            store,
+            clock,
+            signer: signer.clone(),
+            metrics,
+            redis,
+            hold_ttl: config.hold_ttl,
+            payment_ttl: config.payment_ttl,
+        });
+        Ok(App {
+            state,
+            operator_auth: OperatorAuth::new(&operator_token, signer),
+        })
+    }
+
+    /// State shared by the handlers.
+    pub fn state(&self) -> &Arc<AppState> {
+        &self.state
+    }
+
+    /// Serves gRPC on `grpc` and the admin endpoint on `admin` until `shutdown` completes, then
+    /// drains.
+    pub async fn serve(
+        self,
+        grpc: TcpListener,
+        admin: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let state = self.state.clone();
+        let (health, health_service) = tonic_health::server::health_reporter();
+        health
+            .set_serving::<pb::waiting_room_server::WaitingRoomServer<WaitingRoomService>>()
+            .await;
+        health
+            .set_serving::<pb::sales_server::SalesServer<SalesService>>()
+            .await;
+        health
+            .set_serving::<pb::operator_server::OperatorServer<OperatorService>>()
+            .await;
+
+        let reflection = || {
+            tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(taquilla_proto::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        };
+        let reflection_v1 = reflection().build_v1()?;
+        let reflection_v1alpha = reflection().build_v1alpha()?;
+
+        let waiting_room =
+            pb::waiting_room_server::WaitingRoomServer::new(WaitingRoomService::new(state.clone()))
+                .max_decoding_message_size(MAX_DECODE_BYTES);
+        let sales = pb::sales_server::SalesServer::new(SalesService::new(state.clone()))
+            .max_decoding_message_size(MAX_DECODE_BYTES);
+        let operator = InterceptedService::new(
+            pb::operator_server::OperatorServer::new(OperatorService::new(state.clone()))
+                .max_decoding_message_size(MAX_DECODE_BYTES),
+            self.operator_auth.clone(),
+        );
+
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let stopped = |mut rx: watch::Receiver<bool>| async move {
+            // Either the flag flips or the sender is gone: both mean stop.
+            let _ = rx.wait_for(|stop| *stop).await;
+        };
+
+        let grpc_addr = grpc.local_addr()?;
+        let admin_addr = admin.local_addr()?;
+        let router = tonic::transport::Server::builder()
+            .tcp_nodelay(true)
+            .http2_keepalive_interval(Some(Duration::from_secs(30)))
+            .layer(RpcMetricsLayer::new(state.metrics.clone()))
+            .add_service(health_service)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
+            .add_service(waiting_room)
+            .add_service(sales)
+            .add_service(operator);
+        let mut grpc_task =
+            tokio::spawn(router.serve_with_incoming_shutdown(
+                TcpListenerStream::new(grpc),
+                stopped(stop_rx.clone()),
+            ));
+        let mut admin_task = tokio::spawn(crate::metrics::serve_admin(
+            admin,
+            state.metrics.clone(),
+            stopped(stop_rx),
+        ));
+        tracing::info!(
+            grpc = %grpc_addr,
+            admin = %admin_addr,
+            backend = %state.store.backend(),
+            waiting_room = if state.redis.is_some() { "redis" } else { "embedded" },
+            "taquilla-server is serving"
+        );
+
+        tokio::select! {
+            () = shutdown => {}
+            result = &mut grpc_task => {
+                result.context("the gRPC server task failed")??;
+                anyhow::bail!("the gRPC server stopped unexpectedly");
+            }
+            result = &mut admin_task => {
+                result.context("the admin server task failed")??;
+                anyhow::bail!("the admin server stopped unexpectedly");
+            }
+        }
+
+        tracing::info!("shutting down: draining in-flight calls");
+        health
+            .set_service_status("", tonic_health::ServingStatus::NotServing)
+            .await;
+        let _ = stop_tx.send(true);
+        match tokio::time::timeout(DRAIN_TIMEOUT, &mut grpc_task).await {
+            Ok(result) => result.context("the gRPC server task failed")??,
+            Err(_) => {
+                tracing::warn!(
+                    "in-flight calls did not finish within {DRAIN_TIMEOUT:?}; stopping anyway"
+                );
+                grpc_task.abort();
+            }
+        }
+        match tokio::time::timeout(DRAIN_TIMEOUT, &mut admin_task).await {
+            Ok(result) => result.context("the admin server task failed")??,
+            Err(_) => admin_task.abort(),
+        }
+        tracing::info!("stopped");
+        Ok(())
+    }
+}

@@ -1,0 +1,241 @@
+//! Typed configuration: command-line flags with environment fallbacks. Secrets are wrapped in
+//! [`Secret`] so that no `Debug` output or log line can show them, and `--help` hides their
+//! environment values.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use clap::Parser;
+
+/// A string that must never be printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    /// The secret itself; only for the code that uses it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl FromStr for Secret {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.trim().is_empty() {
+            return Err("must not be empty".into());
+        }
+        Ok(Secret(s.to_string()))
+    }
+}
+
+/// A URL with its password removed, for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{}{}@{}", &url[..scheme_end + 3], user, &url[at + 1..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// Parses a duration such as `500ms`, `90s`, `10m` or `1h`.
+pub fn parse_duration(input: &str) -> Result<Duration, String> {
+    let s = input.trim();
+    let split = s
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(|| format!("{input:?} has no unit; write e.g. 90s, 10m or 500ms"))?;
+    let (digits, unit) = s.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{input:?} does not start with a whole number"))?;
+    let ms = match unit {
+        "ms" => n,
+        "s" => n.saturating_mul(1_000),
+        "m" => n.saturating_mul(60_000),
+        "h" => n.saturating_mul(3_600_000),
+        _ => {
+            return Err(format!(
+                "{input:?} has unknown unit {unit:?}; use ms, s, m or h"
+            ));
+        }
+    };
+    if ms == 0 {
+        return Err(format!("{input:?} must be longer than zero"));
+    }
+    Ok(Duration::from_millis(ms))
+}
+
+/// Taquilla's gRPC server: a fair virtual waiting room in front of a seat inventory that never
+/// sells a seat twice.
+///
+/// With no --database-url it runs on the embedded backend (a SQLite file in --data-dir and an
+/// in-process waiting room). With --database-url postgres://… it uses PostgreSQL for the
+/// inventory, and with --redis-url redis://… Redis for the waiting room, so several nodes can
+/// serve one sale.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "taquilla-server", version, after_help = EXAMPLES)]
+pub struct Config {
+    /// Address for the gRPC API.
+    #[arg(long, env = "TAQUILLA_LISTEN", default_value = "127.0.0.1:50051")]
+    pub listen: SocketAddr,
+
+    /// Address for the admin HTTP endpoint (/metrics for Prometheus, /healthz).
+    #[arg(long, env = "TAQUILLA_ADMIN_LISTEN", default_value = "127.0.0.1:9464")]
+    pub admin_listen: SocketAddr,
+
+    /// PostgreSQL URL (postgres://user@host/db) or sqlite://file. Empty: the embedded SQLite file
+    /// in --data-dir.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Redis URL (redis://host:6379) for the waiting room. Empty: in-process waiting room (one
+    /// node only).
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+
+    /// Directory for the embedded database and generated secrets.
+    #[arg(long, env = "TAQUILLA_DATA_DIR", default_value = "taquilla-data")]
+    pub data_dir: PathBuf,
+
+    /// Bearer token operators present. Empty: one is generated and written to
+    /// <data-dir>/operator-token (readable only by this user).
+    #[arg(long, env = "TAQUILLA_OPERATOR_TOKEN", hide_env_values = true)]
+    pub operator_token: Option<Secret>,
+
+    /// Secret key that signs queue tokens, admission passes and ticket codes (16+ bytes). Every
+    /// node of one sale needs the same key. Empty: one is generated and kept in
+    /// <data-dir>/signing-key.
+    #[arg(long, env = "TAQUILLA_SIGNING_KEY", hide_env_values = true)]
+    pub signing_key: Option<Secret>,
+
+    /// How long a hold keeps seats (SOFT_LOCKED) before checkout.
+    #[arg(long, env = "TAQUILLA_HOLD_TTL", default_value = "10m", value_parser = parse_duration)]
+    pub hold_ttl: Duration,
+
+    /// How long an order keeps seats (HARD_LOCKED) while it waits for payment.
+    #[arg(long, env = "TAQUILLA_PAYMENT_TTL", default_value = "15m", value_parser = parse_duration)]
+    pub payment_ttl: Duration,
+
+    /// Most database connections (PostgreSQL) or read connections (SQLite).
+    #[arg(long, env = "TAQUILLA_DB_MAX_CONNECTIONS", default_value_t = 16)]
+    pub db_max_connections: u32,
+
+    /// How long to wait for the database or Redis before giving up.
+    #[arg(long, env = "TAQUILLA_CONNECT_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    pub connect_timeout: Duration,
+
+    /// Seed a demo sale at start ("lux-tour": 8 concerts, 142,000 seats); existing events are
+    /// left as they are.
+    #[arg(long, value_name = "DEMO")]
+    pub seed: Option<String>,
+
+    /// Log filter (tracing's EnvFilter syntax), e.g. info or taquilla_server=debug.
+    #[arg(long, env = "TAQUILLA_LOG", default_value = "info")]
+    pub log: String,
+}
+
+const EXAMPLES: &str = "Examples:
+  taquilla-server --seed lux-tour
+  taquilla-server --database-url postgres://postgres@127.0.0.1/taquilla --redis-url redis://127.0.0.1:6379";
+
+impl Config {
+    /// A configuration for tests: loopback on port 0, embedded store in `data_dir`.
+    pub fn for_tests(data_dir: PathBuf) -> Config {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            admin_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            database_url: None,
+            redis_url: None,
+            data_dir,
+            operator_token: Some(Secret::new("test-operator-token")),
+            signing_key: Some(Secret::new("test-signing-key-0123456789abcdef")),
+            hold_ttl: Duration::from_secs(600),
+            payment_ttl: Duration::from_secs(900),
+            db_max_connections: 8,
+            connect_timeout: Duration::from_secs(5),
+            seed: None,
+            log: "warn".into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3_600)));
+        assert!(
+            parse_duration("10")
+                .expect_err("must fail")
+                .contains("no unit")
+        );
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("ten m").is_err());
+        assert!(
+            parse_duration("5d")
+                .expect_err("must fail")
+                .contains("unknown unit")
+        );
+    }
+
+    #[test]
+    fn passwords_are_not_shown() {
+        assert_eq!(
+            redact_url("postgres://app:s3cret@db.example:5432/taquilla"),
+            "postgres://app@db.example:5432/taquilla"
+        );
+        assert_eq!(
+            redact_url("redis://:pw@127.0.0.1:6379"),
+            "redis://@127.0.0.1:6379"
+        );
+        assert_eq!(
+            redact_url("postgres://localhost/db"),
+            "postgres://localhost/db"
+        );
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let config = Config::for_tests(PathBuf::from("x"));
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("test-operator-token"), "{shown}");
+        assert!(!shown.contains("test-signing-key"), "{shown}");
+    }
+
+    #[test]
+    fn flags_parse() {
+        let config = Config::try_parse_from([
+            "taquilla-server",
+            "--listen",
+            "0.0.0.0:6000",
+            "--hold-ttl",
+            "2m",
+            "--seed",
+            "lux-tour",
+        ])
+        .expect("parse");
+        assert_eq!(config.listen.port(), 6000);
+        assert_eq!(config.hold_ttl, Duration::from_secs(120));
+        assert_eq!(config.seed.as_deref(), Some("lux-tour"));
+    }
+}

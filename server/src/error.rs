@@ -1,0 +1,119 @@
+//! The API error type. Services return [`ApiError`]; it is turned into a `tonic::Status` in one
+//! place, where internal errors are logged with a reference and shown to callers opaquely.
+
+use tonic::Status;
+
+use crate::store::StoreError;
+
+/// An error a caller sees, with a sentence for a person.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    InvalidArgument(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    AlreadyExists(String),
+    #[error("{0}")]
+    FailedPrecondition(String),
+    #[error("{0}")]
+    Aborted(String),
+    #[error("{message}")]
+    ResourceExhausted {
+        message: String,
+        retry_after_ms: u64,
+    },
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("{0}")]
+    Unauthenticated(String),
+    #[error("{0}")]
+    PermissionDenied(String),
+    #[error("{0}")]
+    Unimplemented(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(detail) => {
+                tracing::warn!(%detail, "database unavailable");
+                ApiError::Unavailable(
+                    "the database is unavailable right now; please retry in a moment".into(),
+                )
+            }
+            StoreError::Conflict(message) => ApiError::Aborted(message),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<ApiError> for Status {
+    fn from(e: ApiError) -> Self {
+        match e {
+            ApiError::InvalidArgument(m) => Status::invalid_argument(m),
+            ApiError::NotFound(m) => Status::not_found(m),
+            ApiError::AlreadyExists(m) => Status::already_exists(m),
+            ApiError::FailedPrecondition(m) => Status::failed_precondition(m),
+            ApiError::Aborted(m) => Status::aborted(m),
+            ApiError::ResourceExhausted {
+                message,
+                retry_after_ms,
+            } => {
+                let mut status = Status::resource_exhausted(message);
+                if let Ok(value) = retry_after_ms.to_string().parse() {
+                    status
+                        .metadata_mut()
+                        .insert(taquilla_proto::RETRY_AFTER_MS_HEADER, value);
+                }
+                status
+            }
+            ApiError::Unavailable(m) => Status::unavailable(m),
+            ApiError::Unauthenticated(m) => Status::unauthenticated(m),
+            ApiError::PermissionDenied(m) => Status::permission_denied(m),
+            ApiError::Unimplemented(m) => Status::unimplemented(m),
+            ApiError::Internal(detail) => {
+                let reference = uuid::Uuid::new_v4().simple().to_string();
+                let reference = &reference[..12];
+                tracing::error!(%reference, %detail, "internal error");
+                Status::internal(format!(
+                    "something went wrong on the server (reference {reference}); it has been logged"
+                ))
+            }
+        }
+    }
+}
+
+/// Result of an RPC handler body.
+pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_is_carried_in_metadata() {
+        let status = Status::from(ApiError::ResourceExhausted {
+            message: "slow down".into(),
+            retry_after_ms: 1_500,
+        });
+        assert_eq!(status.code(), tonic::Code::ResourceExhausted);
+        assert_eq!(
+            status
+                .metadata()
+                .get(taquilla_proto::RETRY_AFTER_MS_HEADER)
+                .and_then(|v| v.to_str().ok()),
+            Some("1500")
+        );
+    }
+
+    #[test]
+    fn internal_details_are_not_shown() {
+        let status = Status::from(ApiError::Internal("password=hunter2 in query".into()));
+        assert_eq!(status.code(), tonic::Code::Internal);
+        assert!(!status.message().contains("hunter2"));
+        assert!(status.message().contains("reference"));
+    }
+}

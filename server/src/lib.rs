@@ -1,0 +1,24 @@
+//! Taquilla's server: a virtual waiting room in front of a transactional seat inventory, served
+//! over gRPC (package `taquilla.v1`).
+//!
+//! - [`config`]: command-line flags and environment, typed.
+//! - [`app`]: builds the server from a config and runs it until shutdown.
+//! - [`domain`]: pure rules (layouts, seat states, seat-map shape, clock); no IO.
+//! - [`store`]: inventory and sales records in PostgreSQL or the embedded SQLite file.
+//! - [`catalog`]: the in-memory view of events and seat-map shapes the RPCs read.
+//! - [`rpc`]: the three gRPC services; the only place that knows both proto and domain types.
+//! - [`auth`]: operator bearer tokens and the admission-pass guard of the sales RPCs.
+//! - [`tokens`]: HMAC-signed queue tokens, admission passes and ticket codes.
+//! - [`metrics`]: Prometheus metrics and the admin HTTP endpoint.
+//! - [`error`]: the API error type and its mapping to gRPC statuses.
+
+pub mod app;
+pub mod auth;
+pub mod catalog;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod metrics;
+pub mod rpc;
+pub mod store;
+pub mod tokens;

@@ -1,0 +1,269 @@
+//! Prometheus metrics and the admin HTTP endpoint (`/metrics`, `/healthz`).
+//!
+//! RPC metrics come from a tower layer around the gRPC router: a request counter by method and
+//! gRPC status and a latency histogram by method. Method labels are limited to the methods in
+//! the served descriptor sets, so unknown paths cannot grow the label space.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use tonic::codegen::http;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RpcLabels {
+    method: String,
+    code: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MethodLabels {
+    method: String,
+}
+
+/// The server's metrics registry.
+pub struct Metrics {
+    registry: Mutex<Registry>,
+    rpc_requests: Family<RpcLabels, Counter>,
+    rpc_seconds: Family<MethodLabels, Histogram>,
+    known_methods: HashSet<String>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+fn latency_histogram() -> Histogram {
+    // 100 µs to ~13 s.
+    Histogram::new(exponential_buckets(0.000_1, 2.0, 18))
+}
+
+impl Metrics {
+    /// A registry whose RPC labels are limited to `known_methods` (paths like
+    /// `/taquilla.v1.Sales/HoldSeats`).
+    pub fn new(known_methods: HashSet<String>) -> Metrics {
+        let mut registry = Registry::with_prefix("taquilla");
+        let rpc_requests = Family::<RpcLabels, Counter>::default();
+        let rpc_seconds = Family::<MethodLabels, Histogram>::new_with_constructor(
+            latency_histogram as fn() -> Histogram,
+        );
+        registry.register(
+            "rpc_requests",
+            "gRPC requests by method and status code",
+            rpc_requests.clone(),
+        );
+        registry.register(
+            "rpc_duration_seconds",
+            "Time to the response headers of gRPC requests, by method",
+            rpc_seconds.clone(),
+        );
+        Metrics {
+            registry: Mutex::new(registry),
+            rpc_requests,
+            rpc_seconds,
+            known_methods,
+        }
+    }
+
+    /// Registers another metric (gauges of the waiting room, breaker states, …).
+    pub fn register(
+        &self,
+        name: &str,
+        help: &str,
+        metric: impl prometheus_client::registry::Metric,
+    ) {
+        if let Ok(mut registry) = self.registry.lock() {
+            registry.register(name, help, metric);
+        }
+    }
+
+    fn method_label(&self, path: &str) -> String {
+        if self.known_methods.contains(path) {
+            path.to_string()
+        } else {
+            "other".to_string()
+        }
+    }
+
+    fn observe(&self, method: String, code: &'static str, seconds: f64) {
+        self.rpc_seconds
+            .get_or_create(&MethodLabels {
+                method: method.clone(),
+            })
+            .observe(seconds);
+        self.rpc_requests
+            .get_or_create(&RpcLabels { method, code })
+            .inc();
+    }
+
+    /// The metrics in Prometheus' text format.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        if let Ok(registry) = self.registry.lock() {
+            // Writing into a String cannot fail.
+            let _ = prometheus_client::encoding::text::encode(&mut out, &registry);
+        }
+        out
+    }
+}
+
+/// The name of a gRPC status code number as sent in `grpc-status`.
+fn code_name(value: &str) -> &'static str {
+    match value {
+        "0" => "OK",
+        "1" => "CANCELLED",
+        "2" => "UNKNOWN",
+        "3" => "INVALID_ARGUMENT",
+        "4" => "DEADLINE_EXCEEDED",
+        "5" => "NOT_FOUND",
+        "6" => "ALREADY_EXISTS",
+        "7" => "PERMISSION_DENIED",
+        "8" => "RESOURCE_EXHAUSTED",
+        "9" => "FAILED_PRECONDITION",
+        "10" => "ABORTED",
+        "11" => "OUT_OF_RANGE",
+        "12" => "UNIMPLEMENTED",
+        "13" => "INTERNAL",
+        "14" => "UNAVAILABLE",
+        "15" => "DATA_LOSS",
+        "16" => "UNAUTHENTICATED",
+        _ => "UNKNOWN",
+    }
+}
+
+/// Tower layer recording RPC metrics.
+#[derive(Clone, Debug)]
+pub struct RpcMetricsLayer {
+    metrics: Arc<Metrics>,
+}
+
+impl RpcMetricsLayer {
+    pub fn new(metrics: Arc<Metrics>) -> Self {
+        RpcMetricsLayer { metrics }
+    }
+}
+
+impl<S> tower::Layer<S> for RpcMetricsLayer {
+    type Service = RpcMetricsService<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        RpcMetricsService {
+            inner,
+            metrics: self.metrics.clone(),
+        }
+    }
+}
+
+/// See [`RpcMetricsLayer`].
+#[derive(Clone, Debug)]
+pub struct RpcMetricsService<S> {
+    inner: S,
+    metrics: Arc<Metrics>,
+}
+
+impl<S, ReqBody, ResBody> tower::Service<http::Request<ReqBody>> for RpcMetricsService<S>
+where
+    S: tower::Service<http::Request<ReqBody>, Response = http::Response<ResBody>>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<S::Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<ReqBody>) -> Self::Future {
+        let method = self.metrics.method_label(request.uri().path());
+        let metrics = self.metrics.clone();
+        let started = Instant::now();
+        let response = self.inner.call(request);
+        Box::pin(async move {
+            let result = response.await;
+            // Errors answered before any message carry grpc-status in the headers
+            // (trailers-only); otherwise the status comes in trailers and was OK so far.
+            let code = match &result {
+                Ok(response) => response
+                    .headers()
+                    .get("grpc-status")
+                    .and_then(|v| v.to_str().ok())
+                    .map(code_name)
+                    .unwrap_or("OK"),
+                Err(_) => "TRANSPORT_ERROR",
+            };
+            metrics.observe(method, code, started.elapsed().as_secs_f64());
+            result
+        })
+    }
+}
+
+/// Serves `/metrics` and `/healthz` until `shutdown` completes.
+pub async fn serve_admin(
+    listener: tokio::net::TcpListener,
+    metrics: Arc<Metrics>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use axum::routing::get;
+    let router = axum::Router::new()
+        .route(
+            "/metrics",
+            get(move || {
+                let metrics = metrics.clone();
+                async move {
+                    (
+                        [(
+                            http::header::CONTENT_TYPE,
+                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                        )],
+                        metrics.encode(),
+                    )
+                }
+            }),
+        )
+        .route("/healthz", get(|| async { "ok\n" }));
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_methods_share_one_label() {
+        let metrics = Metrics::new(["/taquilla.v1.Sales/ListEvents".to_string()].into());
+        assert_eq!(
+            metrics.method_label("/taquilla.v1.Sales/ListEvents"),
+            "/taquilla.v1.Sales/ListEvents"
+        );
+        assert_eq!(metrics.method_label("/x.Y/Z"), "other");
+        metrics.observe("other".into(), "OK", 0.01);
+        let text = metrics.encode();
+        assert!(
+            text.contains("taquilla_rpc_requests_total{method=\"other\",code=\"OK\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("taquilla_rpc_duration_seconds_bucket"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn status_codes_have_names() {
+        assert_eq!(code_name("0"), "OK");
+        assert_eq!(code_name("8"), "RESOURCE_EXHAUSTED");
+        assert_eq!(code_name("99"), "UNKNOWN");
+    }
+}

@@ -1,0 +1,425 @@
+//! `taquilla.v1.Operator`: creating events and running sales. Every call has passed the
+//! operator-token interceptor before it reaches this service.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Instant;
+
+use taquilla_proto::v1 as pb;
+use tokio_stream::Stream;
+use tonic::{Request, Response, Status};
+use tracing::instrument;
+
+use super::{convert, not_built};
+use crate::app::AppState;
+use crate::domain::demo::{self, DemoEvent};
+use crate::domain::ids::{check_event_id, check_text};
+use crate::domain::layout::{self, MAX_PRICE_MINOR};
+use crate::error::{ApiError, ApiResult};
+use crate::store::{AuditEntry, NewEvent, StoreError};
+
+/// Most tickets per fan an operator may allow.
+const MAX_TICKETS_PER_FAN: u32 = 50;
+
+#[derive(Debug, Clone)]
+pub struct OperatorService {
+    state: Arc<AppState>,
+}
+
+impl OperatorService {
+    pub fn new(state: Arc<AppState>) -> Self {
+        OperatorService { state }
+    }
+}
+
+/// Parses a CreateEvent request into an event to create.
+fn parse_create_event(request: pb::CreateEventRequest, now_ms: i64) -> ApiResult<NewEvent> {
+    let invalid = ApiError::InvalidArgument;
+    check_event_id("event_id", &request.event_id).map_err(invalid)?;
+    check_text("name", &request.name, 200).map_err(invalid)?;
+    check_text("artist", &request.artist, 200).map_err(invalid)?;
+    if request.starts_at_unix_ms <= 0 {
+        return Err(invalid(
+            "starts_at_unix_ms must be the event's start time in milliseconds since 1970".into(),
+        ));
+    }
+    let currency = if request.currency.is_empty() {
+        "EUR".to_string()
+    } else {
+        request.currency.clone()
+    };
+    if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
+        return Err(invalid(format!(
+            "currency {currency:?} must be a three-letter ISO 4217 code such as \"EUR\""
+        )));
+    }
+    if !(0..=MAX_PRICE_MINOR).contains(&request.fee_per_ticket_minor) {
+        return Err(invalid(format!(
+            "fee_per_ticket_minor must be between 0 and {MAX_PRICE_MINOR}"
+        )));
+    }
+    let max_tickets_per_fan = match request.max_tickets_per_fan {
+        0 => 4,
+        n if n <= MAX_TICKETS_PER_FAN => n,
+        n => {
+            return Err(invalid(format!(
+                "max_tickets_per_fan is {n}; at most {MAX_TICKETS_PER_FAN} are allowed"
+            )));
+        }
+    };
+    let spec = match request.layout {
+        Some(pb::create_event_request::Layout::VenueLayout(layout)) => {
+            convert::layout_spec(layout)?
+        }
+        Some(pb::create_event_request::Layout::LayoutToml(doc)) => {
+            layout::parse_toml(&doc).map_err(invalid)?
+        }
+        Some(pb::create_event_request::Layout::LayoutJson(doc)) => {
+            layout::parse_json(&doc).map_err(invalid)?
+        }
+        None => {
+            return Err(invalid(
+                "the venue layout is missing: give venue_layout, layout_toml or layout_json".into(),
+            ));
+        }
+    };
+    let layout = spec
+        .validate()
+        .map_err(|e| invalid(format!("layout: {e}")))?;
+    Ok(NewEvent {
+        id: request.event_id,
+        name: request.name,
+        artist: request.artist,
+        starts_at_ms: request.starts_at_unix_ms,
+        currency,
+        fee_per_ticket_minor: request.fee_per_ticket_minor,
+        max_tickets_per_fan,
+        layout,
+        created_at_ms: now_ms,
+    })
+}
+
+/// What seeding a demo did.
+#[derive(Debug, Clone, Default)]
+pub struct SeedOutcome {
+    /// Every event of the demo, created now or before.
+    pub event_ids: Vec<String>,
+    /// Seats created by this call.
+    pub seats_created: u64,
+}
+
+/// Creates the events of a demo sale that do not exist yet.
+pub async fn seed_demo(state: &AppState, scenario: &str) -> ApiResult<SeedOutcome> {
+    let events: Vec<DemoEvent> = match scenario {
+        "" | demo::LUX_TOUR => demo::lux_tour(),
+        other => {
+            return Err(ApiError::InvalidArgument(format!(
+                "there is no demo called {other:?}; the demo available is \"{}\"",
+                demo::LUX_TOUR
+            )));
+        }
+    };
+    let mut outcome = SeedOutcome::default();
+    for event in events {
+        outcome.event_ids.push(event.event_id.clone());
+        if state.store.get_event(&event.event_id).await?.is_some() {
+            continue;
+        }
+        let layout = event
+            .layout
+            .validate()
+            .map_err(|e| ApiError::Internal(format!("demo layout is invalid: {e}")))?;
+        let capacity = layout.capacity();
+        let new_event = NewEvent {
+            id: event.event_id,
+            name: event.name,
+            artist: event.artist,
+            starts_at_ms: event.starts_at_ms,
+            currency: event.currency,
+            fee_per_ticket_minor: event.fee_per_ticket_minor,
+            max_tickets_per_fan: event.max_tickets_per_fan,
+            layout,
+            created_at_ms: state.clock.now_ms(),
+        };
+        match state.store.create_event(&new_event).await {
+            Ok(()) => outcome.seats_created += u64::from(capacity),
+            // Another node (or call) seeded it at the same moment.
+            Err(StoreError::Conflict(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    state.catalog.invalidate_counts();
+    Ok(outcome)
+}
+
+impl OperatorService {
+    async fn audit(&self, action: &str, event_id: Option<&str>, detail: String) {
+        let entry = AuditEntry {
+            at_ms: self.state.clock.now_ms(),
+            actor: "operator".into(),
+            action: action.into(),
+            event_id: event_id.map(str::to_string),
+            detail,
+        };
+        if let Err(e) = self.state.store.record_audit(&entry).await {
+            tracing::warn!(error = %e, action, "could not write the audit log");
+        }
+    }
+
+    async fn event_message(&self, event_id: &str) -> ApiResult<pb::Event> {
+        let event = super::sales::find_event(&self.state, event_id).await?;
+        let counts = self.state.catalog.counts(self.state.clock.now_ms()).await?;
+        Ok(convert::event(&event, counts.get(event_id)))
+    }
+
+    async fn create_event(
+        &self,
+        request: pb::CreateEventRequest,
+    ) -> ApiResult<pb::CreateEventResponse> {
+        let event = parse_create_event(request, self.state.clock.now_ms())?;
+        match self.state.store.create_event(&event).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict(message)) => return Err(ApiError::AlreadyExists(message)),
+            Err(e) => return Err(e.into()),
+        }
+        self.state.catalog.invalidate_counts();
+        self.audit(
+            "create_event",
+            Some(&event.id),
+            format!(
+                "{} seats at {}",
+                event.layout.capacity(),
+                event.layout.venue.name
+            ),
+        )
+        .await;
+        Ok(pb::CreateEventResponse {
+            event: Some(self.event_message(&event.id).await?),
+        })
+    }
+
+    async fn seed(&self, request: pb::SeedDemoRequest) -> ApiResult<pb::SeedDemoResponse> {
+        let started = Instant::now();
+        let outcome = seed_demo(&self.state, &request.scenario).await?;
+        let elapsed_ms = started.elapsed().as_millis() as u64;
+        if outcome.seats_created > 0 {
+            self.audit(
+                "seed_demo",
+                None,
+                format!("{} seats in {elapsed_ms} ms", outcome.seats_created),
+            )
+            .await;
+        }
+        let counts = self.state.catalog.counts(self.state.clock.now_ms()).await?;
+        let mut events = Vec::with_capacity(outcome.event_ids.len());
+        for id in &outcome.event_ids {
+            let event = super::sales::find_event(&self.state, id).await?;
+            events.push(convert::event(&event, counts.get(id)));
+        }
+        Ok(pb::SeedDemoResponse {
+            events,
+            seats_created: outcome.seats_created,
+            elapsed_ms,
+        })
+    }
+}
+
+type StatsStream = Pin<Box<dyn Stream<Item = Result<pb::EventStats, Status>> + Send>>;
+
+const VALVE: &str = "the waiting room's admission valve";
+
+#[tonic::async_trait]
+impl pb::operator_server::Operator for OperatorService {
+    #[instrument(skip_all, fields(event_id = %request.get_ref().event_id))]
+    async fn create_event(
+        &self,
+        request: Request<pb::CreateEventRequest>,
+    ) -> Result<Response<pb::CreateEventResponse>, Status> {
+        Ok(Response::new(
+            OperatorService::create_event(self, request.into_inner()).await?,
+        ))
+    }
+
+    #[instrument(skip_all, fields(scenario = %request.get_ref().scenario))]
+    async fn seed_demo(
+        &self,
+        request: Request<pb::SeedDemoRequest>,
+    ) -> Result<Response<pb::SeedDemoResponse>, Status> {
+        Ok(Response::new(self.seed(request.into_inner()).await?))
+    }
+
+    async fn open_sale(
+        &self,
+        _request: Request<pb::OpenSaleRequest>,
+    ) -> Result<Response<pb::SaleStatus>, Status> {
+        Err(not_built("OpenSale", VALVE).into())
+    }
+
+    async fn pause_sale(
+        &self,
+        _request: Request<pb::PauseSaleRequest>,
+    ) -> Result<Response<pb::SaleStatus>, Status> {
+        Err(not_built("PauseSale", VALVE).into())
+    }
+
+    async fn close_sale(
+        &self,
+        _request: Request<pb::CloseSaleRequest>,
+    ) -> Result<Response<pb::SaleStatus>, Status> {
+        Err(not_built("CloseSale", VALVE).into())
+    }
+
+    async fn set_admission(
+        &self,
+        _request: Request<pb::SetAdmissionRequest>,
+    ) -> Result<Response<pb::AdmissionSettings>, Status> {
+        Err(not_built("SetAdmission", VALVE).into())
+    }
+
+    async fn get_stats(
+        &self,
+        _request: Request<pb::GetStatsRequest>,
+    ) -> Result<Response<pb::EventStats>, Status> {
+        Err(not_built("GetStats", "live sale statistics").into())
+    }
+
+    type WatchStatsStream = StatsStream;
+
+    async fn watch_stats(
+        &self,
+        _request: Request<pb::WatchStatsRequest>,
+    ) -> Result<Response<Self::WatchStatsStream>, Status> {
+        Err(not_built("WatchStats", "live sale statistics").into())
+    }
+
+    async fn broadcast(
+        &self,
+        _request: Request<pb::BroadcastRequest>,
+    ) -> Result<Response<pb::BroadcastResponse>, Status> {
+        Err(not_built("Broadcast", "the waiting room's alert feed").into())
+    }
+
+    async fn ban(
+        &self,
+        _request: Request<pb::BanRequest>,
+    ) -> Result<Response<pb::BanResponse>, Status> {
+        Err(not_built("Ban", "the waiting room's abuse controls").into())
+    }
+
+    async fn list_orders(
+        &self,
+        _request: Request<pb::ListOrdersRequest>,
+    ) -> Result<Response<pb::ListOrdersResponse>, Status> {
+        Err(not_built("ListOrders", "the order book").into())
+    }
+
+    async fn refund(
+        &self,
+        _request: Request<pb::RefundRequest>,
+    ) -> Result<Response<pb::RefundResponse>, Status> {
+        Err(not_built("Refund", "the payment path").into())
+    }
+
+    async fn audit(
+        &self,
+        _request: Request<pb::AuditRequest>,
+    ) -> Result<Response<pb::AuditReport>, Status> {
+        Err(not_built("Audit", "the integrity audit").into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request() -> pb::CreateEventRequest {
+        pb::CreateEventRequest {
+            event_id: "demo-1".into(),
+            name: "Demo".into(),
+            artist: "Band".into(),
+            starts_at_unix_ms: 1,
+            currency: String::new(),
+            fee_per_ticket_minor: 0,
+            max_tickets_per_fan: 0,
+            layout: Some(pb::create_event_request::Layout::LayoutToml(
+                "[venue]\nid = \"v\"\nname = \"V\"\n[[sections]]\nid = \"ga\"\nname = \"GA\"\nkind = \"general_admission\"\nprice = 10\ncapacity = 3\n".into(),
+            )),
+        }
+    }
+
+    fn invalid(req: pb::CreateEventRequest) -> String {
+        match parse_create_event(req, 0) {
+            Err(ApiError::InvalidArgument(m)) => m,
+            other => panic!("expected INVALID_ARGUMENT, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_apply() {
+        let event = parse_create_event(request(), 7).expect("valid");
+        assert_eq!(event.currency, "EUR");
+        assert_eq!(event.max_tickets_per_fan, 4);
+        assert_eq!(event.layout.capacity(), 3);
+        assert_eq!(event.created_at_ms, 7);
+    }
+
+    #[test]
+    fn each_bad_field_is_named() {
+        assert!(
+            invalid(pb::CreateEventRequest {
+                event_id: "Bad Id".into(),
+                ..request()
+            })
+            .contains("event_id")
+        );
+        assert!(
+            invalid(pb::CreateEventRequest {
+                name: String::new(),
+                ..request()
+            })
+            .contains("name")
+        );
+        assert!(
+            invalid(pb::CreateEventRequest {
+                starts_at_unix_ms: 0,
+                ..request()
+            })
+            .contains("starts_at_unix_ms")
+        );
+        assert!(
+            invalid(pb::CreateEventRequest {
+                currency: "euro".into(),
+                ..request()
+            })
+            .contains("currency")
+        );
+        assert!(
+            invalid(pb::CreateEventRequest {
+                fee_per_ticket_minor: -1,
+                ..request()
+            })
+            .contains("fee_per_ticket_minor")
+        );
+        assert!(
+            invalid(pb::CreateEventRequest {
+                max_tickets_per_fan: 51,
+                ..request()
+            })
+            .contains("max_tickets_per_fan")
+        );
+        assert!(
+            invalid(pb::CreateEventRequest {
+                layout: None,
+                ..request()
+            })
+            .contains("layout is missing")
+        );
+        assert!(
+            invalid(pb::CreateEventRequest {
+                layout: Some(pb::create_event_request::Layout::LayoutJson("{".into())),
+                ..request()
+            })
+            .contains("not valid JSON")
+        );
+    }
+}
