@@ -4,8 +4,8 @@
 use std::str::FromStr;
 
 use async_trait::async_trait;
-use sqlx::Postgres;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{Connection, Postgres};
 
 use super::{
     AuditEntry, Backend, CountsByEvent, EventRecord, NewEvent, Store, StoreError, StoreOptions,
@@ -29,12 +29,11 @@ impl PgStore {
         let connect = PgConnectOptions::from_str(url)
             .map_err(|e| anyhow::anyhow!("the database URL {shown} is not valid: {e}"))?
             .application_name("taquilla-server");
-        let pool = tokio::time::timeout(
+        // One direct connection first: the pool would only say "timed out", while a single
+        // attempt says why (refused, wrong password, no such database).
+        let probe = tokio::time::timeout(
             options.connect_timeout,
-            PgPoolOptions::new()
-                .max_connections(options.max_connections.max(1))
-                .acquire_timeout(options.connect_timeout)
-                .connect_with(connect),
+            sqlx::PgConnection::connect_with(&connect),
         )
         .await
         .map_err(|_| {
@@ -44,6 +43,13 @@ impl PgStore {
             )
         })?
         .map_err(|e| anyhow::anyhow!("cannot connect to PostgreSQL at {shown}: {e}"))?;
+        let _ = probe.close().await;
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections.max(1))
+            .acquire_timeout(options.connect_timeout)
+            .connect_with(connect)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot connect to PostgreSQL at {shown}: {e}"))?;
         MIGRATOR
             .run(&pool)
             .await
