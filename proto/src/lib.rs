@@ -1,6 +1,9 @@
 //! Taquilla's gRPC API, package `taquilla.v1`: the generated prost messages and tonic clients and
 //! servers for the `WaitingRoom`, `Sales` and `Operator` services, and the encoded file
-//! descriptor set that server reflection serves.
+//! descriptor set that server reflection serves; and [`signed`], the signed credentials (queue
+//! tokens, admission passes, ticket codes) with the offline ticket-code check.
+
+pub mod signed;
 
 /// Messages, clients and servers of package `taquilla.v1`.
 pub mod v1 {

@@ -19,11 +19,13 @@ use tokio::sync::watch;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::service::interceptor::InterceptedService;
 
-use crate::auth::OperatorAuth;
+use crate::auth::{AdmissionGuard, OperatorAuth, PassGuard};
 use crate::catalog::Catalog;
 use crate::config::{Config, Secret, redact_url};
 use crate::domain::clock::{Clock, SystemClock};
 use crate::metrics::{Metrics, RpcMetricsLayer};
+use crate::payments::PaymentProvider;
+use crate::payments::simulated::{SimulatedConfig, SimulatedProvider};
 use crate::rpc::operator::OperatorService;
 use crate::rpc::sales::SalesService;
 use crate::rpc::waiting_room::WaitingRoomService;
@@ -46,8 +48,27 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Redis for the distributed waiting room, when configured.
     pub redis: Option<redis::aio::ConnectionManager>,
+    /// The payment provider.
+    pub provider: Arc<dyn PaymentProvider>,
+    /// The simulated provider behind `provider`, for tests and fault injection.
+    pub simulated_provider: Option<Arc<SimulatedProvider>>,
+    /// Who may call the protected sales RPCs.
+    pub guard: Arc<dyn AdmissionGuard>,
+    /// The secret signing key (ticket keys are derived from it per event).
+    signing_key: Secret,
     pub hold_ttl: Duration,
     pub payment_ttl: Duration,
+    pub reconcile_after: Duration,
+    pub sweep_interval: Duration,
+}
+
+impl AppState {
+    /// The signer of one event's ticket codes.
+    pub fn ticket_signer(&self, event_id: &str) -> Signer {
+        let key = crate::tokens::ticket_key(self.signing_key.expose().as_bytes(), event_id);
+        // A derived key is 32 bytes, above the minimum.
+        Signer::new(&key).unwrap_or_else(|_| self.signer.clone())
+    }
 }
 
 /// A built server, ready to serve.
@@ -180,6 +201,14 @@ impl App {
             }
         };
         let metrics = Arc::new(Metrics::new(known_methods()));
+        let simulated = Arc::new(SimulatedProvider::new(SimulatedConfig {
+            latency_min: config.payment_latency,
+            latency_mean_extra: config.payment_latency_tail,
+            decline_rate: config.payment_decline_rate,
+            timeout_rate: config.payment_timeout_rate,
+            seed: rand::random(),
+        }));
+        let operator_auth = OperatorAuth::new(&operator_token, signer.clone());
         let state = Arc::new(AppState {
             catalog: Catalog::new(store.clone()),
             store,
@@ -187,12 +216,18 @@ impl App {
             signer: signer.clone(),
             metrics,
             redis,
+            provider: simulated.clone(),
+            simulated_provider: Some(simulated),
+            guard: Arc::new(PassGuard::new(operator_auth.clone(), signer)),
+            signing_key,
             hold_ttl: config.hold_ttl,
             payment_ttl: config.payment_ttl,
+            reconcile_after: config.reconcile_after,
+            sweep_interval: config.sweep_interval,
         });
         Ok(App {
             state,
-            operator_auth: OperatorAuth::new(&operator_token, signer),
+            operator_auth,
         })
     }
 
@@ -266,8 +301,9 @@ impl App {
         let mut admin_task = tokio::spawn(crate::metrics::serve_admin(
             admin,
             state.metrics.clone(),
-            stopped(stop_rx),
+            stopped(stop_rx.clone()),
         ));
+        let sweeper = tokio::spawn(crate::purchase::run_sweeper(state.clone(), stop_rx));
         tracing::info!(
             grpc = %grpc_addr,
             admin = %admin_addr,
@@ -305,6 +341,9 @@ impl App {
         match tokio::time::timeout(DRAIN_TIMEOUT, &mut admin_task).await {
             Ok(result) => result.context("the admin server task failed")??,
             Err(_) => admin_task.abort(),
+        }
+        if tokio::time::timeout(DRAIN_TIMEOUT, sweeper).await.is_err() {
+            tracing::warn!("the sweeper did not stop in time");
         }
         tracing::info!("stopped");
         Ok(())

@@ -174,3 +174,147 @@ mod tests {
         );
     }
 }
+
+/// Metadata key an operator sets to act for a fan (box office, support).
+pub const FAN_ID_HEADER: &str = "x-fan-id";
+
+/// A caller of the protected sales RPCs, as proven by their credential.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    /// An operator; `fan_id` is the fan they act for, when they named one.
+    Operator { fan_id: Option<String> },
+    /// A fan with a verified, unexpired admission pass.
+    Pass(crate::tokens::PassClaims),
+}
+
+impl Credential {
+    /// Checks the credential covers `event_id` and names the buying fan.
+    pub fn buyer_for(&self, event_id: &str) -> Result<Buyer, crate::error::ApiError> {
+        use crate::error::ApiError;
+        match self {
+            Credential::Operator {
+                fan_id: Some(fan_id),
+            } => Ok(Buyer {
+                fan_id: fan_id.clone(),
+                operator: true,
+            }),
+            Credential::Operator { fan_id: None } => Err(ApiError::InvalidArgument(format!(
+                "an operator acting for a fan must name the fan in the {FAN_ID_HEADER} metadata"
+            ))),
+            Credential::Pass(pass) if pass.ev == event_id => Ok(Buyer {
+                fan_id: pass.fan.clone(),
+                operator: false,
+            }),
+            Credential::Pass(pass) => Err(ApiError::PermissionDenied(format!(
+                "this admission pass is for event {:?}, not {event_id:?}",
+                pass.ev
+            ))),
+        }
+    }
+
+    /// The fan this credential speaks for, if it names one (an operator may look at any order).
+    pub fn fan_id(&self) -> Option<&str> {
+        match self {
+            Credential::Operator { fan_id } => fan_id.as_deref(),
+            Credential::Pass(pass) => Some(&pass.fan),
+        }
+    }
+
+    pub fn is_operator(&self) -> bool {
+        matches!(self, Credential::Operator { .. })
+    }
+}
+
+/// Who is buying.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Buyer {
+    pub fan_id: String,
+    pub operator: bool,
+}
+
+/// The check in front of every sales RPC except `ListEvents`, `GetSeatMap` and
+/// `WatchAvailability`. One trait, so that the waiting room can plug in its own rules (is the
+/// fan's admission still active?) without the sales handlers changing.
+pub trait AdmissionGuard: Send + Sync + std::fmt::Debug + 'static {
+    /// Proves who the caller is, or says why they may not call `rpc`.
+    fn authenticate(
+        &self,
+        rpc: &str,
+        metadata: &MetadataMap,
+        now_ms: i64,
+    ) -> Result<Credential, crate::error::ApiError>;
+}
+
+/// Accepts a valid, unexpired admission pass signed by this service, or the operator token.
+#[derive(Debug, Clone)]
+pub struct PassGuard {
+    operator: OperatorAuth,
+    signer: Signer,
+}
+
+impl PassGuard {
+    pub fn new(operator: OperatorAuth, signer: Signer) -> PassGuard {
+        PassGuard { operator, signer }
+    }
+}
+
+fn fan_id_header(metadata: &MetadataMap) -> Result<Option<String>, crate::error::ApiError> {
+    let Some(value) = metadata.get(FAN_ID_HEADER) else {
+        return Ok(None);
+    };
+    let fan = value
+        .to_str()
+        .ok()
+        .filter(|f| !f.is_empty() && f.len() <= 128)
+        .ok_or_else(|| {
+            crate::error::ApiError::InvalidArgument(format!(
+                "{FAN_ID_HEADER} must be 1 to 128 printable characters"
+            ))
+        })?;
+    Ok(Some(fan.to_string()))
+}
+
+impl AdmissionGuard for PassGuard {
+    fn authenticate(
+        &self,
+        rpc: &str,
+        metadata: &MetadataMap,
+        now_ms: i64,
+    ) -> Result<Credential, crate::error::ApiError> {
+        use crate::error::ApiError;
+        if metadata.contains_key("authorization") {
+            self.operator
+                .check(metadata)
+                .map_err(|status| match status.code() {
+                    tonic::Code::PermissionDenied => {
+                        ApiError::PermissionDenied(status.message().to_string())
+                    }
+                    _ => ApiError::Unauthenticated(status.message().to_string()),
+                })?;
+            return Ok(Credential::Operator {
+                fan_id: fan_id_header(metadata)?,
+            });
+        }
+        let Some(pass) = metadata.get(taquilla_proto::ADMISSION_PASS_HEADER) else {
+            return Err(ApiError::PermissionDenied(format!(
+                "{rpc} needs the admission pass the waiting room gives when it admits you \
+                 (metadata {})",
+                taquilla_proto::ADMISSION_PASS_HEADER
+            )));
+        };
+        let pass = pass.to_str().map_err(|_| {
+            ApiError::Unauthenticated("the admission pass is not readable text".into())
+        })?;
+        let claims: crate::tokens::PassClaims = self
+            .signer
+            .verify(crate::tokens::TokenKind::AdmissionPass, pass)
+            .map_err(|e| ApiError::Unauthenticated(e.to_string()))?;
+        if claims.exp <= now_ms {
+            return Err(ApiError::Unauthenticated(format!(
+                "your admission pass expired {} s ago; rejoin the queue for a new one",
+                (now_ms - claims.exp) / 1_000
+            )));
+        }
+        Ok(Credential::Pass(claims))
+    }
+}

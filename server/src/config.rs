@@ -53,6 +53,18 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// Parses a rate between 0 and 1.
+pub fn parse_rate(input: &str) -> Result<f64, String> {
+    let rate: f64 = input
+        .trim()
+        .parse()
+        .map_err(|_| format!("{input:?} is not a number"))?;
+    if !(0.0..=1.0).contains(&rate) {
+        return Err(format!("{input:?} must be between 0 and 1"));
+    }
+    Ok(rate)
+}
+
 /// Parses a duration such as `500ms`, `90s`, `10m` or `1h`.
 pub fn parse_duration(input: &str) -> Result<Duration, String> {
     let s = input.trim();
@@ -131,6 +143,30 @@ pub struct Config {
     #[arg(long, env = "TAQUILLA_PAYMENT_TTL", default_value = "15m", value_parser = parse_duration)]
     pub payment_ttl: Duration,
 
+    /// Simulated payment provider: least time a call takes.
+    #[arg(long, env = "TAQUILLA_PAYMENT_LATENCY", default_value = "2ms", value_parser = parse_duration)]
+    pub payment_latency: Duration,
+
+    /// Simulated payment provider: mean extra time per call (exponential tail).
+    #[arg(long, env = "TAQUILLA_PAYMENT_LATENCY_TAIL", default_value = "3ms", value_parser = parse_duration)]
+    pub payment_latency_tail: Duration,
+
+    /// Simulated payment provider: share of cards declined (0–1; test cards are fixed).
+    #[arg(long, env = "TAQUILLA_PAYMENT_DECLINE_RATE", default_value_t = 0.0, value_parser = parse_rate)]
+    pub payment_decline_rate: f64,
+
+    /// Simulated payment provider: share of calls whose answer is lost after processing (0–1).
+    #[arg(long, env = "TAQUILLA_PAYMENT_TIMEOUT_RATE", default_value_t = 0.0, value_parser = parse_rate)]
+    pub payment_timeout_rate: f64,
+
+    /// How often the sweeper returns lapsed locks to sale and reconciles stuck payments.
+    #[arg(long, env = "TAQUILLA_SWEEP_INTERVAL", default_value = "1s", value_parser = parse_duration)]
+    pub sweep_interval: Duration,
+
+    /// A payment in flight this long without progress is reconciled with the provider.
+    #[arg(long, env = "TAQUILLA_RECONCILE_AFTER", default_value = "30s", value_parser = parse_duration)]
+    pub reconcile_after: Duration,
+
     /// Most database connections (PostgreSQL) or read connections (SQLite).
     #[arg(long, env = "TAQUILLA_DB_MAX_CONNECTIONS", default_value_t = 16)]
     pub db_max_connections: u32,
@@ -166,6 +202,12 @@ impl Config {
             signing_key: Some(Secret::new("test-signing-key-0123456789abcdef")),
             hold_ttl: Duration::from_secs(600),
             payment_ttl: Duration::from_secs(900),
+            payment_latency: Duration::from_millis(1),
+            payment_latency_tail: Duration::from_millis(1),
+            payment_decline_rate: 0.0,
+            payment_timeout_rate: 0.0,
+            sweep_interval: Duration::from_secs(1),
+            reconcile_after: Duration::from_secs(30),
             db_max_connections: 8,
             connect_timeout: Duration::from_secs(5),
             seed: None,

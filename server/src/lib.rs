@@ -19,6 +19,8 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod metrics;
+pub mod payments;
+pub mod purchase;
 pub mod rpc;
 pub mod store;
 pub mod tokens;

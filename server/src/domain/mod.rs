@@ -4,6 +4,7 @@
 pub mod clock;
 pub mod demo;
 pub mod ids;
+pub mod inventory;
 pub mod layout;
 pub mod seat_map;
 pub mod time;

@@ -134,6 +134,28 @@ impl EventShape {
         self.seat_section.get(index).map(|&s| usize::from(s))
     }
 
+    /// A person's name for a seat: "Lower 101 row 3 seat 7", or "Pista place 12".
+    pub fn describe(&self, seat_id: u32) -> Option<String> {
+        let section = &self.sections[self.section_of(seat_id)?];
+        if section.info.kind == SectionKind::GeneralAdmission {
+            return Some(format!(
+                "{} place {}",
+                section.info.name,
+                seat_id - section.first_seat_id + 1
+            ));
+        }
+        let run = section
+            .rows
+            .iter()
+            .find(|r| (r.first_seat_id..r.first_seat_id + r.len).contains(&seat_id))?;
+        Some(format!(
+            "{} row {} seat {}",
+            section.info.name,
+            run.label,
+            run.first_number + (seat_id - run.first_seat_id)
+        ))
+    }
+
     /// Counts per section (in section order) from every seat's effective status by seat id.
     pub fn counts(&self, statuses: &[SeatStatus]) -> Vec<InventoryCounts> {
         let mut counts = vec![InventoryCounts::default(); self.sections.len()];
@@ -217,6 +239,9 @@ mod tests {
                 },
             ]
         );
+        assert_eq!(shape.describe(10).as_deref(), Some("S row B seat 8"));
+        assert_eq!(shape.describe(2).as_deref(), Some("GA place 2"));
+        assert_eq!(shape.describe(11), None);
         assert_eq!(shape.section_of(5), Some(0));
         assert_eq!(shape.section_of(6), Some(1));
         assert_eq!(shape.section_of(0), None);

@@ -9,7 +9,10 @@ use crate::domain::layout::{LayoutSpec, RowSpec, SectionSpec, VenueSpec};
 use crate::domain::seat_map::EventShape;
 use crate::domain::{InventoryCounts, SalePhase, SaleState, SeatStatus, SectionKind};
 use crate::error::ApiError;
-use crate::store::EventRecord;
+use crate::store::{
+    EventRecord, HoldRecord, HoldState, OrderRecord, OrderState, PaymentRecord, PaymentState,
+    SeatInfo, TicketRecord, TicketState,
+};
 
 pub fn money(amount_minor: i64, currency: &str) -> pb::Money {
     pb::Money {
@@ -230,4 +233,116 @@ pub fn layout_spec(layout: pb::VenueLayout) -> Result<LayoutSpec, ApiError> {
         },
         sections,
     })
+}
+
+/// A seat of a hold or order; `names` gives section display names by id.
+pub fn seat_ref(seat: &SeatInfo, section_name: &str, currency: &str) -> pb::SeatRef {
+    pb::SeatRef {
+        seat_id: seat.seat_id,
+        section_id: seat.section_id.clone(),
+        section_name: section_name.to_string(),
+        row: seat.row_label.clone(),
+        number: if seat.row_label.is_empty() {
+            0
+        } else {
+            seat.number
+        },
+        price: Some(money(seat.price_minor, currency)),
+    }
+}
+
+fn section_name<'a>(event: &'a EventRecord, section_id: &str) -> &'a str {
+    event
+        .sections
+        .iter()
+        .find(|s| s.id == section_id)
+        .map(|s| s.name.as_str())
+        .unwrap_or_default()
+}
+
+pub fn hold(hold: &HoldRecord, event: &EventRecord) -> pb::Hold {
+    pb::Hold {
+        hold_id: hold.id.clone(),
+        event_id: hold.event_id.clone(),
+        seats: hold
+            .seats
+            .iter()
+            .map(|s| seat_ref(s, section_name(event, &s.section_id), &event.currency))
+            .collect(),
+        state: match hold.state {
+            HoldState::Active => pb::HoldState::Active,
+            HoldState::CheckedOut => pb::HoldState::CheckedOut,
+            HoldState::Released => pb::HoldState::Released,
+            HoldState::Expired => pb::HoldState::Expired,
+        }
+        .into(),
+        expires_at_unix_ms: hold.expires_at_ms,
+        subtotal: Some(money(hold.subtotal_minor, &event.currency)),
+    }
+}
+
+pub fn payment(payment: &PaymentRecord) -> pb::Payment {
+    pb::Payment {
+        payment_id: payment.id.clone(),
+        state: match payment.state {
+            PaymentState::Pending => pb::PaymentState::Pending,
+            PaymentState::Authorized => pb::PaymentState::Authorized,
+            PaymentState::Captured => pb::PaymentState::Captured,
+            PaymentState::Failed => pb::PaymentState::Failed,
+            PaymentState::Voided => pb::PaymentState::Voided,
+            PaymentState::Refunded => pb::PaymentState::Refunded,
+        }
+        .into(),
+        amount: Some(money(payment.amount_minor, &payment.currency)),
+        provider_intent_id: payment.provider_intent_id.clone().unwrap_or_default(),
+        failure_reason: payment.failure_reason.clone().unwrap_or_default(),
+        created_at_unix_ms: payment.created_at_ms,
+    }
+}
+
+pub fn order(order: &OrderRecord, event: &EventRecord) -> pb::Order {
+    let seat = |seat_id: u32| {
+        order
+            .items
+            .iter()
+            .find(|s| s.seat_id == seat_id)
+            .map(|s| seat_ref(s, section_name(event, &s.section_id), &order.currency))
+    };
+    pb::Order {
+        order_id: order.id.clone(),
+        event_id: order.event_id.clone(),
+        state: match order.state {
+            OrderState::PendingPayment => pb::OrderState::PendingPayment,
+            OrderState::Paid => pb::OrderState::Paid,
+            OrderState::Expired => pb::OrderState::Expired,
+            OrderState::Cancelled => pb::OrderState::Cancelled,
+            OrderState::Refunded => pb::OrderState::Refunded,
+        }
+        .into(),
+        seats: order.items.iter().filter_map(|s| seat(s.seat_id)).collect(),
+        subtotal: Some(money(order.subtotal_minor, &order.currency)),
+        fees: Some(money(order.fees_minor, &order.currency)),
+        total: Some(money(order.total_minor, &order.currency)),
+        expires_at_unix_ms: if order.state == OrderState::PendingPayment {
+            order.expires_at_ms
+        } else {
+            0
+        },
+        payments: order.payments.iter().map(payment).collect(),
+        tickets: order
+            .tickets
+            .iter()
+            .map(|t: &TicketRecord| pb::Ticket {
+                ticket_id: t.id.clone(),
+                seat: seat(t.seat_id),
+                code: t.code.clone(),
+                state: match t.state {
+                    TicketState::Valid => pb::TicketState::Valid,
+                    TicketState::Refunded => pb::TicketState::Refunded,
+                }
+                .into(),
+            })
+            .collect(),
+        created_at_unix_ms: order.created_at_ms,
+    }
 }

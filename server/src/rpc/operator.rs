@@ -320,11 +320,36 @@ impl pb::operator_server::Operator for OperatorService {
         Err(not_built("Refund", "the payment path").into())
     }
 
+    #[instrument(skip_all, fields(event_id = %request.get_ref().event_id))]
     async fn audit(
         &self,
-        _request: Request<pb::AuditRequest>,
+        request: Request<pb::AuditRequest>,
     ) -> Result<Response<pb::AuditReport>, Status> {
-        Err(not_built("Audit", "the integrity audit").into())
+        let event = super::sales::find_event(&self.state, &request.get_ref().event_id).await?;
+        let now = self.state.clock.now_ms();
+        let findings = self
+            .state
+            .store
+            .audit(&event.id, now)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Response::new(pb::AuditReport {
+            event_id: event.id,
+            ok: findings.ok(),
+            inventory: Some(convert::inventory(&findings.counts)),
+            invariants: findings
+                .invariants
+                .into_iter()
+                .map(|f| pb::InvariantResult {
+                    name: f.name.to_string(),
+                    description: f.description.to_string(),
+                    ok: f.violations == 0,
+                    violations: f.violations,
+                    examples: f.examples,
+                })
+                .collect(),
+            checked_at_unix_ms: now,
+        }))
     }
 }
 

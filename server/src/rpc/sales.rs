@@ -10,9 +10,13 @@ use tracing::instrument;
 
 use super::{convert, not_built};
 use crate::app::AppState;
+use crate::auth::Credential;
 use crate::domain::ids::check_event_id;
 use crate::error::{ApiError, ApiResult};
+use crate::payments::CardDetails;
+use crate::purchase;
 use crate::store::EventRecord;
+use crate::store::Selection;
 
 #[derive(Debug, Clone)]
 pub struct SalesService {
@@ -35,7 +39,83 @@ pub(crate) async fn find_event(state: &AppState, event_id: &str) -> ApiResult<Ev
         .ok_or_else(|| ApiError::NotFound(format!("there is no event with id {event_id:?}")))
 }
 
+/// Checks an id field from a request: present and of a sane length.
+fn check_id<'a>(field: &str, id: &'a str) -> ApiResult<&'a str> {
+    if id.is_empty() {
+        return Err(ApiError::InvalidArgument(format!("{field} is empty")));
+    }
+    if id.len() > 64
+        || !id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        return Err(ApiError::InvalidArgument(format!(
+            "{field} {id:?} is not an id this service issues"
+        )));
+    }
+    Ok(id)
+}
+
+/// Whether a card number passes the Luhn check.
+fn luhn(digits: &str) -> bool {
+    let mut sum = 0;
+    for (i, c) in digits.bytes().rev().enumerate() {
+        let mut d = u32::from(c - b'0');
+        if i % 2 == 1 {
+            d *= 2;
+            if d > 9 {
+                d -= 9;
+            }
+        }
+        sum += d;
+    }
+    sum % 10 == 0
+}
+
+/// Parses and validates a card; each mistake names its field.
+pub(crate) fn parse_card(card: Option<pb::Card>, now_ms: i64) -> ApiResult<CardDetails> {
+    let invalid = |m: &str| ApiError::InvalidArgument(m.to_string());
+    let card = card.ok_or_else(|| invalid("card is missing"))?;
+    let number: String = card.number.chars().filter(|c| *c != ' ').collect();
+    if !(12..=19).contains(&number.len()) || !number.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(invalid("card.number must be 12 to 19 digits"));
+    }
+    if !luhn(&number) {
+        return Err(invalid(
+            "card.number is not a valid card number (check digit)",
+        ));
+    }
+    if !(1..=12).contains(&card.exp_month) {
+        return Err(invalid("card.exp_month must be 1 to 12"));
+    }
+    if !(2000..=2100).contains(&card.exp_year) {
+        return Err(invalid("card.exp_year must be a four-digit year"));
+    }
+    let today = crate::domain::time::utc_date(now_ms);
+    let expiry = format!("{:04}-{:02}", card.exp_year, card.exp_month);
+    if expiry.as_str() < &today[..7] {
+        return Err(ApiError::FailedPrecondition(format!(
+            "the card expired at the end of {expiry}"
+        )));
+    }
+    if !(3..=4).contains(&card.cvc.len()) || !card.cvc.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(invalid("card.cvc must be 3 or 4 digits"));
+    }
+    Ok(CardDetails {
+        number,
+        exp_month: card.exp_month,
+        exp_year: card.exp_year,
+        cvc: card.cvc,
+    })
+}
+
 impl SalesService {
+    fn authenticate<T>(&self, rpc: &str, request: &Request<T>) -> ApiResult<Credential> {
+        self.state
+            .guard
+            .authenticate(rpc, request.metadata(), self.state.clock.now_ms())
+    }
+
     async fn list_events(&self) -> ApiResult<pb::ListEventsResponse> {
         let now = self.state.clock.now_ms();
         let events = self.state.store.list_events().await?;
@@ -76,8 +156,6 @@ impl SalesService {
 
 type UpdateStream = Pin<Box<dyn Stream<Item = Result<pb::AvailabilityUpdate, Status>> + Send>>;
 
-const SALES_PATH: &str = "the hold, checkout and payment path";
-
 #[tonic::async_trait]
 impl pb::sales_server::Sales for SalesService {
     #[instrument(skip_all)]
@@ -107,38 +185,100 @@ impl pb::sales_server::Sales for SalesService {
         Err(not_built("WatchAvailability", "the live seat-map feed").into())
     }
 
+    #[instrument(skip_all, fields(event_id = %request.get_ref().event_id))]
     async fn hold_seats(
         &self,
-        _request: Request<pb::HoldSeatsRequest>,
+        request: Request<pb::HoldSeatsRequest>,
     ) -> Result<Response<pb::HoldSeatsResponse>, Status> {
-        Err(not_built("HoldSeats", SALES_PATH).into())
+        let credential = self.authenticate("HoldSeats", &request)?;
+        let request = request.into_inner();
+        let event = find_event(&self.state, &request.event_id).await?;
+        let buyer = credential.buyer_for(&event.id)?;
+        let selection = match request.selection {
+            Some(pb::hold_seats_request::Selection::Seats(seats)) => {
+                Selection::Seats(seats.seat_ids)
+            }
+            Some(pb::hold_seats_request::Selection::BestAvailable(best)) => Selection::Best {
+                section_id: best.section_id,
+                quantity: best.quantity,
+            },
+            None => {
+                return Err(ApiError::InvalidArgument(
+                    "say which seats to hold: give seats (seat ids) or best_available (section and quantity)"
+                        .into(),
+                )
+                .into());
+            }
+        };
+        let hold = purchase::hold(&self.state, &buyer, &event, selection).await?;
+        Ok(Response::new(pb::HoldSeatsResponse {
+            hold: Some(convert::hold(&hold, &event)),
+        }))
     }
 
+    #[instrument(skip_all, fields(hold_id = %request.get_ref().hold_id))]
     async fn release_hold(
         &self,
-        _request: Request<pb::ReleaseHoldRequest>,
+        request: Request<pb::ReleaseHoldRequest>,
     ) -> Result<Response<pb::ReleaseHoldResponse>, Status> {
-        Err(not_built("ReleaseHold", SALES_PATH).into())
+        let credential = self.authenticate("ReleaseHold", &request)?;
+        let hold_id = check_id("hold_id", &request.get_ref().hold_id)?;
+        let released = purchase::release(&self.state, &credential, hold_id).await?;
+        Ok(Response::new(pb::ReleaseHoldResponse {
+            released_seats: released,
+        }))
     }
 
+    #[instrument(skip_all, fields(hold_id = %request.get_ref().hold_id))]
     async fn checkout(
         &self,
-        _request: Request<pb::CheckoutRequest>,
+        request: Request<pb::CheckoutRequest>,
     ) -> Result<Response<pb::CheckoutResponse>, Status> {
-        Err(not_built("Checkout", SALES_PATH).into())
+        let credential = self.authenticate("Checkout", &request)?;
+        let request = request.into_inner();
+        let hold_id = check_id("hold_id", &request.hold_id)?;
+        let order =
+            purchase::checkout(&self.state, &credential, hold_id, &request.idempotency_key).await?;
+        let event = find_event(&self.state, &order.event_id).await?;
+        Ok(Response::new(pb::CheckoutResponse {
+            order: Some(convert::order(&order, &event)),
+        }))
     }
 
+    #[instrument(skip_all, fields(order_id = %request.get_ref().order_id))]
     async fn pay(
         &self,
-        _request: Request<pb::PayRequest>,
+        request: Request<pb::PayRequest>,
     ) -> Result<Response<pb::PayResponse>, Status> {
-        Err(not_built("Pay", SALES_PATH).into())
+        let credential = self.authenticate("Pay", &request)?;
+        let request = request.into_inner();
+        let order_id = check_id("order_id", &request.order_id)?;
+        purchase::check_idempotency_key(&request.idempotency_key)?;
+        let card = parse_card(request.card, self.state.clock.now_ms())?;
+        let (order, payment) = purchase::pay(
+            &self.state,
+            &credential,
+            order_id,
+            &request.idempotency_key,
+            &card,
+        )
+        .await?;
+        let event = find_event(&self.state, &order.event_id).await?;
+        Ok(Response::new(pb::PayResponse {
+            order: Some(convert::order(&order, &event)),
+            payment: Some(convert::payment(&payment)),
+        }))
     }
 
+    #[instrument(skip_all, fields(order_id = %request.get_ref().order_id))]
     async fn get_order(
         &self,
-        _request: Request<pb::GetOrderRequest>,
+        request: Request<pb::GetOrderRequest>,
     ) -> Result<Response<pb::Order>, Status> {
-        Err(not_built("GetOrder", SALES_PATH).into())
+        let credential = self.authenticate("GetOrder", &request)?;
+        let order_id = check_id("order_id", &request.get_ref().order_id)?;
+        let order = purchase::get_order(&self.state, &credential, order_id).await?;
+        let event = find_event(&self.state, &order.event_id).await?;
+        Ok(Response::new(convert::order(&order, &event)))
     }
 }

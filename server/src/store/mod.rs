@@ -6,8 +6,10 @@
 //! live in each backend; the row types they decode into are shared here.
 
 pub mod postgres;
-mod shared;
+mod sql;
 pub mod sqlite;
+
+use sql::SqlStore;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -149,6 +151,395 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     /// Appends to the audit log.
     async fn record_audit(&self, entry: &AuditEntry) -> Result<(), StoreError>;
+
+    /// Holds seats for a fan, all or nothing, enforcing the per-fan cap in the same
+    /// transaction.
+    async fn hold_seats(&self, hold: &NewHold) -> Result<HoldOutcome, StoreError>;
+
+    /// A hold with its seats.
+    async fn get_hold(&self, hold_id: &str) -> Result<Option<HoldRecord>, StoreError>;
+
+    /// Releases a live hold at once.
+    async fn release_hold(
+        &self,
+        hold_id: &str,
+        fan_id: &str,
+        now_ms: i64,
+    ) -> Result<ReleaseOutcome, StoreError>;
+
+    /// Turns a live hold into an order awaiting payment (idempotent by the fan's key).
+    async fn checkout(&self, order: &NewOrder) -> Result<CheckoutOutcome, StoreError>;
+
+    /// An order with its seats, payments and tickets.
+    async fn get_order(&self, order_id: &str) -> Result<Option<OrderRecord>, StoreError>;
+
+    /// Records a new payment attempt (or finds the one with the same key).
+    async fn begin_payment(&self, payment: &NewPayment) -> Result<BeginPayment, StoreError>;
+
+    /// A payment by id.
+    async fn get_payment(&self, payment_id: &str) -> Result<Option<PaymentRecord>, StoreError>;
+
+    /// Moves a payment in flight to a final failed state (FAILED or VOIDED) with a reason, and
+    /// records the provider's intent id when known.
+    async fn finish_payment(
+        &self,
+        payment_id: &str,
+        state: PaymentState,
+        intent_id: Option<&str>,
+        reason: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError>;
+
+    /// Forgets a PENDING payment that never reached the provider, so the same key may retry.
+    async fn forget_payment(&self, payment_id: &str) -> Result<(), StoreError>;
+
+    /// After authorization: if the order's hard lock is still live, extends it to `until_ms` and
+    /// marks the payment AUTHORIZED; `false` if the lock had lapsed.
+    async fn claim_for_capture(
+        &self,
+        payment_id: &str,
+        intent_id: &str,
+        now_ms: i64,
+        until_ms: i64,
+    ) -> Result<bool, StoreError>;
+
+    /// After capture: sells the order's seats, marks order PAID and payment CAPTURED, and
+    /// issues the tickets, all in one transaction; `false` if the seats are no longer the
+    /// order's.
+    async fn complete_sale(
+        &self,
+        payment_id: &str,
+        tickets: &[NewTicket],
+        now_ms: i64,
+    ) -> Result<bool, StoreError>;
+
+    /// Payments in flight last touched before `before_ms`, for the reconciler.
+    async fn stale_payments(
+        &self,
+        before_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<PaymentRecord>, StoreError>;
+
+    /// Returns lapsed locks to AVAILABLE and expires their holds and orders, in batches of at
+    /// most `limit`. Safe to run on several nodes at once.
+    async fn sweep(&self, now_ms: i64, limit: i64) -> Result<SweepStats, StoreError>;
+
+    /// Checks an event's integrity invariants.
+    async fn audit(&self, event_id: &str, now_ms: i64) -> Result<AuditFindings, StoreError>;
+}
+
+/// How a hold picks its seats.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Selection {
+    /// These seat ids.
+    Seats(Vec<u32>),
+    /// The best `quantity` seats of a section.
+    Best { section_id: String, quantity: u32 },
+}
+
+/// A hold to make.
+#[derive(Debug, Clone)]
+pub struct NewHold {
+    pub hold_id: String,
+    pub event_id: String,
+    pub fan_id: String,
+    pub selection: Selection,
+    pub max_per_fan: u32,
+    pub now_ms: i64,
+    pub expires_at_ms: i64,
+}
+
+/// One seat as shown in holds and orders.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeatInfo {
+    pub seat_id: u32,
+    pub section_id: String,
+    pub row_label: String,
+    pub number: u32,
+    pub price_minor: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HoldState {
+    Active,
+    CheckedOut,
+    Released,
+    Expired,
+}
+
+impl HoldState {
+    pub fn as_db(self) -> &'static str {
+        match self {
+            HoldState::Active => "ACTIVE",
+            HoldState::CheckedOut => "CHECKED_OUT",
+            HoldState::Released => "RELEASED",
+            HoldState::Expired => "EXPIRED",
+        }
+    }
+
+    pub fn from_db(s: &str) -> Option<Self> {
+        match s {
+            "ACTIVE" => Some(HoldState::Active),
+            "CHECKED_OUT" => Some(HoldState::CheckedOut),
+            "RELEASED" => Some(HoldState::Released),
+            "EXPIRED" => Some(HoldState::Expired),
+            _ => None,
+        }
+    }
+}
+
+/// A hold as stored. `seats` are the seats still locked by it (all of them while it is live).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HoldRecord {
+    pub id: String,
+    pub event_id: String,
+    pub fan_id: String,
+    pub state: HoldState,
+    pub seat_count: u32,
+    pub subtotal_minor: i64,
+    pub created_at_ms: i64,
+    pub expires_at_ms: i64,
+    pub order_id: Option<String>,
+    pub seats: Vec<SeatInfo>,
+}
+
+/// What became of a hold request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HoldOutcome {
+    Held(HoldRecord),
+    /// Some requested seats were not available; nothing was held.
+    Taken(Vec<u32>),
+    /// The fan would exceed the per-fan cap; `already` counts live holds and purchases.
+    OverCap {
+        already: u32,
+        cap: u32,
+    },
+    /// The section has fewer free seats than asked for.
+    NotEnough {
+        available: u32,
+    },
+}
+
+/// What became of a release.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReleaseOutcome {
+    Released(u32),
+    NotFound,
+    NotActive(HoldState),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrderState {
+    PendingPayment,
+    Paid,
+    Expired,
+    Cancelled,
+    Refunded,
+}
+
+impl OrderState {
+    pub fn as_db(self) -> &'static str {
+        match self {
+            OrderState::PendingPayment => "PENDING_PAYMENT",
+            OrderState::Paid => "PAID",
+            OrderState::Expired => "EXPIRED",
+            OrderState::Cancelled => "CANCELLED",
+            OrderState::Refunded => "REFUNDED",
+        }
+    }
+
+    pub fn from_db(s: &str) -> Option<Self> {
+        match s {
+            "PENDING_PAYMENT" => Some(OrderState::PendingPayment),
+            "PAID" => Some(OrderState::Paid),
+            "EXPIRED" => Some(OrderState::Expired),
+            "CANCELLED" => Some(OrderState::Cancelled),
+            "REFUNDED" => Some(OrderState::Refunded),
+            _ => None,
+        }
+    }
+}
+
+/// An order to create from a hold.
+#[derive(Debug, Clone)]
+pub struct NewOrder {
+    pub order_id: String,
+    pub hold_id: String,
+    pub fan_id: String,
+    pub checkout_key: String,
+    pub fee_per_ticket_minor: i64,
+    pub currency: String,
+    pub now_ms: i64,
+    pub expires_at_ms: i64,
+}
+
+/// What became of a checkout.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CheckoutOutcome {
+    Created(OrderRecord),
+    /// The key (or the hold) was already checked out: the first result.
+    Existing(OrderRecord),
+    HoldNotFound,
+    HoldNotActive(HoldState),
+    HoldExpired,
+    KeyUsedForOtherHold,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaymentState {
+    Pending,
+    Authorized,
+    Captured,
+    Failed,
+    Voided,
+    Refunded,
+}
+
+impl PaymentState {
+    pub fn as_db(self) -> &'static str {
+        match self {
+            PaymentState::Pending => "PENDING",
+            PaymentState::Authorized => "AUTHORIZED",
+            PaymentState::Captured => "CAPTURED",
+            PaymentState::Failed => "FAILED",
+            PaymentState::Voided => "VOIDED",
+            PaymentState::Refunded => "REFUNDED",
+        }
+    }
+
+    pub fn from_db(s: &str) -> Option<Self> {
+        match s {
+            "PENDING" => Some(PaymentState::Pending),
+            "AUTHORIZED" => Some(PaymentState::Authorized),
+            "CAPTURED" => Some(PaymentState::Captured),
+            "FAILED" => Some(PaymentState::Failed),
+            "VOIDED" => Some(PaymentState::Voided),
+            "REFUNDED" => Some(PaymentState::Refunded),
+            _ => None,
+        }
+    }
+
+    /// Still waiting for the provider or for the sale to complete.
+    pub fn in_flight(self) -> bool {
+        matches!(self, PaymentState::Pending | PaymentState::Authorized)
+    }
+}
+
+/// A payment attempt as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentRecord {
+    pub id: String,
+    pub order_id: String,
+    pub state: PaymentState,
+    pub amount_minor: i64,
+    pub currency: String,
+    pub provider: String,
+    pub provider_intent_id: Option<String>,
+    pub idempotency_key: String,
+    pub provider_idempotency_key: String,
+    pub failure_reason: Option<String>,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TicketState {
+    Valid,
+    Refunded,
+}
+
+/// A ticket as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TicketRecord {
+    pub id: String,
+    pub seat_id: u32,
+    pub code: String,
+    pub state: TicketState,
+    pub issued_at_ms: i64,
+}
+
+/// A ticket to issue.
+#[derive(Debug, Clone)]
+pub struct NewTicket {
+    pub id: String,
+    pub seat_id: u32,
+    pub code: String,
+}
+
+/// An order with everything attached to it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderRecord {
+    pub id: String,
+    pub event_id: String,
+    pub fan_id: String,
+    pub hold_id: String,
+    pub state: OrderState,
+    pub subtotal_minor: i64,
+    pub fees_minor: i64,
+    pub total_minor: i64,
+    pub currency: String,
+    pub expires_at_ms: i64,
+    pub created_at_ms: i64,
+    pub paid_at_ms: Option<i64>,
+    pub items: Vec<SeatInfo>,
+    pub payments: Vec<PaymentRecord>,
+    pub tickets: Vec<TicketRecord>,
+}
+
+/// A payment attempt to record.
+#[derive(Debug, Clone)]
+pub struct NewPayment {
+    pub payment_id: String,
+    pub order_id: String,
+    /// The paying fan; `None` when an operator pays on a fan's behalf.
+    pub fan_id: Option<String>,
+    pub idempotency_key: String,
+    pub provider: String,
+    pub now_ms: i64,
+}
+
+/// What became of a payment start.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BeginPayment {
+    /// A new attempt, PENDING, to send to the provider.
+    Started(PaymentRecord, OrderRecord),
+    /// The attempt with this key already exists (maybe finished, maybe in flight).
+    Replay(PaymentRecord, OrderRecord),
+    /// Another attempt (other key) is in flight.
+    InFlight(PaymentRecord),
+    /// The order cannot be paid: it is paid, expired, cancelled or refunded.
+    NotPayable(OrderRecord),
+    OrderNotFound,
+}
+
+/// What a sweep did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SweepStats {
+    pub seats_freed: u64,
+    pub holds_expired: u64,
+    pub orders_expired: u64,
+}
+
+/// The outcome of one invariant check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvariantFinding {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub violations: u64,
+    pub examples: Vec<String>,
+}
+
+/// An event's audit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditFindings {
+    pub counts: InventoryCounts,
+    pub invariants: Vec<InvariantFinding>,
+}
+
+impl AuditFindings {
+    pub fn ok(&self) -> bool {
+        self.invariants.iter().all(|i| i.violations == 0)
+    }
 }
 
 /// Options for opening a store.
@@ -173,10 +564,10 @@ pub async fn open(
                 anyhow::anyhow!("cannot create data directory {}: {e}", data_dir.display())
             })?;
             let path = data_dir.join("taquilla.db");
-            Ok(Arc::new(sqlite::SqliteStore::open(&path, options).await?))
+            Ok(Arc::new(sqlite::open(&path, options).await?))
         }
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-            Ok(Arc::new(postgres::PgStore::open(url, options).await?))
+            Ok(Arc::new(postgres::open(url, options).await?))
         }
         Some(url) if url.starts_with("sqlite:") => {
             let path = url
@@ -187,9 +578,7 @@ pub async fn open(
                     "the database URL {url:?} names no file; use sqlite://path/to/taquilla.db"
                 );
             }
-            Ok(Arc::new(
-                sqlite::SqliteStore::open(Path::new(path), options).await?,
-            ))
+            Ok(Arc::new(sqlite::open(Path::new(path), options).await?))
         }
         Some(url) => {
             let scheme = url.split(':').next().unwrap_or_default();
@@ -366,3 +755,125 @@ pub(crate) const COUNTS_SQL: &str = "SELECT event_id, section_id, status, \
      CAST(CASE WHEN status IN ('SOFT_LOCKED', 'HARD_LOCKED') AND locked_until <= $1 THEN 1 ELSE 0 END AS BIGINT) AS expired, \
      COUNT(*) AS n \
      FROM seats GROUP BY event_id, section_id, status, expired";
+
+/// Implements [`Store`] for `SqlStore<$db>` by delegating to the generic implementation.
+macro_rules! store_for {
+    ($db:ty, $backend:expr) => {
+        #[async_trait]
+        impl Store for SqlStore<$db> {
+            fn backend(&self) -> Backend {
+                $backend
+            }
+            async fn ping(&self) -> Result<(), StoreError> {
+                SqlStore::ping(self).await
+            }
+            async fn create_event(&self, event: &NewEvent) -> Result<(), StoreError> {
+                SqlStore::create_event(self, event).await
+            }
+            async fn list_events(&self) -> Result<Vec<EventRecord>, StoreError> {
+                self.events(None).await
+            }
+            async fn get_event(&self, event_id: &str) -> Result<Option<EventRecord>, StoreError> {
+                Ok(self.events(Some(event_id)).await?.pop())
+            }
+            async fn seat_places(&self, event_id: &str) -> Result<Vec<SeatPlace>, StoreError> {
+                SqlStore::seat_places(self, event_id).await
+            }
+            async fn seat_statuses(
+                &self,
+                event_id: &str,
+                now_ms: i64,
+            ) -> Result<Vec<SeatStatus>, StoreError> {
+                SqlStore::seat_statuses(self, event_id, now_ms).await
+            }
+            async fn inventory_counts(&self, now_ms: i64) -> Result<CountsByEvent, StoreError> {
+                SqlStore::inventory_counts(self, now_ms).await
+            }
+            async fn record_audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
+                SqlStore::record_audit(self, entry).await
+            }
+            async fn hold_seats(&self, hold: &NewHold) -> Result<HoldOutcome, StoreError> {
+                SqlStore::hold_seats(self, hold).await
+            }
+            async fn get_hold(&self, hold_id: &str) -> Result<Option<HoldRecord>, StoreError> {
+                SqlStore::get_hold(self, hold_id).await
+            }
+            async fn release_hold(
+                &self,
+                hold_id: &str,
+                fan_id: &str,
+                now_ms: i64,
+            ) -> Result<ReleaseOutcome, StoreError> {
+                SqlStore::release_hold(self, hold_id, fan_id, now_ms).await
+            }
+            async fn checkout(&self, order: &NewOrder) -> Result<CheckoutOutcome, StoreError> {
+                SqlStore::checkout(self, order).await
+            }
+            async fn get_order(&self, order_id: &str) -> Result<Option<OrderRecord>, StoreError> {
+                SqlStore::get_order(self, order_id).await
+            }
+            async fn begin_payment(
+                &self,
+                payment: &NewPayment,
+            ) -> Result<BeginPayment, StoreError> {
+                SqlStore::begin_payment(self, payment).await
+            }
+            async fn get_payment(
+                &self,
+                payment_id: &str,
+            ) -> Result<Option<PaymentRecord>, StoreError> {
+                SqlStore::get_payment(self, payment_id).await
+            }
+            async fn finish_payment(
+                &self,
+                payment_id: &str,
+                state: PaymentState,
+                intent_id: Option<&str>,
+                reason: &str,
+                now_ms: i64,
+            ) -> Result<(), StoreError> {
+                SqlStore::finish_payment(self, payment_id, state, intent_id, reason, now_ms).await
+            }
+            async fn forget_payment(&self, payment_id: &str) -> Result<(), StoreError> {
+                SqlStore::forget_payment(self, payment_id).await
+            }
+            async fn claim_for_capture(
+                &self,
+                payment_id: &str,
+                intent_id: &str,
+                now_ms: i64,
+                until_ms: i64,
+            ) -> Result<bool, StoreError> {
+                SqlStore::claim_for_capture(self, payment_id, intent_id, now_ms, until_ms).await
+            }
+            async fn complete_sale(
+                &self,
+                payment_id: &str,
+                tickets: &[NewTicket],
+                now_ms: i64,
+            ) -> Result<bool, StoreError> {
+                SqlStore::complete_sale(self, payment_id, tickets, now_ms).await
+            }
+            async fn stale_payments(
+                &self,
+                before_ms: i64,
+                limit: i64,
+            ) -> Result<Vec<PaymentRecord>, StoreError> {
+                SqlStore::stale_payments(self, before_ms, limit).await
+            }
+            async fn sweep(&self, now_ms: i64, limit: i64) -> Result<SweepStats, StoreError> {
+                SqlStore::sweep(self, now_ms, limit).await
+            }
+            async fn audit(
+                &self,
+                event_id: &str,
+                now_ms: i64,
+            ) -> Result<AuditFindings, StoreError> {
+                SqlStore::audit(self, event_id, now_ms).await
+            }
+        }
+    };
+}
+
+store_for!(sqlx::Postgres, Backend::Postgres);
+store_for!(sqlx::Sqlite, Backend::Sqlite);

@@ -1,0 +1,714 @@
+//! The purchase path: holds, checkout and payment, orchestrating the store (which owns every
+//! state change, by conditional update) and the payment provider (which is slow, fallible and
+//! idempotent by key). Also the sweeper that returns lapsed locks to sale and reconciles
+//! payments left in flight.
+//!
+//! Payment, step by step, so that no answer is ever lost and nobody is charged without a seat:
+//!
+//! 1. `begin_payment` records a PENDING attempt (one in flight per order, keyed by the fan's
+//!    idempotency key; a repeated key returns the first attempt).
+//! 2. The provider authorizes, idempotent by the attempt's own key. A lost answer is looked up
+//!    by that key; a provider that is down processed nothing, so the attempt is forgotten.
+//! 3. `claim_for_capture` checks that the order's hard lock is still live and extends it over
+//!    the capture, so the seats cannot lapse while money moves. If the lock already lapsed, the
+//!    authorization is voided: never a charge without a seat.
+//! 4. The provider captures.
+//! 5. `complete_sale` sells the seats, marks the order PAID and the payment CAPTURED and issues
+//!    the tickets in one transaction. Should the seats somehow no longer be the order's, the
+//!    capture is refunded.
+//!
+//! An attempt interrupted anywhere (crash, timeout, outage) stays PENDING or AUTHORIZED, and
+//! [`resume_payment`] (called by the same key's retry or by the sweeper) picks it up from the
+//! provider's record of it.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::app::AppState;
+use crate::auth::{Buyer, Credential};
+use crate::domain::SaleState;
+use crate::error::{ApiError, ApiResult};
+use crate::payments::{CardDetails, Intent, IntentStatus, ProviderError};
+use crate::store::{
+    BeginPayment, CheckoutOutcome, EventRecord, HoldOutcome, HoldRecord, HoldState, NewHold,
+    NewOrder, NewPayment, NewTicket, OrderRecord, OrderState, PaymentRecord, PaymentState,
+    ReleaseOutcome, Selection,
+};
+use crate::tokens::{TicketClaims, TokenKind};
+
+/// How long a claimed order keeps its seats while the capture runs.
+pub const CAPTURE_WINDOW: Duration = Duration::from_secs(60);
+
+fn new_id(prefix: &str) -> String {
+    format!("{prefix}_{}", uuid::Uuid::new_v4().simple())
+}
+
+fn seconds_ago(now_ms: i64, then_ms: i64) -> i64 {
+    (now_ms - then_ms).max(0) / 1_000
+}
+
+/// Holds seats for `buyer` in `event`.
+pub async fn hold(
+    state: &AppState,
+    buyer: &Buyer,
+    event: &EventRecord,
+    selection: Selection,
+) -> ApiResult<HoldRecord> {
+    if matches!(event.sale_state, SaleState::Closed) {
+        return Err(ApiError::FailedPrecondition(format!(
+            "the sale of {:?} is closed",
+            event.id
+        )));
+    }
+    let shape = state.catalog.shape(event).await?;
+    let cap = event.max_tickets_per_fan;
+    match &selection {
+        Selection::Seats(ids) => {
+            if ids.is_empty() {
+                return Err(ApiError::InvalidArgument(
+                    "seats.seat_ids is empty; list the seats to hold".into(),
+                ));
+            }
+            if ids.len() > cap as usize {
+                return Err(ApiError::InvalidArgument(format!(
+                    "{} seats were asked for; at most {cap} tickets per fan are allowed for this event",
+                    ids.len()
+                )));
+            }
+            let mut seen = HashSet::new();
+            for id in ids {
+                if !seen.insert(id) {
+                    return Err(ApiError::InvalidArgument(format!(
+                        "seat {id} is listed twice in seats.seat_ids"
+                    )));
+                }
+                if shape.section_of(*id).is_none() {
+                    return Err(ApiError::NotFound(format!(
+                        "event {:?} has no seat {id}",
+                        event.id
+                    )));
+                }
+            }
+        }
+        Selection::Best {
+            section_id,
+            quantity,
+        } => {
+            if shape.section_index(section_id).is_none() {
+                return Err(ApiError::NotFound(format!(
+                    "event {:?} has no section {section_id:?}",
+                    event.id
+                )));
+            }
+            if *quantity == 0 || *quantity > cap {
+                return Err(ApiError::InvalidArgument(format!(
+                    "best_available.quantity must be between 1 and {cap} (the per-fan cap of this event)"
+                )));
+            }
+        }
+    }
+    let now = state.clock.now_ms();
+    let request = NewHold {
+        hold_id: new_id("h"),
+        event_id: event.id.clone(),
+        fan_id: buyer.fan_id.clone(),
+        selection: selection.clone(),
+        max_per_fan: cap,
+        now_ms: now,
+        expires_at_ms: now + state.hold_ttl.as_millis() as i64,
+    };
+    match state.store.hold_seats(&request).await? {
+        HoldOutcome::Held(hold) => Ok(hold),
+        HoldOutcome::Taken(ids) => {
+            let names: Vec<String> = ids
+                .iter()
+                .map(|id| shape.describe(*id).unwrap_or_else(|| format!("seat {id}")))
+                .collect();
+            Err(ApiError::Aborted(format!(
+                "{} {} just taken by someone else; nothing was held, choose other seats (seat ids: {})",
+                names.join(", "),
+                if ids.len() == 1 { "was" } else { "were" },
+                ids.iter()
+                    .map(u32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )))
+        }
+        HoldOutcome::OverCap { already, cap } => Err(ApiError::FailedPrecondition(format!(
+            "you already hold or bought {already} of the {cap} tickets allowed per fan for this event"
+        ))),
+        HoldOutcome::NotEnough { available } => {
+            let section = match &selection {
+                Selection::Best { section_id, .. } => section_id.as_str(),
+                Selection::Seats(_) => "",
+            };
+            Err(ApiError::FailedPrecondition(if available == 0 {
+                format!("no seats are free in section {section:?} right now")
+            } else {
+                format!("only {available} seats are free in section {section:?} right now")
+            }))
+        }
+    }
+}
+
+/// Loads a hold the caller may act on; another fan's hold is reported as missing.
+async fn own_hold(
+    state: &AppState,
+    credential: &Credential,
+    hold_id: &str,
+) -> ApiResult<(HoldRecord, Buyer)> {
+    let missing = || ApiError::NotFound(format!("there is no hold {hold_id:?}"));
+    let hold = state.store.get_hold(hold_id).await?.ok_or_else(missing)?;
+    let buyer = credential.buyer_for(&hold.event_id)?;
+    if hold.fan_id != buyer.fan_id {
+        return Err(missing());
+    }
+    Ok((hold, buyer))
+}
+
+/// Releases a hold.
+pub async fn release(state: &AppState, credential: &Credential, hold_id: &str) -> ApiResult<u32> {
+    let (_, buyer) = own_hold(state, credential, hold_id).await?;
+    match state
+        .store
+        .release_hold(hold_id, &buyer.fan_id, state.clock.now_ms())
+        .await?
+    {
+        ReleaseOutcome::Released(n) => Ok(n),
+        ReleaseOutcome::NotFound => {
+            Err(ApiError::NotFound(format!("there is no hold {hold_id:?}")))
+        }
+        ReleaseOutcome::NotActive(HoldState::CheckedOut) => Err(ApiError::FailedPrecondition(
+            format!("hold {hold_id:?} was already checked out; its seats belong to an order"),
+        )),
+        ReleaseOutcome::NotActive(HoldState::Expired) => Err(ApiError::FailedPrecondition(
+            format!("hold {hold_id:?} had already expired; its seats are back on sale"),
+        )),
+        ReleaseOutcome::NotActive(_) => Err(ApiError::FailedPrecondition(format!(
+            "hold {hold_id:?} was already released"
+        ))),
+    }
+}
+
+/// Checks an idempotency key: 8–64 characters of `[A-Za-z0-9_-]`.
+pub fn check_idempotency_key(key: &str) -> ApiResult<()> {
+    let ok = (8..=64).contains(&key.len())
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::InvalidArgument(
+            "idempotency_key must be 8 to 64 characters of letters, digits, '-' and '_' \
+             (e.g. a UUID); reuse it to retry the same call"
+                .into(),
+        ))
+    }
+}
+
+/// Turns a hold into an order.
+pub async fn checkout(
+    state: &AppState,
+    credential: &Credential,
+    hold_id: &str,
+    key: &str,
+) -> ApiResult<OrderRecord> {
+    check_idempotency_key(key)?;
+    let (hold, buyer) = own_hold(state, credential, hold_id).await?;
+    let event = crate::rpc::sales::find_event(state, &hold.event_id).await?;
+    let now = state.clock.now_ms();
+    let request = NewOrder {
+        order_id: new_id("o"),
+        hold_id: hold_id.to_string(),
+        fan_id: buyer.fan_id.clone(),
+        checkout_key: key.to_string(),
+        fee_per_ticket_minor: event.fee_per_ticket_minor,
+        currency: event.currency.clone(),
+        now_ms: now,
+        expires_at_ms: now + state.payment_ttl.as_millis() as i64,
+    };
+    let outcome = match state.store.checkout(&request).await {
+        // Two checkouts with one key at once: the loser finds the winner's order.
+        Err(crate::store::StoreError::Conflict(_)) => state.store.checkout(&request).await?,
+        other => other?,
+    };
+    match outcome {
+        CheckoutOutcome::Created(order) | CheckoutOutcome::Existing(order) => Ok(order),
+        CheckoutOutcome::HoldNotFound => {
+            Err(ApiError::NotFound(format!("there is no hold {hold_id:?}")))
+        }
+        CheckoutOutcome::HoldExpired | CheckoutOutcome::HoldNotActive(HoldState::Expired) => {
+            Err(ApiError::FailedPrecondition(format!(
+                "hold {hold_id:?} expired {} s ago and its seats went back on sale; hold seats again",
+                seconds_ago(now, hold.expires_at_ms)
+            )))
+        }
+        CheckoutOutcome::HoldNotActive(state) => Err(ApiError::FailedPrecondition(format!(
+            "hold {hold_id:?} cannot be checked out: it is {}",
+            state.as_db().to_lowercase().replace('_', " ")
+        ))),
+        CheckoutOutcome::KeyUsedForOtherHold => Err(ApiError::InvalidArgument(
+            "idempotency_key was already used for another checkout; use a new key for a new checkout"
+                .into(),
+        )),
+    }
+}
+
+/// An order the caller may see; another fan's order is reported as missing.
+pub async fn get_order(
+    state: &AppState,
+    credential: &Credential,
+    order_id: &str,
+) -> ApiResult<OrderRecord> {
+    let missing = || ApiError::NotFound(format!("there is no order {order_id:?}"));
+    let order = state.store.get_order(order_id).await?.ok_or_else(missing)?;
+    if !credential.is_operator() {
+        let buyer = credential.buyer_for(&order.event_id)?;
+        if buyer.fan_id != order.fan_id {
+            return Err(missing());
+        }
+    }
+    Ok(order)
+}
+
+/// Pays an order with a card.
+pub async fn pay(
+    state: &AppState,
+    credential: &Credential,
+    order_id: &str,
+    key: &str,
+    card: &CardDetails,
+) -> ApiResult<(OrderRecord, PaymentRecord)> {
+    check_idempotency_key(key)?;
+    // Check the caller's right to the order before touching anything.
+    let order = get_order(state, credential, order_id).await?;
+    let fan_id = if credential.is_operator() {
+        None
+    } else {
+        Some(order.fan_id.clone())
+    };
+    for attempt in 0..2 {
+        let now = state.clock.now_ms();
+        let begin = state
+            .store
+            .begin_payment(&NewPayment {
+                payment_id: new_id("p"),
+                order_id: order_id.to_string(),
+                fan_id: fan_id.clone(),
+                idempotency_key: key.to_string(),
+                provider: state.provider.name().to_string(),
+                now_ms: now,
+            })
+            .await;
+        let begin = match begin {
+            // Two first calls with one key at once: the loser replays the winner's attempt.
+            Err(crate::store::StoreError::Conflict(_)) if attempt == 0 => continue,
+            other => other?,
+        };
+        let payment = match begin {
+            BeginPayment::Started(payment, order) => drive(state, payment, &order, card).await?,
+            BeginPayment::Replay(payment, _) if payment.state.in_flight() => {
+                resume_payment(state, payment).await?
+            }
+            BeginPayment::Replay(payment, _) => payment,
+            BeginPayment::InFlight(other) => {
+                if other.updated_at_ms < now - state.reconcile_after.as_millis() as i64
+                    && attempt == 0
+                {
+                    resume_payment(state, other).await?;
+                    continue;
+                }
+                return Err(ApiError::Aborted(
+                    "another payment for this order is in progress; wait for it, then retry".into(),
+                ));
+            }
+            BeginPayment::NotPayable(order) => return Err(not_payable(&order, now)),
+            BeginPayment::OrderNotFound => {
+                return Err(ApiError::NotFound(format!(
+                    "there is no order {order_id:?}"
+                )));
+            }
+        };
+        let order = state
+            .store
+            .get_order(order_id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound(format!("there is no order {order_id:?}")))?;
+        return Ok((order, payment));
+    }
+    Err(ApiError::Aborted(
+        "another payment for this order is in progress; wait for it, then retry".into(),
+    ))
+}
+
+fn not_payable(order: &OrderRecord, now: i64) -> ApiError {
+    match order.state {
+        OrderState::Paid => {
+            ApiError::FailedPrecondition(format!("order {:?} is already paid", order.id))
+        }
+        OrderState::Refunded => {
+            ApiError::FailedPrecondition(format!("order {:?} was refunded", order.id))
+        }
+        OrderState::Cancelled => {
+            ApiError::FailedPrecondition(format!("order {:?} was cancelled", order.id))
+        }
+        OrderState::PendingPayment | OrderState::Expired => ApiError::FailedPrecondition(format!(
+            "the time to pay order {:?} ran out {} s ago and its seats went back on sale",
+            order.id,
+            seconds_ago(now, order.expires_at_ms)
+        )),
+    }
+}
+
+/// Sends a new attempt to the provider and carries it as far as it goes.
+async fn drive(
+    state: &AppState,
+    payment: PaymentRecord,
+    order: &OrderRecord,
+    card: &CardDetails,
+) -> ApiResult<PaymentRecord> {
+    let answer = state
+        .provider
+        .authorize(
+            &payment.provider_idempotency_key,
+            payment.amount_minor,
+            &payment.currency,
+            card,
+        )
+        .await;
+    let intent = match answer {
+        Ok(intent) => intent,
+        Err(ProviderError::Timeout) => {
+            match state.provider.find(&payment.provider_idempotency_key).await {
+                Ok(Some(intent)) => intent,
+                _ => return Err(in_doubt()),
+            }
+        }
+        Err(ProviderError::Unavailable(reason)) => {
+            tracing::warn!(%reason, payment = %payment.id, "payment provider unavailable");
+            state.store.forget_payment(&payment.id).await?;
+            return Err(ApiError::Unavailable(
+                "the payment provider is unavailable; nothing was charged, please retry shortly"
+                    .into(),
+            ));
+        }
+        Err(ProviderError::Rejected(reason)) => {
+            let now = state.clock.now_ms();
+            state
+                .store
+                .finish_payment(&payment.id, PaymentState::Failed, None, &reason, now)
+                .await?;
+            return reload(state, &payment.id).await;
+        }
+    };
+    after_authorization(state, payment, Some(order), intent).await
+}
+
+fn in_doubt() -> ApiError {
+    ApiError::Unavailable(
+        "the payment provider did not answer in time; your payment is being confirmed. \
+         Call Pay again with the same idempotency key to see the result (you will not be charged twice)"
+            .into(),
+    )
+}
+
+async fn reload(state: &AppState, payment_id: &str) -> ApiResult<PaymentRecord> {
+    state
+        .store
+        .get_payment(payment_id)
+        .await?
+        .ok_or_else(|| ApiError::Internal(format!("payment {payment_id} vanished")))
+}
+
+/// Carries an attempt on from the provider's view of its intent.
+async fn after_authorization(
+    state: &AppState,
+    payment: PaymentRecord,
+    order: Option<&OrderRecord>,
+    intent: Intent,
+) -> ApiResult<PaymentRecord> {
+    let now = state.clock.now_ms();
+    match intent.status {
+        IntentStatus::Declined => {
+            let reason = format!(
+                "card declined: {}",
+                intent
+                    .decline_reason
+                    .as_deref()
+                    .unwrap_or("no reason given")
+            );
+            state
+                .store
+                .finish_payment(
+                    &payment.id,
+                    PaymentState::Failed,
+                    Some(&intent.id),
+                    &reason,
+                    now,
+                )
+                .await?;
+        }
+        IntentStatus::Canceled => {
+            state
+                .store
+                .finish_payment(
+                    &payment.id,
+                    PaymentState::Voided,
+                    Some(&intent.id),
+                    "authorization released",
+                    now,
+                )
+                .await?;
+        }
+        IntentStatus::Refunded => {
+            state
+                .store
+                .finish_payment(
+                    &payment.id,
+                    PaymentState::Refunded,
+                    Some(&intent.id),
+                    "refunded",
+                    now,
+                )
+                .await?;
+        }
+        IntentStatus::RequiresCapture => {
+            let until = now + CAPTURE_WINDOW.as_millis() as i64;
+            if !state
+                .store
+                .claim_for_capture(&payment.id, &intent.id, now, until)
+                .await?
+            {
+                // A concurrent retry of the same attempt may have completed it meanwhile.
+                let current = reload(state, &payment.id).await?;
+                if !current.state.in_flight() {
+                    return Ok(current);
+                }
+                return void_lapsed(state, &payment, &intent).await;
+            }
+            match state.provider.capture(&intent.id).await {
+                Ok(captured) if captured.status == IntentStatus::Succeeded => {
+                    return complete(state, &payment, order, &intent).await;
+                }
+                Ok(other) => {
+                    tracing::error!(intent = %other.id, status = ?other.status, "capture did not succeed");
+                    state
+                        .store
+                        .finish_payment(
+                            &payment.id,
+                            PaymentState::Voided,
+                            Some(&intent.id),
+                            "the provider would not capture",
+                            now,
+                        )
+                        .await?;
+                }
+                Err(ProviderError::Rejected(reason)) => {
+                    state
+                        .store
+                        .finish_payment(
+                            &payment.id,
+                            PaymentState::Voided,
+                            Some(&intent.id),
+                            &reason,
+                            now,
+                        )
+                        .await?;
+                }
+                // Timeout or outage: the attempt stays AUTHORIZED with its seats claimed; the
+                // retry of the same key, or the sweeper, captures it.
+                Err(_) => return Err(in_doubt()),
+            }
+        }
+        IntentStatus::Succeeded => return complete(state, &payment, order, &intent).await,
+    }
+    reload(state, &payment.id).await
+}
+
+/// The order's lock lapsed before the money moved: release the authorization.
+async fn void_lapsed(
+    state: &AppState,
+    payment: &PaymentRecord,
+    intent: &Intent,
+) -> ApiResult<PaymentRecord> {
+    match state.provider.void(&intent.id).await {
+        Ok(_) => {
+            let now = state.clock.now_ms();
+            state
+                .store
+                .finish_payment(
+                    &payment.id,
+                    PaymentState::Voided,
+                    Some(&intent.id),
+                    "the time to pay ran out before the payment went through; the authorization was released",
+                    now,
+                )
+                .await?;
+            Err(ApiError::FailedPrecondition(
+                "the time to pay this order ran out before the payment went through; \
+                 the authorization was released and you were not charged"
+                    .into(),
+            ))
+        }
+        // The sweeper voids it later; the seats are gone either way.
+        Err(_) => Err(ApiError::FailedPrecondition(
+            "the time to pay this order ran out before the payment went through; \
+             you will not be charged"
+                .into(),
+        )),
+    }
+}
+
+/// Captured: sell the seats and issue the tickets, or refund if the seats are gone.
+async fn complete(
+    state: &AppState,
+    payment: &PaymentRecord,
+    order: Option<&OrderRecord>,
+    intent: &Intent,
+) -> ApiResult<PaymentRecord> {
+    let loaded;
+    let order = match order {
+        Some(order) => order,
+        None => {
+            loaded = state
+                .store
+                .get_order(&payment.order_id)
+                .await?
+                .ok_or_else(|| {
+                    ApiError::Internal(format!("order {} vanished", payment.order_id))
+                })?;
+            &loaded
+        }
+    };
+    let now = state.clock.now_ms();
+    let signer = state.ticket_signer(&order.event_id);
+    let tickets: Vec<NewTicket> = order
+        .items
+        .iter()
+        .map(|seat| {
+            let id = new_id("t");
+            let code = signer.sign(
+                TokenKind::Ticket,
+                &TicketClaims {
+                    ev: order.event_id.clone(),
+                    seat: seat.seat_id,
+                    ord: order.id.clone(),
+                    tk: id.clone(),
+                    iat: now,
+                },
+            );
+            NewTicket {
+                id,
+                seat_id: seat.seat_id,
+                code,
+            }
+        })
+        .collect();
+    if state
+        .store
+        .complete_sale(&payment.id, &tickets, now)
+        .await?
+    {
+        state.catalog.invalidate_counts();
+        return reload(state, &payment.id).await;
+    }
+    // Already completed by a concurrent resume of the same attempt?
+    let current = reload(state, &payment.id).await?;
+    if current.state == PaymentState::Captured {
+        return Ok(current);
+    }
+    tracing::error!(payment = %payment.id, order = %order.id, "captured but the seats are gone: refunding");
+    match state.provider.refund(&intent.id).await {
+        Ok(_) => {
+            state
+                .store
+                .finish_payment(
+                    &payment.id,
+                    PaymentState::Refunded,
+                    Some(&intent.id),
+                    "the seats were no longer held; refunded",
+                    now,
+                )
+                .await?;
+            Err(ApiError::FailedPrecondition(
+                "the seats of this order were no longer held when the payment completed; the charge was refunded"
+                    .into(),
+            ))
+        }
+        Err(_) => Err(in_doubt()),
+    }
+}
+
+/// Picks up an attempt left in flight (after a timeout, outage or crash) from the provider's
+/// record of it.
+pub async fn resume_payment(state: &AppState, payment: PaymentRecord) -> ApiResult<PaymentRecord> {
+    let intent = match state.provider.find(&payment.provider_idempotency_key).await {
+        Ok(Some(intent)) => intent,
+        Ok(None) => {
+            let now = state.clock.now_ms();
+            if payment.updated_at_ms < now - state.reconcile_after.as_millis() as i64 {
+                state
+                    .store
+                    .finish_payment(
+                        &payment.id,
+                        PaymentState::Failed,
+                        None,
+                        "the payment never reached the provider",
+                        now,
+                    )
+                    .await?;
+                return reload(state, &payment.id).await;
+            }
+            return Err(in_doubt());
+        }
+        Err(_) => return Err(in_doubt()),
+    };
+    after_authorization(state, payment, None, intent).await
+}
+
+/// Runs the sweeper until `stop` flips: lapsed locks back to sale, holds and orders expired,
+/// payments in flight reconciled. Several nodes may run it at once.
+pub async fn run_sweeper(state: Arc<AppState>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut ticker = tokio::time::interval(state.sweep_interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        if let Err(e) = sweep_once(&state).await {
+            tracing::warn!(error = %e, "sweep failed; will retry");
+        }
+    }
+}
+
+/// One pass of the sweeper.
+pub async fn sweep_once(state: &AppState) -> ApiResult<()> {
+    const BATCH: i64 = 5_000;
+    loop {
+        let stats = state.store.sweep(state.clock.now_ms(), BATCH).await?;
+        if stats.seats_freed + stats.holds_expired + stats.orders_expired > 0 {
+            tracing::debug!(?stats, "swept");
+            state.catalog.invalidate_counts();
+        }
+        if stats.seats_freed < BATCH as u64
+            && stats.holds_expired < BATCH as u64
+            && stats.orders_expired < BATCH as u64
+        {
+            break;
+        }
+    }
+    let before = state.clock.now_ms() - state.reconcile_after.as_millis() as i64;
+    for payment in state.store.stale_payments(before, 100).await? {
+        let id = payment.id.clone();
+        match resume_payment(state, payment).await {
+            Ok(p) => {
+                tracing::info!(payment = %id, state = ?p.state, "reconciled a payment left in flight")
+            }
+            Err(e) => tracing::debug!(payment = %id, error = %e, "payment still in doubt"),
+        }
+    }
+    Ok(())
+}

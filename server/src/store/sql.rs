@@ -1,0 +1,1274 @@
+//! The store, written once for both databases: [`SqlStore`] is generic over the sqlx database,
+//! and the few statements that differ between PostgreSQL and SQLite (row locks, bulk seat
+//! inserts, the per-fan lock, `GREATEST`) come from the [`Dialect`] each backend implements.
+//!
+//! Every state change is a conditional update whose `WHERE` is the state machine of
+//! `domain::inventory`: a hold takes only seats that are AVAILABLE or whose lock has lapsed, a
+//! checkout only seats its hold still locks, a sale only seats its order still locks. A write
+//! that finds fewer rows than it needs rolls the whole transaction back.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, FromRow, IntoArguments, Pool, Type};
+
+use super::{
+    AuditEntry, AuditFindings, BeginPayment, COUNTS_SQL, CheckoutOutcome, CountRow, CountsByEvent,
+    EVENT_COLUMNS, EventRecord, EventRow, HoldOutcome, HoldRecord, HoldState, InvariantFinding,
+    NewEvent, NewHold, NewOrder, NewPayment, NewTicket, OrderRecord, OrderState, PaymentRecord,
+    PaymentState, ReleaseOutcome, SeatInfo, SeatPlaceRow, SeatStatusRow, SectionRow, Selection,
+    StoreError, SweepStats, TicketRecord, TicketState,
+};
+use crate::domain::inventory::{Candidate, choose_best};
+use crate::domain::seat_map::SeatPlace;
+use crate::domain::{InventoryCounts, SeatStatus};
+
+pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Rows changed by a statement, for any backend's query result.
+pub(crate) trait Affected {
+    fn affected(&self) -> u64;
+}
+
+impl Affected for sqlx::postgres::PgQueryResult {
+    fn affected(&self) -> u64 {
+        self.rows_affected()
+    }
+}
+
+impl Affected for sqlx::sqlite::SqliteQueryResult {
+    fn affected(&self) -> u64 {
+        self.rows_affected()
+    }
+}
+
+/// What differs between PostgreSQL and SQLite.
+pub(crate) trait Dialect: Database {
+    /// Appended to the SELECT of best-available candidates: skip rows other transactions are
+    /// taking instead of waiting for them.
+    const SKIP_LOCKED: &'static str;
+    /// Appended to a SELECT of rows the transaction is about to change.
+    const FOR_UPDATE: &'static str;
+    /// The two-argument maximum function.
+    const GREATEST: &'static str;
+    /// Statement that makes the rest of an audit's reads one snapshot, if one is needed.
+    const SNAPSHOT: Option<&'static str>;
+
+    /// Serializes one fan's holds in one event until the transaction ends (the per-fan cap
+    /// counts and then adds; two concurrent holds of one fan must not both count first).
+    fn lock_fan<'a>(
+        conn: &'a mut Self::Connection,
+        key: i64,
+    ) -> BoxFuture<'a, Result<(), sqlx::Error>>;
+
+    /// Inserts an event's seats.
+    fn insert_seats<'a>(
+        conn: &'a mut Self::Connection,
+        event: &'a NewEvent,
+    ) -> BoxFuture<'a, Result<(), sqlx::Error>>;
+}
+
+/// The store over one database. PostgreSQL uses one pool for both fields; SQLite a single
+/// writer connection and a pool of readers.
+#[derive(Debug, Clone)]
+pub(crate) struct SqlStore<DB: Database> {
+    pub(crate) writer: Pool<DB>,
+    pub(crate) reader: Pool<DB>,
+}
+
+#[derive(Debug, FromRow)]
+pub(crate) struct HoldRow {
+    id: String,
+    event_id: String,
+    fan_id: String,
+    state: String,
+    seat_count: i64,
+    subtotal: i64,
+    created_at: i64,
+    expires_at: i64,
+    order_id: Option<String>,
+}
+
+#[derive(Debug, FromRow)]
+pub(crate) struct SeatInfoRow {
+    seat_id: i64,
+    section_id: String,
+    row_label: String,
+    seat_number: i64,
+    price: i64,
+}
+
+#[derive(Debug, FromRow)]
+pub(crate) struct OrderRow {
+    id: String,
+    event_id: String,
+    fan_id: String,
+    hold_id: String,
+    state: String,
+    subtotal: i64,
+    fees: i64,
+    total: i64,
+    currency: String,
+    expires_at: i64,
+    created_at: i64,
+    paid_at: Option<i64>,
+}
+
+#[derive(Debug, FromRow)]
+pub(crate) struct PaymentRow {
+    id: String,
+    order_id: String,
+    state: String,
+    amount: i64,
+    currency: String,
+    provider: String,
+    provider_intent_id: Option<String>,
+    idempotency_key: String,
+    provider_idempotency_key: String,
+    failure_reason: Option<String>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+#[derive(Debug, FromRow)]
+pub(crate) struct TicketRow {
+    id: String,
+    seat_id: i64,
+    code: String,
+    state: String,
+    issued_at: i64,
+}
+
+#[derive(Debug, FromRow)]
+pub(crate) struct DetailRow {
+    detail: String,
+}
+
+#[derive(Debug, FromRow)]
+pub(crate) struct CountOnly {
+    n: i64,
+}
+
+const SEAT_INFO: &str = "seat_id, section_id, row_label, seat_number, price";
+const HOLD_COLUMNS: &str =
+    "id, event_id, fan_id, state, seat_count, subtotal, created_at, expires_at, order_id";
+const ORDER_COLUMNS: &str = "id, event_id, fan_id, hold_id, state, subtotal, fees, total, currency, \
+     expires_at, created_at, paid_at";
+const PAYMENT_COLUMNS: &str = "id, order_id, state, amount, currency, provider, provider_intent_id, \
+     idempotency_key, provider_idempotency_key, failure_reason, created_at, updated_at";
+/// A seat a writer may take: free, or locked by a lock that has lapsed (`$now` is the bind
+/// index given).
+fn takeable(now: usize) -> String {
+    format!(
+        "(status = 'AVAILABLE' OR (status IN ('SOFT_LOCKED', 'HARD_LOCKED') AND locked_until <= ${now}))"
+    )
+}
+
+/// `($from, $from+1, …)` with `n` placeholders.
+fn placeholders(from: usize, n: usize) -> String {
+    let list: Vec<String> = (from..from + n).map(|i| format!("${i}")).collect();
+    format!("({})", list.join(", "))
+}
+
+fn u32_of(what: &str, n: i64) -> Result<u32, StoreError> {
+    u32::try_from(n).map_err(|_| StoreError::Corrupt(format!("{what} {n} is out of range")))
+}
+
+fn seat_info(row: SeatInfoRow) -> Result<SeatInfo, StoreError> {
+    Ok(SeatInfo {
+        seat_id: u32_of("seat id", row.seat_id)?,
+        number: u32_of("seat number", row.seat_number)?,
+        section_id: row.section_id,
+        row_label: row.row_label,
+        price_minor: row.price,
+    })
+}
+
+fn hold_record(row: HoldRow, seats: Vec<SeatInfo>) -> Result<HoldRecord, StoreError> {
+    Ok(HoldRecord {
+        state: HoldState::from_db(&row.state)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown hold state {:?}", row.state)))?,
+        seat_count: u32_of("seat count", row.seat_count)?,
+        id: row.id,
+        event_id: row.event_id,
+        fan_id: row.fan_id,
+        subtotal_minor: row.subtotal,
+        created_at_ms: row.created_at,
+        expires_at_ms: row.expires_at,
+        order_id: row.order_id,
+        seats,
+    })
+}
+
+fn payment_record(row: PaymentRow) -> Result<PaymentRecord, StoreError> {
+    Ok(PaymentRecord {
+        state: PaymentState::from_db(&row.state)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown payment state {:?}", row.state)))?,
+        id: row.id,
+        order_id: row.order_id,
+        amount_minor: row.amount,
+        currency: row.currency,
+        provider: row.provider,
+        provider_intent_id: row.provider_intent_id,
+        idempotency_key: row.idempotency_key,
+        provider_idempotency_key: row.provider_idempotency_key,
+        failure_reason: row.failure_reason,
+        created_at_ms: row.created_at,
+        updated_at_ms: row.updated_at,
+    })
+}
+
+/// A stable 64-bit key for the per-fan lock.
+fn fan_lock_key(event_id: &str, fan_id: &str) -> i64 {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("{event_id}\n{fan_id}").as_bytes());
+    let mut bytes = [0u8; 8];
+    bytes.copy_from_slice(&digest[..8]);
+    i64::from_be_bytes(bytes)
+}
+
+/// Rolls back `tx` and returns `value`: the transaction found it could not do its work.
+async fn abandon<DB: Database, T>(
+    tx: sqlx::Transaction<'static, DB>,
+    value: T,
+) -> Result<T, StoreError> {
+    tx.rollback().await?;
+    Ok(value)
+}
+
+impl<DB> SqlStore<DB>
+where
+    DB: Dialect,
+    <DB as Database>::QueryResult: Affected,
+    for<'q> <DB as Database>::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'c> &'c mut <DB as Database>::Connection: Executor<'c, Database = DB>,
+    for<'q> i64: Encode<'q, DB> + Type<DB>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    for<'q> String: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<String>: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<&'q str>: Encode<'q, DB> + Type<DB>,
+    for<'r> i64: Decode<'r, DB>,
+    for<'r> String: Decode<'r, DB>,
+    usize: ColumnIndex<<DB as Database>::Row>,
+    for<'a> &'a str: ColumnIndex<<DB as Database>::Row>,
+    for<'r> EventRow: FromRow<'r, <DB as Database>::Row>,
+    for<'r> SectionRow: FromRow<'r, <DB as Database>::Row>,
+    for<'r> SeatPlaceRow: FromRow<'r, <DB as Database>::Row>,
+    for<'r> SeatStatusRow: FromRow<'r, <DB as Database>::Row>,
+    for<'r> CountRow: FromRow<'r, <DB as Database>::Row>,
+    for<'r> HoldRow: FromRow<'r, <DB as Database>::Row>,
+    for<'r> SeatInfoRow: FromRow<'r, <DB as Database>::Row>,
+    for<'r> OrderRow: FromRow<'r, <DB as Database>::Row>,
+    for<'r> PaymentRow: FromRow<'r, <DB as Database>::Row>,
+    for<'r> TicketRow: FromRow<'r, <DB as Database>::Row>,
+    for<'r> DetailRow: FromRow<'r, <DB as Database>::Row>,
+    for<'r> CountOnly: FromRow<'r, <DB as Database>::Row>,
+{
+    pub(crate) async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.reader).await?;
+        Ok(())
+    }
+
+    pub(crate) async fn create_event(&self, event: &NewEvent) -> Result<(), StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let venue = &event.layout.venue;
+        sqlx::query(
+            "INSERT INTO venues (id, name, city) VALUES ($1, $2, $3) \
+             ON CONFLICT (id) DO UPDATE SET name = excluded.name, city = excluded.city",
+        )
+        .bind(venue.id.as_str())
+        .bind(venue.name.as_str())
+        .bind(venue.city.as_str())
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO events (id, venue_id, name, artist, starts_at, currency, fee_per_ticket, \
+             max_per_fan, capacity, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(event.id.as_str())
+        .bind(venue.id.as_str())
+        .bind(event.name.as_str())
+        .bind(event.artist.as_str())
+        .bind(event.starts_at_ms)
+        .bind(event.currency.as_str())
+        .bind(event.fee_per_ticket_minor)
+        .bind(i64::from(event.max_tickets_per_fan))
+        .bind(i64::from(event.layout.capacity()))
+        .bind(event.created_at_ms)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| match StoreError::from(e) {
+            StoreError::Conflict(_) => {
+                StoreError::Conflict(format!("an event with id {:?} already exists", event.id))
+            }
+            other => other,
+        })?;
+        for (position, section) in event.layout.sections.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO sections (event_id, id, name, kind, price, capacity, position) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(event.id.as_str())
+            .bind(section.id.as_str())
+            .bind(section.name.as_str())
+            .bind(section.kind.as_db())
+            .bind(section.price_minor)
+            .bind(i64::from(section.capacity))
+            .bind(position as i64)
+            .execute(&mut *tx)
+            .await?;
+        }
+        DB::insert_seats(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(crate) async fn events(&self, only: Option<&str>) -> Result<Vec<EventRecord>, StoreError> {
+        let (events, sections): (Vec<EventRow>, Vec<SectionRow>) = match only {
+            Some(event_id) => {
+                let events = sqlx::query_as(&format!(
+                    "SELECT {EVENT_COLUMNS} FROM events e JOIN venues v ON v.id = e.venue_id WHERE e.id = $1"
+                ))
+                .bind(event_id)
+                .fetch_all(&self.reader)
+                .await?;
+                let sections = sqlx::query_as(
+                    "SELECT event_id, id, name, kind, price, capacity FROM sections \
+                     WHERE event_id = $1 ORDER BY position",
+                )
+                .bind(event_id)
+                .fetch_all(&self.reader)
+                .await?;
+                (events, sections)
+            }
+            None => {
+                let events = sqlx::query_as(&format!(
+                    "SELECT {EVENT_COLUMNS} FROM events e JOIN venues v ON v.id = e.venue_id \
+                     ORDER BY e.starts_at, e.id"
+                ))
+                .fetch_all(&self.reader)
+                .await?;
+                let sections = sqlx::query_as(
+                    "SELECT event_id, id, name, kind, price, capacity FROM sections \
+                     ORDER BY event_id, position",
+                )
+                .fetch_all(&self.reader)
+                .await?;
+                (events, sections)
+            }
+        };
+        super::assemble_events(events, sections)
+    }
+
+    pub(crate) async fn seat_places(&self, event_id: &str) -> Result<Vec<SeatPlace>, StoreError> {
+        let rows: Vec<SeatPlaceRow> = sqlx::query_as(
+            "SELECT seat_id, section_id, row_label, seat_number FROM seats WHERE event_id = $1 \
+             ORDER BY seat_id",
+        )
+        .bind(event_id)
+        .fetch_all(&self.reader)
+        .await?;
+        super::seat_places(rows)
+    }
+
+    pub(crate) async fn seat_statuses(
+        &self,
+        event_id: &str,
+        now_ms: i64,
+    ) -> Result<Vec<SeatStatus>, StoreError> {
+        let rows: Vec<SeatStatusRow> = sqlx::query_as(
+            "SELECT status, locked_until FROM seats WHERE event_id = $1 ORDER BY seat_id",
+        )
+        .bind(event_id)
+        .fetch_all(&self.reader)
+        .await?;
+        super::seat_statuses(rows, now_ms)
+    }
+
+    pub(crate) async fn inventory_counts(&self, now_ms: i64) -> Result<CountsByEvent, StoreError> {
+        let rows: Vec<CountRow> = sqlx::query_as(COUNTS_SQL)
+            .bind(now_ms)
+            .fetch_all(&self.reader)
+            .await?;
+        super::counts_by_event(rows)
+    }
+
+    pub(crate) async fn record_audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO audit_log (at, actor, action, event_id, detail) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(entry.at_ms)
+        .bind(entry.actor.as_str())
+        .bind(entry.action.as_str())
+        .bind(entry.event_id.as_deref())
+        .bind(entry.detail.as_str())
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn fan_ticket_count(
+        conn: &mut <DB as Database>::Connection,
+        event_id: &str,
+        fan_id: &str,
+        now_ms: i64,
+    ) -> Result<u32, StoreError> {
+        let row: CountOnly = sqlx::query_as(
+            "SELECT COUNT(*) AS n FROM seats WHERE event_id = $1 AND \
+             ((locked_by = $2 AND status IN ('SOFT_LOCKED', 'HARD_LOCKED') AND locked_until > $3) \
+              OR (sold_to = $2 AND status = 'SOLD'))",
+        )
+        .bind(event_id)
+        .bind(fan_id)
+        .bind(now_ms)
+        .fetch_one(&mut *conn)
+        .await?;
+        u32_of("ticket count", row.n)
+    }
+
+    pub(crate) async fn hold_seats(&self, hold: &NewHold) -> Result<HoldOutcome, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        DB::lock_fan(&mut tx, fan_lock_key(&hold.event_id, &hold.fan_id)).await?;
+        let already =
+            Self::fan_ticket_count(&mut tx, &hold.event_id, &hold.fan_id, hold.now_ms).await?;
+        let wanted = match &hold.selection {
+            Selection::Seats(ids) => ids.len() as u32,
+            Selection::Best { quantity, .. } => *quantity,
+        };
+        if already + wanted > hold.max_per_fan {
+            return abandon(
+                tx,
+                HoldOutcome::OverCap {
+                    already,
+                    cap: hold.max_per_fan,
+                },
+            )
+            .await;
+        }
+        let seat_ids: Vec<u32> = match &hold.selection {
+            Selection::Seats(ids) => {
+                // Lock the rows in seat order first, so concurrent holds of overlapping seats
+                // queue instead of deadlocking.
+                let mut sorted = ids.clone();
+                sorted.sort_unstable();
+                let sql = format!(
+                    "SELECT seat_id FROM seats WHERE event_id = $1 AND seat_id IN {} ORDER BY seat_id{}",
+                    placeholders(2, sorted.len()),
+                    DB::FOR_UPDATE
+                );
+                let mut lock = sqlx::query(&sql).bind(hold.event_id.as_str());
+                for id in &sorted {
+                    lock = lock.bind(i64::from(*id));
+                }
+                lock.execute(&mut *tx).await?;
+                sorted
+            }
+            Selection::Best {
+                section_id,
+                quantity,
+            } => {
+                let limit = i64::from(*quantity) * 4 + 8;
+                let rows: Vec<SeatInfoRow> = sqlx::query_as(&format!(
+                    "SELECT {SEAT_INFO} FROM seats WHERE event_id = $1 AND section_id = $2 AND {} \
+                     ORDER BY seat_id LIMIT $4{}",
+                    takeable(3),
+                    DB::SKIP_LOCKED
+                ))
+                .bind(hold.event_id.as_str())
+                .bind(section_id.as_str())
+                .bind(hold.now_ms)
+                .bind(limit)
+                .fetch_all(&mut *tx)
+                .await?;
+                let candidates: Vec<Candidate> = rows
+                    .into_iter()
+                    .map(|r| {
+                        Ok(Candidate {
+                            seat_id: u32_of("seat id", r.seat_id)?,
+                            row: r.row_label,
+                            number: u32_of("seat number", r.seat_number)?,
+                        })
+                    })
+                    .collect::<Result<_, StoreError>>()?;
+                match choose_best(&candidates, *quantity as usize) {
+                    Some(ids) => ids,
+                    None => {
+                        let available = candidates.len() as u32;
+                        return abandon(tx, HoldOutcome::NotEnough { available }).await;
+                    }
+                }
+            }
+        };
+        let sql = format!(
+            "UPDATE seats SET status = 'SOFT_LOCKED', locked_by = $2, locked_until = $3, hold_id = $4, \
+             order_id = NULL, version = version + 1, updated_at = $5 \
+             WHERE event_id = $1 AND {} AND seat_id IN {} RETURNING {SEAT_INFO}",
+            takeable(5),
+            placeholders(6, seat_ids.len())
+        );
+        let mut update = sqlx::query_as::<_, SeatInfoRow>(&sql)
+            .bind(hold.event_id.as_str())
+            .bind(hold.fan_id.as_str())
+            .bind(hold.expires_at_ms)
+            .bind(hold.hold_id.as_str())
+            .bind(hold.now_ms);
+        for id in &seat_ids {
+            update = update.bind(i64::from(*id));
+        }
+        let mut held: Vec<SeatInfo> = update
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .map(seat_info)
+            .collect::<Result<_, _>>()?;
+        if held.len() != seat_ids.len() {
+            let got: std::collections::HashSet<u32> = held.iter().map(|s| s.seat_id).collect();
+            let taken = seat_ids
+                .into_iter()
+                .filter(|id| !got.contains(id))
+                .collect();
+            return abandon(tx, HoldOutcome::Taken(taken)).await;
+        }
+        held.sort_by_key(|s| s.seat_id);
+        let subtotal: i64 = held.iter().map(|s| s.price_minor).sum();
+        sqlx::query(
+            "INSERT INTO holds (id, event_id, fan_id, state, seat_count, subtotal, created_at, expires_at) \
+             VALUES ($1, $2, $3, 'ACTIVE', $4, $5, $6, $7)",
+        )
+        .bind(hold.hold_id.as_str())
+        .bind(hold.event_id.as_str())
+        .bind(hold.fan_id.as_str())
+        .bind(held.len() as i64)
+        .bind(subtotal)
+        .bind(hold.now_ms)
+        .bind(hold.expires_at_ms)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(HoldOutcome::Held(HoldRecord {
+            id: hold.hold_id.clone(),
+            event_id: hold.event_id.clone(),
+            fan_id: hold.fan_id.clone(),
+            state: HoldState::Active,
+            seat_count: held.len() as u32,
+            subtotal_minor: subtotal,
+            created_at_ms: hold.now_ms,
+            expires_at_ms: hold.expires_at_ms,
+            order_id: None,
+            seats: held,
+        }))
+    }
+
+    pub(crate) async fn get_hold(&self, hold_id: &str) -> Result<Option<HoldRecord>, StoreError> {
+        let Some(row) = sqlx::query_as::<_, HoldRow>(&format!(
+            "SELECT {HOLD_COLUMNS} FROM holds WHERE id = $1"
+        ))
+        .bind(hold_id)
+        .fetch_optional(&self.reader)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let seats = sqlx::query_as::<_, SeatInfoRow>(&format!(
+            "SELECT {SEAT_INFO} FROM seats WHERE event_id = $1 AND hold_id = $2 ORDER BY seat_id"
+        ))
+        .bind(row.event_id.as_str())
+        .bind(hold_id)
+        .fetch_all(&self.reader)
+        .await?
+        .into_iter()
+        .map(seat_info)
+        .collect::<Result<_, _>>()?;
+        Ok(Some(hold_record(row, seats)?))
+    }
+
+    pub(crate) async fn release_hold(
+        &self,
+        hold_id: &str,
+        fan_id: &str,
+        now_ms: i64,
+    ) -> Result<ReleaseOutcome, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let Some(row) = sqlx::query_as::<_, HoldRow>(&format!(
+            "SELECT {HOLD_COLUMNS} FROM holds WHERE id = $1{}",
+            DB::FOR_UPDATE
+        ))
+        .bind(hold_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .filter(|h| h.fan_id == fan_id) else {
+            return abandon(tx, ReleaseOutcome::NotFound).await;
+        };
+        let state = HoldState::from_db(&row.state)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown hold state {:?}", row.state)))?;
+        if state != HoldState::Active {
+            return abandon(tx, ReleaseOutcome::NotActive(state)).await;
+        }
+        let freed = sqlx::query(
+            "UPDATE seats SET status = 'AVAILABLE', locked_by = NULL, locked_until = NULL, hold_id = NULL, \
+             version = version + 1, updated_at = $3 \
+             WHERE event_id = $1 AND hold_id = $2 AND status = 'SOFT_LOCKED'",
+        )
+        .bind(row.event_id.as_str())
+        .bind(hold_id)
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?
+        .affected();
+        let new_state = if row.expires_at <= now_ms {
+            HoldState::Expired
+        } else {
+            HoldState::Released
+        };
+        sqlx::query("UPDATE holds SET state = $2 WHERE id = $1 AND state = 'ACTIVE'")
+            .bind(hold_id)
+            .bind(new_state.as_db())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        if new_state == HoldState::Expired {
+            return Ok(ReleaseOutcome::NotActive(HoldState::Expired));
+        }
+        Ok(ReleaseOutcome::Released(freed as u32))
+    }
+
+    async fn order_in(
+        conn: &mut <DB as Database>::Connection,
+        clause: &str,
+        key: &str,
+        second: Option<&str>,
+    ) -> Result<Option<OrderRecord>, StoreError> {
+        let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE {clause}");
+        let mut query = sqlx::query_as::<_, OrderRow>(&sql).bind(key);
+        if let Some(second) = second {
+            query = query.bind(second);
+        }
+        let Some(row) = query.fetch_optional(&mut *conn).await? else {
+            return Ok(None);
+        };
+        let items = sqlx::query_as::<_, SeatInfoRow>(
+            "SELECT oi.seat_id, s.section_id, s.row_label, s.seat_number, oi.price \
+             FROM order_items oi JOIN seats s ON s.event_id = oi.event_id AND s.seat_id = oi.seat_id \
+             WHERE oi.order_id = $1 ORDER BY oi.seat_id",
+        )
+        .bind(row.id.as_str())
+        .fetch_all(&mut *conn)
+        .await?
+        .into_iter()
+        .map(seat_info)
+        .collect::<Result<_, _>>()?;
+        let payments = sqlx::query_as::<_, PaymentRow>(&format!(
+            "SELECT {PAYMENT_COLUMNS} FROM payments WHERE order_id = $1 ORDER BY created_at, id"
+        ))
+        .bind(row.id.as_str())
+        .fetch_all(&mut *conn)
+        .await?
+        .into_iter()
+        .map(payment_record)
+        .collect::<Result<_, _>>()?;
+        let tickets = sqlx::query_as::<_, TicketRow>(
+            "SELECT id, seat_id, code, state, issued_at FROM tickets WHERE order_id = $1 ORDER BY seat_id",
+        )
+        .bind(row.id.as_str())
+        .fetch_all(&mut *conn)
+        .await?
+        .into_iter()
+        .map(|t| {
+            Ok(TicketRecord {
+                seat_id: u32_of("seat id", t.seat_id)?,
+                state: match t.state.as_str() {
+                    "VALID" => TicketState::Valid,
+                    "REFUNDED" => TicketState::Refunded,
+                    other => return Err(StoreError::Corrupt(format!("unknown ticket state {other:?}"))),
+                },
+                id: t.id,
+                code: t.code,
+                issued_at_ms: t.issued_at,
+            })
+        })
+        .collect::<Result<_, StoreError>>()?;
+        Ok(Some(OrderRecord {
+            state: OrderState::from_db(&row.state).ok_or_else(|| {
+                StoreError::Corrupt(format!("unknown order state {:?}", row.state))
+            })?,
+            id: row.id,
+            event_id: row.event_id,
+            fan_id: row.fan_id,
+            hold_id: row.hold_id,
+            subtotal_minor: row.subtotal,
+            fees_minor: row.fees,
+            total_minor: row.total,
+            currency: row.currency,
+            expires_at_ms: row.expires_at,
+            created_at_ms: row.created_at,
+            paid_at_ms: row.paid_at,
+            items,
+            payments,
+            tickets,
+        }))
+    }
+
+    pub(crate) async fn get_order(
+        &self,
+        order_id: &str,
+    ) -> Result<Option<OrderRecord>, StoreError> {
+        let mut conn = self.reader.acquire().await?;
+        Self::order_in(&mut conn, "id = $1", order_id, None).await
+    }
+
+    pub(crate) async fn checkout(&self, order: &NewOrder) -> Result<CheckoutOutcome, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        if let Some(existing) = Self::order_in(
+            &mut tx,
+            "fan_id = $1 AND checkout_key = $2",
+            &order.fan_id,
+            Some(&order.checkout_key),
+        )
+        .await?
+        {
+            let outcome = if existing.hold_id == order.hold_id {
+                CheckoutOutcome::Existing(existing)
+            } else {
+                CheckoutOutcome::KeyUsedForOtherHold
+            };
+            return abandon(tx, outcome).await;
+        }
+        let Some(hold) = sqlx::query_as::<_, HoldRow>(&format!(
+            "SELECT {HOLD_COLUMNS} FROM holds WHERE id = $1{}",
+            DB::FOR_UPDATE
+        ))
+        .bind(order.hold_id.as_str())
+        .fetch_optional(&mut *tx)
+        .await?
+        .filter(|h| h.fan_id == order.fan_id) else {
+            return abandon(tx, CheckoutOutcome::HoldNotFound).await;
+        };
+        match HoldState::from_db(&hold.state) {
+            Some(HoldState::Active) => {}
+            Some(HoldState::CheckedOut) => {
+                let existing =
+                    Self::order_in(&mut tx, "hold_id = $1", &order.hold_id, None).await?;
+                return abandon(
+                    tx,
+                    existing.map_or(CheckoutOutcome::HoldNotActive(HoldState::CheckedOut), |o| {
+                        CheckoutOutcome::Existing(o)
+                    }),
+                )
+                .await;
+            }
+            Some(other) => return abandon(tx, CheckoutOutcome::HoldNotActive(other)).await,
+            None => {
+                return Err(StoreError::Corrupt(format!(
+                    "unknown hold state {:?}",
+                    hold.state
+                )));
+            }
+        }
+        let locked = sqlx::query(
+            "UPDATE seats SET status = 'HARD_LOCKED', order_id = $3, locked_until = $4, \
+             version = version + 1, updated_at = $5 \
+             WHERE event_id = $1 AND hold_id = $2 AND status = 'SOFT_LOCKED' AND locked_until > $5",
+        )
+        .bind(hold.event_id.as_str())
+        .bind(order.hold_id.as_str())
+        .bind(order.order_id.as_str())
+        .bind(order.expires_at_ms)
+        .bind(order.now_ms)
+        .execute(&mut *tx)
+        .await?
+        .affected();
+        if locked != hold.seat_count as u64 {
+            tx.rollback().await?;
+            // The hold lapsed: record it, so the fan sees why.
+            sqlx::query("UPDATE holds SET state = 'EXPIRED' WHERE id = $1 AND state = 'ACTIVE'")
+                .bind(order.hold_id.as_str())
+                .execute(&self.writer)
+                .await?;
+            return Ok(CheckoutOutcome::HoldExpired);
+        }
+        let seats: Vec<SeatInfo> = sqlx::query_as::<_, SeatInfoRow>(&format!(
+            "SELECT {SEAT_INFO} FROM seats WHERE event_id = $1 AND order_id = $2 ORDER BY seat_id"
+        ))
+        .bind(hold.event_id.as_str())
+        .bind(order.order_id.as_str())
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .map(seat_info)
+        .collect::<Result<_, _>>()?;
+        let subtotal: i64 = seats.iter().map(|s| s.price_minor).sum();
+        let fees = order.fee_per_ticket_minor * seats.len() as i64;
+        sqlx::query(
+            "INSERT INTO orders (id, event_id, fan_id, hold_id, state, subtotal, fees, total, currency, \
+             expires_at, checkout_key, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, 'PENDING_PAYMENT', $5, $6, $7, $8, $9, $10, $11, $11)",
+        )
+        .bind(order.order_id.as_str())
+        .bind(hold.event_id.as_str())
+        .bind(order.fan_id.as_str())
+        .bind(order.hold_id.as_str())
+        .bind(subtotal)
+        .bind(fees)
+        .bind(subtotal + fees)
+        .bind(order.currency.as_str())
+        .bind(order.expires_at_ms)
+        .bind(order.checkout_key.as_str())
+        .bind(order.now_ms)
+        .execute(&mut *tx)
+        .await?;
+        let sql = format!(
+            "INSERT INTO order_items (order_id, event_id, seat_id, price) VALUES {}",
+            (0..seats.len())
+                .map(|i| format!("($1, $2, ${}, ${})", 3 + 2 * i, 4 + 2 * i))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let mut items = sqlx::query(&sql)
+            .bind(order.order_id.as_str())
+            .bind(hold.event_id.as_str());
+        for seat in &seats {
+            items = items.bind(i64::from(seat.seat_id)).bind(seat.price_minor);
+        }
+        items.execute(&mut *tx).await?;
+        sqlx::query("UPDATE holds SET state = 'CHECKED_OUT', order_id = $2 WHERE id = $1")
+            .bind(order.hold_id.as_str())
+            .bind(order.order_id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        let created = Self::order_in(&mut tx, "id = $1", &order.order_id, None)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("the new order vanished".into()))?;
+        tx.commit().await?;
+        Ok(CheckoutOutcome::Created(created))
+    }
+
+    pub(crate) async fn begin_payment(&self, new: &NewPayment) -> Result<BeginPayment, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        // Lock the order row: payment starts of one order are serialized.
+        let locked = sqlx::query_as::<_, CountOnly>(&format!(
+            "SELECT CAST(1 AS BIGINT) AS n FROM orders WHERE id = $1{}",
+            DB::FOR_UPDATE
+        ))
+        .bind(new.order_id.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+        if locked.is_none() {
+            return abandon(tx, BeginPayment::OrderNotFound).await;
+        }
+        let Some(order) = Self::order_in(&mut tx, "id = $1", &new.order_id, None)
+            .await?
+            .filter(|o| new.fan_id.as_ref().is_none_or(|fan| *fan == o.fan_id))
+        else {
+            return abandon(tx, BeginPayment::OrderNotFound).await;
+        };
+        if let Some(same) = order
+            .payments
+            .iter()
+            .find(|p| p.idempotency_key == new.idempotency_key)
+        {
+            let same = same.clone();
+            return abandon(tx, BeginPayment::Replay(same, order)).await;
+        }
+        if let Some(in_flight) = order.payments.iter().find(|p| p.state.in_flight()) {
+            let in_flight = in_flight.clone();
+            return abandon(tx, BeginPayment::InFlight(in_flight)).await;
+        }
+        if order.state != OrderState::PendingPayment || order.expires_at_ms <= new.now_ms {
+            return abandon(tx, BeginPayment::NotPayable(order)).await;
+        }
+        sqlx::query(
+            "INSERT INTO payments (id, order_id, state, amount, currency, provider, idempotency_key, \
+             provider_idempotency_key, created_at, updated_at) \
+             VALUES ($1, $2, 'PENDING', $3, $4, $5, $6, $1, $7, $7)",
+        )
+        .bind(new.payment_id.as_str())
+        .bind(new.order_id.as_str())
+        .bind(order.total_minor)
+        .bind(order.currency.as_str())
+        .bind(new.provider.as_str())
+        .bind(new.idempotency_key.as_str())
+        .bind(new.now_ms)
+        .execute(&mut *tx)
+        .await?;
+        let payment = PaymentRecord {
+            id: new.payment_id.clone(),
+            order_id: new.order_id.clone(),
+            state: PaymentState::Pending,
+            amount_minor: order.total_minor,
+            currency: order.currency.clone(),
+            provider: new.provider.clone(),
+            provider_intent_id: None,
+            idempotency_key: new.idempotency_key.clone(),
+            provider_idempotency_key: new.payment_id.clone(),
+            failure_reason: None,
+            created_at_ms: new.now_ms,
+            updated_at_ms: new.now_ms,
+        };
+        tx.commit().await?;
+        Ok(BeginPayment::Started(payment, order))
+    }
+
+    pub(crate) async fn get_payment(
+        &self,
+        payment_id: &str,
+    ) -> Result<Option<PaymentRecord>, StoreError> {
+        sqlx::query_as::<_, PaymentRow>(&format!(
+            "SELECT {PAYMENT_COLUMNS} FROM payments WHERE id = $1"
+        ))
+        .bind(payment_id)
+        .fetch_optional(&self.reader)
+        .await?
+        .map(payment_record)
+        .transpose()
+    }
+
+    pub(crate) async fn finish_payment(
+        &self,
+        payment_id: &str,
+        state: PaymentState,
+        intent_id: Option<&str>,
+        reason: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE payments SET state = $2, provider_intent_id = COALESCE($3, provider_intent_id), \
+             failure_reason = $4, updated_at = $5 \
+             WHERE id = $1 AND state IN ('PENDING', 'AUTHORIZED')",
+        )
+        .bind(payment_id)
+        .bind(state.as_db())
+        .bind(intent_id)
+        .bind(reason)
+        .bind(now_ms)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn forget_payment(&self, payment_id: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM payments WHERE id = $1 AND state = 'PENDING'")
+            .bind(payment_id)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn claim_for_capture(
+        &self,
+        payment_id: &str,
+        intent_id: &str,
+        now_ms: i64,
+        until_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let Some(order) = sqlx::query_as::<_, OrderRow>(&format!(
+            "SELECT {ORDER_COLUMNS} FROM orders WHERE id = (SELECT order_id FROM payments WHERE id = $1){}",
+            DB::FOR_UPDATE
+        ))
+        .bind(payment_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        else {
+            return abandon(tx, false).await;
+        };
+        let items: CountOnly =
+            sqlx::query_as("SELECT COUNT(*) AS n FROM order_items WHERE order_id = $1")
+                .bind(order.id.as_str())
+                .fetch_one(&mut *tx)
+                .await?;
+        let extended = sqlx::query(&format!(
+            "UPDATE seats SET locked_until = {}(locked_until, $4), version = version + 1, updated_at = $3 \
+             WHERE event_id = $1 AND order_id = $2 AND status = 'HARD_LOCKED' AND locked_until > $3",
+            DB::GREATEST
+        ))
+        .bind(order.event_id.as_str())
+        .bind(order.id.as_str())
+        .bind(now_ms)
+        .bind(until_ms)
+        .execute(&mut *tx)
+        .await?
+        .affected();
+        if order.state != "PENDING_PAYMENT" || extended != items.n as u64 {
+            return abandon(tx, false).await;
+        }
+        let authorized = sqlx::query(
+            "UPDATE payments SET state = 'AUTHORIZED', provider_intent_id = $2, updated_at = $3 \
+             WHERE id = $1 AND state IN ('PENDING', 'AUTHORIZED')",
+        )
+        .bind(payment_id)
+        .bind(intent_id)
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?
+        .affected();
+        if authorized != 1 {
+            return abandon(tx, false).await;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    pub(crate) async fn complete_sale(
+        &self,
+        payment_id: &str,
+        tickets: &[NewTicket],
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let Some(order) = sqlx::query_as::<_, OrderRow>(&format!(
+            "SELECT {ORDER_COLUMNS} FROM orders WHERE id = (SELECT order_id FROM payments WHERE id = $1){}",
+            DB::FOR_UPDATE
+        ))
+        .bind(payment_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        else {
+            return abandon(tx, false).await;
+        };
+        let sold = sqlx::query(
+            "UPDATE seats SET status = 'SOLD', sold_to = $3, sold_at = $4, locked_by = NULL, \
+             locked_until = NULL, hold_id = NULL, version = version + 1, updated_at = $4 \
+             WHERE event_id = $1 AND order_id = $2 AND status = 'HARD_LOCKED'",
+        )
+        .bind(order.event_id.as_str())
+        .bind(order.id.as_str())
+        .bind(order.fan_id.as_str())
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?
+        .affected();
+        let paid = sqlx::query(
+            "UPDATE orders SET state = 'PAID', paid_at = $2, updated_at = $2 \
+             WHERE id = $1 AND state = 'PENDING_PAYMENT'",
+        )
+        .bind(order.id.as_str())
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?
+        .affected();
+        let captured = sqlx::query(
+            "UPDATE payments SET state = 'CAPTURED', updated_at = $2 WHERE id = $1 AND state = 'AUTHORIZED'",
+        )
+        .bind(payment_id)
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?
+        .affected();
+        if sold != tickets.len() as u64 || paid != 1 || captured != 1 || tickets.is_empty() {
+            return abandon(tx, false).await;
+        }
+        let sql = format!(
+            "INSERT INTO tickets (id, event_id, seat_id, order_id, fan_id, code, state, issued_at) VALUES {}",
+            (0..tickets.len())
+                .map(|i| format!(
+                    "(${}, $1, ${}, $2, $3, ${}, 'VALID', $4)",
+                    5 + 3 * i,
+                    6 + 3 * i,
+                    7 + 3 * i
+                ))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let mut insert = sqlx::query(&sql)
+            .bind(order.event_id.as_str())
+            .bind(order.id.as_str())
+            .bind(order.fan_id.as_str())
+            .bind(now_ms);
+        for ticket in tickets {
+            insert = insert
+                .bind(ticket.id.as_str())
+                .bind(i64::from(ticket.seat_id))
+                .bind(ticket.code.as_str());
+        }
+        insert.execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    pub(crate) async fn stale_payments(
+        &self,
+        before_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<PaymentRecord>, StoreError> {
+        sqlx::query_as::<_, PaymentRow>(&format!(
+            "SELECT {PAYMENT_COLUMNS} FROM payments WHERE state IN ('PENDING', 'AUTHORIZED') \
+             AND updated_at < $1 ORDER BY updated_at LIMIT $2"
+        ))
+        .bind(before_ms)
+        .bind(limit)
+        .fetch_all(&self.writer)
+        .await?
+        .into_iter()
+        .map(payment_record)
+        .collect()
+    }
+
+    pub(crate) async fn sweep(&self, now_ms: i64, limit: i64) -> Result<SweepStats, StoreError> {
+        let seats_freed = sqlx::query(&format!(
+            "UPDATE seats SET status = 'AVAILABLE', locked_by = NULL, locked_until = NULL, hold_id = NULL, \
+             order_id = NULL, version = version + 1, updated_at = $1 \
+             WHERE (event_id, seat_id) IN (SELECT event_id, seat_id FROM seats \
+                 WHERE status IN ('SOFT_LOCKED', 'HARD_LOCKED') AND locked_until <= $1 LIMIT $2{}) \
+             AND status IN ('SOFT_LOCKED', 'HARD_LOCKED') AND locked_until <= $1",
+            DB::SKIP_LOCKED
+        ))
+        .bind(now_ms)
+        .bind(limit)
+        .execute(&self.writer)
+        .await?
+        .affected();
+        let holds_expired = sqlx::query(
+            "UPDATE holds SET state = 'EXPIRED' WHERE id IN \
+             (SELECT id FROM holds WHERE state = 'ACTIVE' AND expires_at <= $1 LIMIT $2) \
+             AND state = 'ACTIVE'",
+        )
+        .bind(now_ms)
+        .bind(limit)
+        .execute(&self.writer)
+        .await?
+        .affected();
+        let orders_expired = sqlx::query(
+            "UPDATE orders SET state = 'EXPIRED', updated_at = $1 WHERE id IN \
+             (SELECT id FROM orders WHERE state = 'PENDING_PAYMENT' AND expires_at <= $1 LIMIT $2) \
+             AND state = 'PENDING_PAYMENT' \
+             AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.order_id = orders.id \
+                             AND p.state IN ('PENDING', 'AUTHORIZED')) \
+             AND NOT EXISTS (SELECT 1 FROM seats s WHERE s.event_id = orders.event_id \
+                             AND s.order_id = orders.id AND s.status = 'HARD_LOCKED' AND s.locked_until > $1)",
+        )
+        .bind(now_ms)
+        .bind(limit)
+        .execute(&self.writer)
+        .await?
+        .affected();
+        Ok(SweepStats {
+            seats_freed,
+            holds_expired,
+            orders_expired,
+        })
+    }
+
+    pub(crate) async fn audit(
+        &self,
+        event_id: &str,
+        now_ms: i64,
+    ) -> Result<AuditFindings, StoreError> {
+        let mut tx = self.reader.begin().await?;
+        if let Some(snapshot) = DB::SNAPSHOT {
+            sqlx::query(snapshot).execute(&mut *tx).await?;
+        }
+        let mut counts = InventoryCounts::default();
+        let rows: Vec<SeatStatusRow> =
+            sqlx::query_as("SELECT status, locked_until FROM seats WHERE event_id = $1")
+                .bind(event_id)
+                .fetch_all(&mut *tx)
+                .await?;
+        for status in super::seat_statuses(rows, now_ms)? {
+            counts.add(status, 1);
+        }
+        let capacity: CountOnly = sqlx::query_as("SELECT capacity AS n FROM events WHERE id = $1")
+            .bind(event_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let mut invariants = Vec::new();
+        let mut check = |name, description, examples: Vec<String>| {
+            invariants.push(InvariantFinding {
+                name,
+                description,
+                violations: examples.len() as u64,
+                examples: examples.into_iter().take(20).collect(),
+            });
+        };
+        check(
+            "seat_counts_add_up",
+            "seats by status add up to the event's capacity",
+            if i64::from(counts.capacity) == capacity.n {
+                vec![]
+            } else {
+                vec![format!(
+                    "{} seats stored for a capacity of {}",
+                    counts.capacity, capacity.n
+                )]
+            },
+        );
+        for (name, description, sql) in AUDIT_QUERIES {
+            let mut query = sqlx::query_as::<_, DetailRow>(sql).bind(event_id);
+            if sql.contains("$2") {
+                query = query.bind(now_ms);
+            }
+            let examples = query
+                .fetch_all(&mut *tx)
+                .await?
+                .into_iter()
+                .map(|r| r.detail)
+                .collect();
+            check(name, description, examples);
+        }
+        tx.rollback().await?;
+        Ok(AuditFindings { counts, invariants })
+    }
+}
+
+/// The audit's invariant queries: each returns one row per violation, with a sentence. `$1` is
+/// the event; `$2`, where used, the audit time.
+const AUDIT_QUERIES: &[(&str, &str, &str)] = &[
+    (
+        "no_seat_in_two_live_orders",
+        "no seat belongs to two orders that are paid or still awaiting payment",
+        "SELECT 'seat ' || oi.seat_id || ' is in ' || COUNT(*) || ' live orders' AS detail \
+         FROM order_items oi JOIN orders o ON o.id = oi.order_id \
+         WHERE o.event_id = $1 AND (o.state = 'PAID' OR (o.state = 'PENDING_PAYMENT' AND o.expires_at > $2)) \
+         GROUP BY oi.seat_id HAVING COUNT(*) > 1 LIMIT 1000",
+    ),
+    (
+        "sold_seat_has_one_ticket",
+        "every sold seat has exactly one valid ticket, from its order",
+        "SELECT 'seat ' || s.seat_id || ' is sold in order ' || s.order_id || ' with ' || \
+           (SELECT COUNT(*) FROM tickets t WHERE t.event_id = s.event_id AND t.seat_id = s.seat_id \
+              AND t.state = 'VALID' AND t.order_id = s.order_id) || ' valid tickets' AS detail \
+         FROM seats s WHERE s.event_id = $1 AND s.status = 'SOLD' \
+           AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.id = s.order_id AND o.state = 'REFUNDED') \
+           AND (SELECT COUNT(*) FROM tickets t WHERE t.event_id = s.event_id AND t.seat_id = s.seat_id \
+              AND t.state = 'VALID' AND t.order_id = s.order_id) <> 1 LIMIT 1000",
+    ),
+    (
+        "sold_seat_has_one_captured_payment",
+        "every sold seat's order has exactly one captured payment",
+        "SELECT 'seat ' || s.seat_id || ' is sold in order ' || s.order_id || ' with ' || \
+           (SELECT COUNT(*) FROM payments p WHERE p.order_id = s.order_id AND p.state = 'CAPTURED') || \
+           ' captured payments' AS detail \
+         FROM seats s WHERE s.event_id = $1 AND s.status = 'SOLD' \
+           AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.id = s.order_id AND o.state = 'REFUNDED') \
+           AND (SELECT COUNT(*) FROM payments p WHERE p.order_id = s.order_id AND p.state = 'CAPTURED') <> 1 \
+         LIMIT 1000",
+    ),
+    (
+        "no_capture_without_seats",
+        "every captured payment's order is paid and all its seats are sold to it",
+        "SELECT 'payment ' || p.id || ' of order ' || o.id || ' (' || o.state || ') is captured with ' || \
+           (SELECT COUNT(*) FROM seats s WHERE s.event_id = o.event_id AND s.order_id = o.id AND s.status = 'SOLD') || \
+           ' of ' || (SELECT COUNT(*) FROM order_items oi WHERE oi.order_id = o.id) || ' seats sold' AS detail \
+         FROM payments p JOIN orders o ON o.id = p.order_id \
+         WHERE o.event_id = $1 AND p.state = 'CAPTURED' AND (o.state <> 'PAID' OR \
+           (SELECT COUNT(*) FROM seats s WHERE s.event_id = o.event_id AND s.order_id = o.id AND s.status = 'SOLD') <> \
+           (SELECT COUNT(*) FROM order_items oi WHERE oi.order_id = o.id)) LIMIT 1000",
+    ),
+    (
+        "paid_order_has_one_capture",
+        "every paid order has exactly one captured payment",
+        "SELECT 'order ' || o.id || ' is paid with ' || \
+           (SELECT COUNT(*) FROM payments p WHERE p.order_id = o.id AND p.state = 'CAPTURED') || \
+           ' captured payments' AS detail \
+         FROM orders o WHERE o.event_id = $1 AND o.state = 'PAID' AND \
+           (SELECT COUNT(*) FROM payments p WHERE p.order_id = o.id AND p.state = 'CAPTURED') <> 1 LIMIT 1000",
+    ),
+    (
+        "valid_ticket_has_its_seat",
+        "every valid ticket's seat is sold in the ticket's order",
+        "SELECT 'ticket ' || t.id || ' for seat ' || t.seat_id || ' is valid but the seat is ' || s.status || \
+           ' in order ' || COALESCE(s.order_id, 'none') AS detail \
+         FROM tickets t JOIN seats s ON s.event_id = t.event_id AND s.seat_id = t.seat_id \
+         WHERE t.event_id = $1 AND t.state = 'VALID' \
+           AND (s.status <> 'SOLD' OR s.order_id IS NULL OR s.order_id <> t.order_id) LIMIT 1000",
+    ),
+];
