@@ -192,8 +192,9 @@ impl pb::sales_server::Sales for SalesService {
     ) -> Result<Response<pb::HoldSeatsResponse>, Status> {
         let credential = self.authenticate("HoldSeats", &request)?;
         let request = request.into_inner();
+        check_event_id("event_id", &request.event_id).map_err(ApiError::InvalidArgument)?;
+        let buyer = credential.buyer_for(&request.event_id)?;
         let event = find_event(&self.state, &request.event_id).await?;
-        let buyer = credential.buyer_for(&event.id)?;
         let selection = match request.selection {
             Some(pb::hold_seats_request::Selection::Seats(seats)) => {
                 Selection::Seats(seats.seat_ids)

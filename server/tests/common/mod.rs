@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use sqlx::Connection;
 use taquilla_proto::v1 as pb;
-use taquilla_server::app::App;
+use taquilla_server::app::{App, AppState};
 use taquilla_server::config::Config;
 use taquilla_server::domain::clock::{Clock, SystemClock};
 use tokio::sync::oneshot;
@@ -101,6 +101,7 @@ pub struct TestServer {
     pub admin_addr: SocketAddr,
     pub channel: Channel,
     pub backend: Backend,
+    pub state: Arc<AppState>,
     pub data_dir: tempfile::TempDir,
     pub database: Option<PgDatabase>,
     stop: Option<oneshot::Sender<()>>,
@@ -146,6 +147,7 @@ impl TestServer {
         let app = App::build_with_clock(&config, clock)
             .await
             .expect("server builds");
+        let state = app.state().clone();
         let grpc = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -168,6 +170,7 @@ impl TestServer {
             admin_addr,
             channel,
             backend,
+            state,
             data_dir,
             database,
             stop: Some(stop),
@@ -189,6 +192,41 @@ impl TestServer {
             self.channel.clone(),
             add_operator_token as fn(Request<()>) -> Result<Request<()>, Status>,
         )
+    }
+
+    /// A sales client that presents `pass` in `x-admission-pass`.
+    pub fn sales_with_pass(&self, pass: &str) -> SalesClientWithPass {
+        pb::sales_client::SalesClient::with_interceptor(
+            self.channel.clone(),
+            PassInterceptor(pass.parse().expect("ascii pass")),
+        )
+    }
+
+    /// A sales client for `fan` with a fresh pass for `event_id`.
+    pub fn fan(&self, event_id: &str, fan: &str) -> SalesClientWithPass {
+        self.sales_with_pass(&pass_for(event_id, fan, i64::MAX))
+    }
+
+    /// The simulated payment provider.
+    pub fn provider(&self) -> &taquilla_server::payments::simulated::SimulatedProvider {
+        self.state
+            .simulated_provider
+            .as_deref()
+            .expect("the test server uses the simulated provider")
+    }
+
+    /// Runs the operator audit of `event_id` and panics with the report unless it is clean.
+    pub async fn assert_audit_clean(&self, event_id: &str) -> pb::AuditReport {
+        let report = self
+            .operator()
+            .audit(pb::AuditRequest {
+                event_id: event_id.into(),
+            })
+            .await
+            .expect("audit")
+            .into_inner();
+        assert!(report.ok, "audit of {event_id} failed: {report:#?}");
+        report
     }
 
     /// An operator client that sends no token.
@@ -248,4 +286,119 @@ pub fn small_event(event_id: &str) -> pb::CreateEventRequest {
             SMALL_LAYOUT.into(),
         )),
     }
+}
+
+/// Adds an admission pass to every call.
+#[derive(Clone)]
+pub struct PassInterceptor(tonic::metadata::MetadataValue<tonic::metadata::Ascii>);
+
+impl tonic::service::Interceptor for PassInterceptor {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        request
+            .metadata_mut()
+            .insert(taquilla_proto::ADMISSION_PASS_HEADER, self.0.clone());
+        Ok(request)
+    }
+}
+
+pub type SalesClientWithPass =
+    pb::sales_client::SalesClient<InterceptedService<Channel, PassInterceptor>>;
+
+/// An admission pass for `fan` to `event_id`, signed with the test key, valid until `exp_ms`.
+pub fn pass_for(event_id: &str, fan: &str, exp_ms: i64) -> String {
+    use taquilla_server::tokens::{PassClaims, Signer, TokenKind};
+    Signer::new(SIGNING_KEY.as_bytes()).expect("key").sign(
+        TokenKind::AdmissionPass,
+        &PassClaims {
+            ev: event_id.into(),
+            fan: fan.into(),
+            en: format!("entry-{fan}"),
+            iat: 0,
+            exp: exp_ms,
+        },
+    )
+}
+
+/// Creates an event from a TOML layout with a given per-fan cap.
+pub async fn create_event(server: &TestServer, event_id: &str, layout: &str, max_per_fan: u32) {
+    let mut request = small_event(event_id);
+    request.layout = Some(pb::create_event_request::Layout::LayoutToml(layout.into()));
+    request.max_tickets_per_fan = max_per_fan;
+    server
+        .operator()
+        .create_event(request)
+        .await
+        .expect("create event");
+}
+
+pub fn seats(ids: &[u32]) -> pb::HoldSeatsRequest {
+    seats_in("ev", ids)
+}
+
+pub fn seats_in(event_id: &str, ids: &[u32]) -> pb::HoldSeatsRequest {
+    pb::HoldSeatsRequest {
+        event_id: event_id.into(),
+        selection: Some(pb::hold_seats_request::Selection::Seats(
+            pb::SeatSelection {
+                seat_ids: ids.to_vec(),
+            },
+        )),
+    }
+}
+
+pub fn best(event_id: &str, section: &str, quantity: u32) -> pb::HoldSeatsRequest {
+    pb::HoldSeatsRequest {
+        event_id: event_id.into(),
+        selection: Some(pb::hold_seats_request::Selection::BestAvailable(
+            pb::BestAvailable {
+                section_id: section.into(),
+                quantity,
+            },
+        )),
+    }
+}
+
+pub fn good_card() -> pb::Card {
+    card("4242424242424242")
+}
+
+pub fn card(number: &str) -> pb::Card {
+    pb::Card {
+        number: number.into(),
+        exp_month: 12,
+        exp_year: 2099,
+        cvc: "123".into(),
+    }
+}
+
+/// Seat statuses of an event by seat id (index 0 is seat 1), from the public seat map.
+pub async fn seat_statuses(server: &TestServer, event_id: &str) -> Vec<i32> {
+    let map = server
+        .sales()
+        .get_seat_map(pb::GetSeatMapRequest {
+            event_id: event_id.into(),
+            section_ids: vec![],
+        })
+        .await
+        .expect("seat map")
+        .into_inner();
+    let mut statuses = Vec::new();
+    for section in map.sections {
+        let summary = section.summary.expect("summary");
+        if section.rows.is_empty() {
+            // General admission: the map carries counts only.
+            continue;
+        }
+        for row in section.rows {
+            for (i, status) in row.statuses.iter().enumerate() {
+                let id = (row.first_seat_id + i as u32) as usize;
+                if statuses.len() < id {
+                    statuses.resize(id, 0);
+                }
+                statuses[id - 1] = *status;
+            }
+        }
+        let _ = summary;
+    }
+    statuses
 }
