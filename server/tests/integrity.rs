@@ -143,7 +143,7 @@ async fn best_available_drains_sections_to_zero(backend: Backend) {
         tasks.push(tokio::spawn(async move {
             let mut got: Vec<u32> = Vec::new();
             for (n, mut client) in clients.into_iter().enumerate() {
-                let section = if (worker + n as u32) % 3 == 0 {
+                let section = if (worker + n as u32).is_multiple_of(3) {
                     "ga"
                 } else {
                     "s"
