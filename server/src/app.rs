@@ -20,6 +20,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tonic::service::interceptor::InterceptedService;
 
 use crate::auth::{AdmissionGuard, OperatorAuth, PassGuard};
+use crate::availability::AvailabilityHub;
 use crate::catalog::Catalog;
 use crate::config::{Config, Secret, redact_url};
 use crate::domain::clock::{Clock, SystemClock};
@@ -43,6 +44,8 @@ const MAX_DECODE_BYTES: usize = 4 * 1024 * 1024;
 pub struct AppState {
     pub store: Arc<dyn Store>,
     pub catalog: Catalog,
+    /// Live seat maps.
+    pub availability: Arc<AvailabilityHub>,
     pub clock: Arc<dyn Clock>,
     pub signer: Signer,
     pub metrics: Arc<Metrics>,
@@ -76,6 +79,8 @@ impl AppState {
 pub struct App {
     state: Arc<AppState>,
     operator_auth: OperatorAuth,
+    /// Flipped to `true` when shutdown starts; background tasks and streams watch it.
+    stop: watch::Sender<bool>,
 }
 
 /// Reads a secret from `path`, or creates it there (readable only by this user) with `fresh`.
@@ -209,8 +214,10 @@ impl App {
             seed: rand::random(),
         }));
         let operator_auth = OperatorAuth::new(&operator_token, signer.clone());
+        let (stop, stopping) = watch::channel(false);
         let state = Arc::new(AppState {
             catalog: Catalog::new(store.clone()),
+            availability: Arc::new(AvailabilityHub::new(store.clone(), clock.clone(), stopping)),
             store,
             clock,
             signer: signer.clone(),
@@ -228,6 +235,7 @@ impl App {
         Ok(App {
             state,
             operator_auth,
+            stop,
         })
     }
 
@@ -275,7 +283,8 @@ impl App {
             self.operator_auth.clone(),
         );
 
-        let (stop_tx, stop_rx) = watch::channel(false);
+        let stop_tx = self.stop;
+        let stop_rx = stop_tx.subscribe();
         let stopped = |mut rx: watch::Receiver<bool>| async move {
             // Either the flag flips or the sender is gone: both mean stop.
             let _ = rx.wait_for(|stop| *stop).await;

@@ -6,6 +6,9 @@
 //! - [`domain`]: pure rules (layouts, seat states, seat-map shape, clock); no IO.
 //! - [`store`]: inventory and sales records in PostgreSQL or the embedded SQLite file.
 //! - [`catalog`]: the in-memory view of events and seat-map shapes the RPCs read.
+//! - [`availability`]: live seat maps, diffed per event and streamed as coalesced updates.
+//! - [`purchase`]: holds, checkout, payment (with reconciliation) and the sweeper.
+//! - [`payments`]: the payment-provider adapter and the simulated provider.
 //! - [`rpc`]: the three gRPC services; the only place that knows both proto and domain types.
 //! - [`auth`]: operator bearer tokens and the admission-pass guard of the sales RPCs.
 //! - [`tokens`]: HMAC-signed queue tokens, admission passes and ticket codes.
@@ -14,6 +17,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod availability;
 pub mod catalog;
 pub mod config;
 pub mod domain;

@@ -313,11 +313,37 @@ impl pb::operator_server::Operator for OperatorService {
         Err(not_built("ListOrders", "the order book").into())
     }
 
+    #[instrument(skip_all, fields(order_id = %request.get_ref().order_id))]
     async fn refund(
         &self,
-        _request: Request<pb::RefundRequest>,
+        request: Request<pb::RefundRequest>,
     ) -> Result<Response<pb::RefundResponse>, Status> {
-        Err(not_built("Refund", "the payment path").into())
+        let request = request.into_inner();
+        if request.order_id.is_empty() {
+            return Err(ApiError::InvalidArgument("order_id is empty".into()).into());
+        }
+        let order =
+            crate::purchase::refund(&self.state, &request.order_id, request.return_seats_to_sale)
+                .await?;
+        self.audit(
+            "refund",
+            Some(&order.event_id),
+            format!(
+                "order {} refunded{}; reason: {}",
+                order.id,
+                if request.return_seats_to_sale {
+                    ", seats back on sale"
+                } else {
+                    ", seats withheld"
+                },
+                request.reason
+            ),
+        )
+        .await;
+        let event = super::sales::find_event(&self.state, &order.event_id).await?;
+        Ok(Response::new(pb::RefundResponse {
+            order: Some(convert::order(&order, &event)),
+        }))
     }
 
     #[instrument(skip_all, fields(event_id = %request.get_ref().event_id))]

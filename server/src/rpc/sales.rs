@@ -8,7 +8,7 @@ use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 use tracing::instrument;
 
-use super::{convert, not_built};
+use super::convert;
 use crate::app::AppState;
 use crate::auth::Credential;
 use crate::domain::ids::check_event_id;
@@ -149,12 +149,28 @@ impl SalesService {
             chosen
         };
         let now = self.state.clock.now_ms();
-        let statuses = self.state.store.seat_statuses(&event.id, now).await?;
-        Ok(convert::seat_map(&event, &shape, &statuses, &sections, now))
+        let (statuses, version) = self.state.availability.read(&event.id, &shape).await?;
+        let mut map = convert::seat_map(&event, &shape, &statuses, &sections, now);
+        map.version = version;
+        Ok(map)
     }
 }
 
 type UpdateStream = Pin<Box<dyn Stream<Item = Result<pb::AvailabilityUpdate, Status>> + Send>>;
+
+/// A stream fed by a task: `body` gets the sender and runs until it returns or the client goes.
+pub(crate) fn async_stream<T, F, Fut>(
+    body: F,
+) -> Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>
+where
+    T: Send + 'static,
+    F: FnOnce(tokio::sync::mpsc::Sender<Result<T, Status>>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    tokio::spawn(body(tx));
+    Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))
+}
 
 #[tonic::async_trait]
 impl pb::sales_server::Sales for SalesService {
@@ -178,11 +194,64 @@ impl pb::sales_server::Sales for SalesService {
 
     type WatchAvailabilityStream = UpdateStream;
 
+    #[instrument(skip_all, fields(event_id = %request.get_ref().event_id))]
     async fn watch_availability(
         &self,
-        _request: Request<pb::WatchAvailabilityRequest>,
+        request: Request<pb::WatchAvailabilityRequest>,
     ) -> Result<Response<Self::WatchAvailabilityStream>, Status> {
-        Err(not_built("WatchAvailability", "the live seat-map feed").into())
+        let request = request.into_inner();
+        let event = find_event(&self.state, &request.event_id).await?;
+        let shape = self
+            .state
+            .catalog
+            .shape(&event)
+            .await
+            .map_err(ApiError::from)?;
+        let feed = self
+            .state
+            .availability
+            .watch(&event.id, &shape)
+            .await
+            .map_err(ApiError::from)?;
+        let (version, mut updates) = feed.subscribe();
+        let mut stopping = self.state.availability.stopping();
+        let event_id = event.id.clone();
+        let stream = async_stream(move |tx| async move {
+            // First message: where the stream starts. A client whose map is older must refetch.
+            let first = pb::AvailabilityUpdate {
+                event_id: event_id.clone(),
+                version,
+                changes: vec![],
+                sections: vec![],
+                resync: request.after_version != 0 && request.after_version != version,
+            };
+            if tx.send(Ok(first)).await.is_err() {
+                return;
+            }
+            loop {
+                let update = tokio::select! {
+                    update = updates.recv() => update,
+                    _ = stopping.wait_for(|s| *s) => return,
+                };
+                let message = match update {
+                    Ok(update) => (*update).clone(),
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                        pb::AvailabilityUpdate {
+                            event_id: event_id.clone(),
+                            version: 0,
+                            changes: vec![],
+                            sections: vec![],
+                            resync: true,
+                        }
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                };
+                if tx.send(Ok(message)).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(Response::new(stream))
     }
 
     #[instrument(skip_all, fields(event_id = %request.get_ref().event_id))]

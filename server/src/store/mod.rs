@@ -224,6 +224,16 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// most `limit`. Safe to run on several nodes at once.
     async fn sweep(&self, now_ms: i64, limit: i64) -> Result<SweepStats, StoreError>;
 
+    /// Refunds a paid order: its tickets are marked refunded, its captured payment refunded, the
+    /// order REFUNDED; with `return_seats` its seats go back on sale, otherwise they stay SOLD
+    /// (withheld). One transaction.
+    async fn refund_order(
+        &self,
+        order_id: &str,
+        return_seats: bool,
+        now_ms: i64,
+    ) -> Result<RefundOutcome, StoreError>;
+
     /// Checks an event's integrity invariants.
     async fn audit(&self, event_id: &str, now_ms: i64) -> Result<AuditFindings, StoreError>;
 }
@@ -512,6 +522,14 @@ pub enum BeginPayment {
     OrderNotFound,
 }
 
+/// What became of a refund.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RefundOutcome {
+    Refunded(Box<OrderRecord>),
+    NotPaid(OrderState),
+    NotFound,
+}
+
 /// What a sweep did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SweepStats {
@@ -765,38 +783,38 @@ macro_rules! store_for {
                 $backend
             }
             async fn ping(&self) -> Result<(), StoreError> {
-                SqlStore::ping(self).await
+                SqlStore::sql_ping(self).await
             }
             async fn create_event(&self, event: &NewEvent) -> Result<(), StoreError> {
-                SqlStore::create_event(self, event).await
+                SqlStore::sql_create_event(self, event).await
             }
             async fn list_events(&self) -> Result<Vec<EventRecord>, StoreError> {
-                self.events(None).await
+                self.sql_events(None).await
             }
             async fn get_event(&self, event_id: &str) -> Result<Option<EventRecord>, StoreError> {
-                Ok(self.events(Some(event_id)).await?.pop())
+                Ok(self.sql_events(Some(event_id)).await?.pop())
             }
             async fn seat_places(&self, event_id: &str) -> Result<Vec<SeatPlace>, StoreError> {
-                SqlStore::seat_places(self, event_id).await
+                SqlStore::sql_seat_places(self, event_id).await
             }
             async fn seat_statuses(
                 &self,
                 event_id: &str,
                 now_ms: i64,
             ) -> Result<Vec<SeatStatus>, StoreError> {
-                SqlStore::seat_statuses(self, event_id, now_ms).await
+                SqlStore::sql_seat_statuses(self, event_id, now_ms).await
             }
             async fn inventory_counts(&self, now_ms: i64) -> Result<CountsByEvent, StoreError> {
-                SqlStore::inventory_counts(self, now_ms).await
+                SqlStore::sql_inventory_counts(self, now_ms).await
             }
             async fn record_audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
-                SqlStore::record_audit(self, entry).await
+                SqlStore::sql_record_audit(self, entry).await
             }
             async fn hold_seats(&self, hold: &NewHold) -> Result<HoldOutcome, StoreError> {
-                SqlStore::hold_seats(self, hold).await
+                SqlStore::sql_hold_seats(self, hold).await
             }
             async fn get_hold(&self, hold_id: &str) -> Result<Option<HoldRecord>, StoreError> {
-                SqlStore::get_hold(self, hold_id).await
+                SqlStore::sql_get_hold(self, hold_id).await
             }
             async fn release_hold(
                 &self,
@@ -804,25 +822,25 @@ macro_rules! store_for {
                 fan_id: &str,
                 now_ms: i64,
             ) -> Result<ReleaseOutcome, StoreError> {
-                SqlStore::release_hold(self, hold_id, fan_id, now_ms).await
+                SqlStore::sql_release_hold(self, hold_id, fan_id, now_ms).await
             }
             async fn checkout(&self, order: &NewOrder) -> Result<CheckoutOutcome, StoreError> {
-                SqlStore::checkout(self, order).await
+                SqlStore::sql_checkout(self, order).await
             }
             async fn get_order(&self, order_id: &str) -> Result<Option<OrderRecord>, StoreError> {
-                SqlStore::get_order(self, order_id).await
+                SqlStore::sql_get_order(self, order_id).await
             }
             async fn begin_payment(
                 &self,
                 payment: &NewPayment,
             ) -> Result<BeginPayment, StoreError> {
-                SqlStore::begin_payment(self, payment).await
+                SqlStore::sql_begin_payment(self, payment).await
             }
             async fn get_payment(
                 &self,
                 payment_id: &str,
             ) -> Result<Option<PaymentRecord>, StoreError> {
-                SqlStore::get_payment(self, payment_id).await
+                SqlStore::sql_get_payment(self, payment_id).await
             }
             async fn finish_payment(
                 &self,
@@ -832,10 +850,11 @@ macro_rules! store_for {
                 reason: &str,
                 now_ms: i64,
             ) -> Result<(), StoreError> {
-                SqlStore::finish_payment(self, payment_id, state, intent_id, reason, now_ms).await
+                SqlStore::sql_finish_payment(self, payment_id, state, intent_id, reason, now_ms)
+                    .await
             }
             async fn forget_payment(&self, payment_id: &str) -> Result<(), StoreError> {
-                SqlStore::forget_payment(self, payment_id).await
+                SqlStore::sql_forget_payment(self, payment_id).await
             }
             async fn claim_for_capture(
                 &self,
@@ -844,7 +863,7 @@ macro_rules! store_for {
                 now_ms: i64,
                 until_ms: i64,
             ) -> Result<bool, StoreError> {
-                SqlStore::claim_for_capture(self, payment_id, intent_id, now_ms, until_ms).await
+                SqlStore::sql_claim_for_capture(self, payment_id, intent_id, now_ms, until_ms).await
             }
             async fn complete_sale(
                 &self,
@@ -852,24 +871,32 @@ macro_rules! store_for {
                 tickets: &[NewTicket],
                 now_ms: i64,
             ) -> Result<bool, StoreError> {
-                SqlStore::complete_sale(self, payment_id, tickets, now_ms).await
+                SqlStore::sql_complete_sale(self, payment_id, tickets, now_ms).await
             }
             async fn stale_payments(
                 &self,
                 before_ms: i64,
                 limit: i64,
             ) -> Result<Vec<PaymentRecord>, StoreError> {
-                SqlStore::stale_payments(self, before_ms, limit).await
+                SqlStore::sql_stale_payments(self, before_ms, limit).await
             }
             async fn sweep(&self, now_ms: i64, limit: i64) -> Result<SweepStats, StoreError> {
-                SqlStore::sweep(self, now_ms, limit).await
+                SqlStore::sql_sweep(self, now_ms, limit).await
+            }
+            async fn refund_order(
+                &self,
+                order_id: &str,
+                return_seats: bool,
+                now_ms: i64,
+            ) -> Result<RefundOutcome, StoreError> {
+                SqlStore::sql_refund_order(self, order_id, return_seats, now_ms).await
             }
             async fn audit(
                 &self,
                 event_id: &str,
                 now_ms: i64,
             ) -> Result<AuditFindings, StoreError> {
-                SqlStore::audit(self, event_id, now_ms).await
+                SqlStore::sql_audit(self, event_id, now_ms).await
             }
         }
     };

@@ -16,8 +16,8 @@ use super::{
     AuditEntry, AuditFindings, BeginPayment, COUNTS_SQL, CheckoutOutcome, CountRow, CountsByEvent,
     EVENT_COLUMNS, EventRecord, EventRow, HoldOutcome, HoldRecord, HoldState, InvariantFinding,
     NewEvent, NewHold, NewOrder, NewPayment, NewTicket, OrderRecord, OrderState, PaymentRecord,
-    PaymentState, ReleaseOutcome, SeatInfo, SeatPlaceRow, SeatStatusRow, SectionRow, Selection,
-    StoreError, SweepStats, TicketRecord, TicketState,
+    PaymentState, RefundOutcome, ReleaseOutcome, SeatInfo, SeatPlaceRow, SeatStatusRow, SectionRow,
+    Selection, StoreError, SweepStats, TicketRecord, TicketState,
 };
 use crate::domain::inventory::{Candidate, choose_best};
 use crate::domain::seat_map::SeatPlace;
@@ -264,12 +264,12 @@ where
     for<'r> DetailRow: FromRow<'r, <DB as Database>::Row>,
     for<'r> CountOnly: FromRow<'r, <DB as Database>::Row>,
 {
-    pub(crate) async fn ping(&self) -> Result<(), StoreError> {
+    pub(crate) async fn sql_ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.reader).await?;
         Ok(())
     }
 
-    pub(crate) async fn create_event(&self, event: &NewEvent) -> Result<(), StoreError> {
+    pub(crate) async fn sql_create_event(&self, event: &NewEvent) -> Result<(), StoreError> {
         let mut tx = self.writer.begin().await?;
         let venue = &event.layout.venue;
         sqlx::query(
@@ -323,7 +323,10 @@ where
         Ok(())
     }
 
-    pub(crate) async fn events(&self, only: Option<&str>) -> Result<Vec<EventRecord>, StoreError> {
+    pub(crate) async fn sql_events(
+        &self,
+        only: Option<&str>,
+    ) -> Result<Vec<EventRecord>, StoreError> {
         let (events, sections): (Vec<EventRow>, Vec<SectionRow>) = match only {
             Some(event_id) => {
                 let events = sqlx::query_as(&format!(
@@ -360,7 +363,10 @@ where
         super::assemble_events(events, sections)
     }
 
-    pub(crate) async fn seat_places(&self, event_id: &str) -> Result<Vec<SeatPlace>, StoreError> {
+    pub(crate) async fn sql_seat_places(
+        &self,
+        event_id: &str,
+    ) -> Result<Vec<SeatPlace>, StoreError> {
         let rows: Vec<SeatPlaceRow> = sqlx::query_as(
             "SELECT seat_id, section_id, row_label, seat_number FROM seats WHERE event_id = $1 \
              ORDER BY seat_id",
@@ -371,7 +377,7 @@ where
         super::seat_places(rows)
     }
 
-    pub(crate) async fn seat_statuses(
+    pub(crate) async fn sql_seat_statuses(
         &self,
         event_id: &str,
         now_ms: i64,
@@ -385,7 +391,10 @@ where
         super::seat_statuses(rows, now_ms)
     }
 
-    pub(crate) async fn inventory_counts(&self, now_ms: i64) -> Result<CountsByEvent, StoreError> {
+    pub(crate) async fn sql_inventory_counts(
+        &self,
+        now_ms: i64,
+    ) -> Result<CountsByEvent, StoreError> {
         let rows: Vec<CountRow> = sqlx::query_as(COUNTS_SQL)
             .bind(now_ms)
             .fetch_all(&self.reader)
@@ -393,7 +402,7 @@ where
         super::counts_by_event(rows)
     }
 
-    pub(crate) async fn record_audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
+    pub(crate) async fn sql_record_audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO audit_log (at, actor, action, event_id, detail) VALUES ($1, $2, $3, $4, $5)",
         )
@@ -426,7 +435,7 @@ where
         u32_of("ticket count", row.n)
     }
 
-    pub(crate) async fn hold_seats(&self, hold: &NewHold) -> Result<HoldOutcome, StoreError> {
+    pub(crate) async fn sql_hold_seats(&self, hold: &NewHold) -> Result<HoldOutcome, StoreError> {
         let mut tx = self.writer.begin().await?;
         DB::lock_fan(&mut tx, fan_lock_key(&hold.event_id, &hold.fan_id)).await?;
         let already =
@@ -559,7 +568,10 @@ where
         }))
     }
 
-    pub(crate) async fn get_hold(&self, hold_id: &str) -> Result<Option<HoldRecord>, StoreError> {
+    pub(crate) async fn sql_get_hold(
+        &self,
+        hold_id: &str,
+    ) -> Result<Option<HoldRecord>, StoreError> {
         let Some(row) = sqlx::query_as::<_, HoldRow>(&format!(
             "SELECT {HOLD_COLUMNS} FROM holds WHERE id = $1"
         ))
@@ -582,7 +594,7 @@ where
         Ok(Some(hold_record(row, seats)?))
     }
 
-    pub(crate) async fn release_hold(
+    pub(crate) async fn sql_release_hold(
         &self,
         hold_id: &str,
         fan_id: &str,
@@ -708,7 +720,7 @@ where
         }))
     }
 
-    pub(crate) async fn get_order(
+    pub(crate) async fn sql_get_order(
         &self,
         order_id: &str,
     ) -> Result<Option<OrderRecord>, StoreError> {
@@ -716,7 +728,10 @@ where
         Self::order_in(&mut conn, "id = $1", order_id, None).await
     }
 
-    pub(crate) async fn checkout(&self, order: &NewOrder) -> Result<CheckoutOutcome, StoreError> {
+    pub(crate) async fn sql_checkout(
+        &self,
+        order: &NewOrder,
+    ) -> Result<CheckoutOutcome, StoreError> {
         let mut tx = self.writer.begin().await?;
         if let Some(existing) = Self::order_in(
             &mut tx,
@@ -842,7 +857,10 @@ where
         Ok(CheckoutOutcome::Created(created))
     }
 
-    pub(crate) async fn begin_payment(&self, new: &NewPayment) -> Result<BeginPayment, StoreError> {
+    pub(crate) async fn sql_begin_payment(
+        &self,
+        new: &NewPayment,
+    ) -> Result<BeginPayment, StoreError> {
         let mut tx = self.writer.begin().await?;
         // Lock the order row: payment starts of one order are serialized.
         let locked = sqlx::query_as::<_, CountOnly>(&format!(
@@ -908,7 +926,7 @@ where
         Ok(BeginPayment::Started(payment, order))
     }
 
-    pub(crate) async fn get_payment(
+    pub(crate) async fn sql_get_payment(
         &self,
         payment_id: &str,
     ) -> Result<Option<PaymentRecord>, StoreError> {
@@ -922,7 +940,7 @@ where
         .transpose()
     }
 
-    pub(crate) async fn finish_payment(
+    pub(crate) async fn sql_finish_payment(
         &self,
         payment_id: &str,
         state: PaymentState,
@@ -945,7 +963,7 @@ where
         Ok(())
     }
 
-    pub(crate) async fn forget_payment(&self, payment_id: &str) -> Result<(), StoreError> {
+    pub(crate) async fn sql_forget_payment(&self, payment_id: &str) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM payments WHERE id = $1 AND state = 'PENDING'")
             .bind(payment_id)
             .execute(&self.writer)
@@ -953,7 +971,7 @@ where
         Ok(())
     }
 
-    pub(crate) async fn claim_for_capture(
+    pub(crate) async fn sql_claim_for_capture(
         &self,
         payment_id: &str,
         intent_id: &str,
@@ -1008,7 +1026,7 @@ where
         Ok(true)
     }
 
-    pub(crate) async fn complete_sale(
+    pub(crate) async fn sql_complete_sale(
         &self,
         payment_id: &str,
         tickets: &[NewTicket],
@@ -1085,7 +1103,7 @@ where
         Ok(true)
     }
 
-    pub(crate) async fn stale_payments(
+    pub(crate) async fn sql_stale_payments(
         &self,
         before_ms: i64,
         limit: i64,
@@ -1103,7 +1121,11 @@ where
         .collect()
     }
 
-    pub(crate) async fn sweep(&self, now_ms: i64, limit: i64) -> Result<SweepStats, StoreError> {
+    pub(crate) async fn sql_sweep(
+        &self,
+        now_ms: i64,
+        limit: i64,
+    ) -> Result<SweepStats, StoreError> {
         let seats_freed = sqlx::query(&format!(
             "UPDATE seats SET status = 'AVAILABLE', locked_by = NULL, locked_until = NULL, hold_id = NULL, \
              order_id = NULL, version = version + 1, updated_at = $1 \
@@ -1148,7 +1170,66 @@ where
         })
     }
 
-    pub(crate) async fn audit(
+    pub(crate) async fn sql_refund_order(
+        &self,
+        order_id: &str,
+        return_seats: bool,
+        now_ms: i64,
+    ) -> Result<RefundOutcome, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let Some(order) = sqlx::query_as::<_, OrderRow>(&format!(
+            "SELECT {ORDER_COLUMNS} FROM orders WHERE id = $1{}",
+            DB::FOR_UPDATE
+        ))
+        .bind(order_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        else {
+            return abandon(tx, RefundOutcome::NotFound).await;
+        };
+        let state = OrderState::from_db(&order.state)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown order state {:?}", order.state)))?;
+        if state != OrderState::Paid {
+            return abandon(tx, RefundOutcome::NotPaid(state)).await;
+        }
+        sqlx::query(
+            "UPDATE tickets SET state = 'REFUNDED' WHERE order_id = $1 AND state = 'VALID'",
+        )
+        .bind(order_id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE payments SET state = 'REFUNDED', updated_at = $2 WHERE order_id = $1 AND state = 'CAPTURED'",
+        )
+        .bind(order_id)
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?;
+        if return_seats {
+            sqlx::query(
+                "UPDATE seats SET status = 'AVAILABLE', sold_to = NULL, sold_at = NULL, order_id = NULL, \
+                 hold_id = NULL, locked_by = NULL, locked_until = NULL, version = version + 1, updated_at = $3 \
+                 WHERE event_id = $1 AND order_id = $2 AND status = 'SOLD'",
+            )
+            .bind(order.event_id.as_str())
+            .bind(order_id)
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query("UPDATE orders SET state = 'REFUNDED', updated_at = $2 WHERE id = $1")
+            .bind(order_id)
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?;
+        let refunded = Self::order_in(&mut tx, "id = $1", order_id, None)
+            .await?
+            .ok_or_else(|| StoreError::Corrupt("the refunded order vanished".into()))?;
+        tx.commit().await?;
+        Ok(RefundOutcome::Refunded(Box::new(refunded)))
+    }
+
+    pub(crate) async fn sql_audit(
         &self,
         event_id: &str,
         now_ms: i64,

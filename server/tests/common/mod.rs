@@ -290,7 +290,7 @@ pub fn small_event(event_id: &str) -> pb::CreateEventRequest {
 
 /// Adds an admission pass to every call.
 #[derive(Clone)]
-pub struct PassInterceptor(tonic::metadata::MetadataValue<tonic::metadata::Ascii>);
+pub struct PassInterceptor(pub tonic::metadata::MetadataValue<tonic::metadata::Ascii>);
 
 impl tonic::service::Interceptor for PassInterceptor {
     fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {

@@ -1,0 +1,354 @@
+//! The sales path end to end: live seat maps, refunds, several nodes sweeping one database, and
+//! a whole 18,000-seat arena sold out through the Sales RPCs with a clean audit.
+
+mod common;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use common::*;
+use taquilla_proto::v1 as pb;
+use tokio_stream::StreamExt;
+use tonic::Code;
+
+const HALL: &str = r#"
+[venue]
+id = "hall"
+name = "Hall"
+[[sections]]
+id = "s"
+name = "Stalls"
+kind = "seated"
+price = 50
+row_count = 4
+seats_per_row = 10
+"#;
+
+async fn seat_map_changes_are_streamed(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    create_event(&server, "ev", HALL, 4).await;
+    let map = server
+        .sales()
+        .get_seat_map(pb::GetSeatMapRequest {
+            event_id: "ev".into(),
+            section_ids: vec![],
+        })
+        .await
+        .expect("map")
+        .into_inner();
+    let mut stream = server
+        .sales()
+        .watch_availability(pb::WatchAvailabilityRequest {
+            event_id: "ev".into(),
+            after_version: map.version,
+        })
+        .await
+        .expect("watch")
+        .into_inner();
+    let first = stream.next().await.expect("first").expect("ok");
+    assert_eq!(first.version, map.version);
+    assert!(!first.resync, "the client's map is current");
+
+    let mut fan = server.fan("ev", "watcher-fan");
+    fan.hold_seats(seats_in("ev", &[3, 4])).await.expect("hold");
+    let update = tokio::time::timeout(Duration::from_secs(5), stream.next())
+        .await
+        .expect("an update within the poll interval")
+        .expect("item")
+        .expect("ok");
+    assert!(update.version > map.version);
+    let changed: HashSet<u32> = update.changes.iter().map(|c| c.seat_id).collect();
+    assert_eq!(changed, HashSet::from([3, 4]));
+    assert!(
+        update
+            .changes
+            .iter()
+            .all(|c| c.status == pb::SeatStatus::SoftLocked as i32)
+    );
+    assert_eq!(
+        update.sections,
+        vec![pb::SectionAvailability {
+            section_id: "s".into(),
+            available: 38
+        }]
+    );
+
+    // A client with an old map is told to refetch.
+    let mut stale = server
+        .sales()
+        .watch_availability(pb::WatchAvailabilityRequest {
+            event_id: "ev".into(),
+            after_version: 1,
+        })
+        .await
+        .expect("watch")
+        .into_inner();
+    let first = stale.next().await.expect("first").expect("ok");
+    assert!(first.resync);
+    let err = server
+        .sales()
+        .watch_availability(pb::WatchAvailabilityRequest {
+            event_id: "missing".into(),
+            after_version: 0,
+        })
+        .await
+        .expect_err("unknown event");
+    assert_eq!(err.code(), Code::NotFound);
+    drop(stream);
+    drop(stale);
+    server.stop().await;
+}
+
+async fn refunds_never_make_two_tickets_for_a_seat(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    create_event(&server, "ev", HALL, 4).await;
+    let buy = |fan: &'static str, seat: u32| {
+        let mut client = server.fan("ev", fan);
+        async move {
+            let hold = client
+                .hold_seats(seats_in("ev", &[seat]))
+                .await
+                .expect("hold")
+                .into_inner()
+                .hold
+                .expect("hold");
+            let order = client
+                .checkout(pb::CheckoutRequest {
+                    hold_id: hold.hold_id,
+                    idempotency_key: format!("{fan}-checkout"),
+                })
+                .await
+                .expect("checkout")
+                .into_inner()
+                .order
+                .expect("order");
+            client
+                .pay(pb::PayRequest {
+                    order_id: order.order_id,
+                    idempotency_key: format!("{fan}-payment"),
+                    card: Some(good_card()),
+                })
+                .await
+                .expect("pay")
+                .into_inner()
+                .order
+                .expect("order")
+        }
+    };
+    let first = buy("first-buyer", 1).await;
+    let kept = buy("kept-buyer", 2).await;
+    let mut operator = server.operator();
+    let refunded = operator
+        .refund(pb::RefundRequest {
+            order_id: first.order_id.clone(),
+            return_seats_to_sale: true,
+            reason: "test".into(),
+        })
+        .await
+        .expect("refund")
+        .into_inner()
+        .order
+        .expect("order");
+    assert_eq!(refunded.state, pb::OrderState::Refunded as i32);
+    assert!(
+        refunded
+            .tickets
+            .iter()
+            .all(|t| t.state == pb::TicketState::Refunded as i32)
+    );
+    assert_eq!(
+        refunded.payments[0].state,
+        pb::PaymentState::Refunded as i32
+    );
+    // Refunding again changes nothing.
+    operator
+        .refund(pb::RefundRequest {
+            order_id: first.order_id.clone(),
+            return_seats_to_sale: true,
+            reason: "again".into(),
+        })
+        .await
+        .expect("idempotent");
+    // The seat is back on sale and sells again: one valid ticket for it, not two.
+    let resold = buy("second-buyer", 1).await;
+    assert_eq!(resold.tickets.len(), 1);
+    // A withheld refund keeps the seat off sale.
+    operator
+        .refund(pb::RefundRequest {
+            order_id: kept.order_id.clone(),
+            return_seats_to_sale: false,
+            reason: "withheld".into(),
+        })
+        .await
+        .expect("refund");
+    let err = server
+        .fan("ev", "late")
+        .hold_seats(seats_in("ev", &[2]))
+        .await
+        .expect_err("withheld seat");
+    assert_eq!(err.code(), Code::Aborted);
+    // Only paid orders can be refunded.
+    let err = operator
+        .refund(pb::RefundRequest {
+            order_id: "o_nope".into(),
+            return_seats_to_sale: true,
+            reason: String::new(),
+        })
+        .await
+        .expect_err("unknown");
+    assert_eq!(err.code(), Code::NotFound);
+    server.assert_audit_clean("ev").await;
+    server.stop().await;
+}
+
+/// Sells every seat of the 18,000-seat Palau Sant Jordi through HoldSeats, Checkout and Pay with
+/// 32 concurrent buyers, then checks the audit and the provider's charges.
+async fn an_arena_sells_out_with_a_clean_audit(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    server
+        .operator()
+        .seed_demo(pb::SeedDemoRequest {
+            scenario: "lux-tour".into(),
+        })
+        .await
+        .expect("seed");
+    let event = "lux-bcn-2026-04-13";
+    let map = server
+        .sales()
+        .get_seat_map(pb::GetSeatMapRequest {
+            event_id: event.into(),
+            section_ids: vec![],
+        })
+        .await
+        .expect("map")
+        .into_inner();
+    let sections: Vec<String> = map
+        .sections
+        .iter()
+        .filter_map(|s| s.summary.as_ref().map(|s| s.id.clone()))
+        .collect();
+    let mut workers = Vec::new();
+    for worker in 0..32usize {
+        let sections = sections.clone();
+        let clients: Vec<_> = (0..1).map(|_| ()).collect::<Vec<_>>();
+        let _ = clients;
+        let channel = server.channel.clone();
+        workers.push(tokio::spawn(async move {
+            let mut sold = 0u32;
+            let mut orders = 0u32;
+            let mut n = 0u32;
+            // Start at a different section per worker, then go round.
+            for offset in 0..sections.len() {
+                let section = &sections[(worker + offset) % sections.len()];
+                let mut quantity = 4;
+                loop {
+                    n += 1;
+                    let fan = format!("w{worker}-fan{n}");
+                    let pass = pass_for(event, &fan, i64::MAX);
+                    let mut client = pb::sales_client::SalesClient::with_interceptor(
+                        channel.clone(),
+                        PassInterceptor(pass.parse().expect("ascii")),
+                    );
+                    let hold = match client.hold_seats(best(event, section, quantity)).await {
+                        Ok(r) => r.into_inner().hold.expect("hold"),
+                        Err(status) if status.code() == Code::FailedPrecondition => {
+                            if status.message().contains("no seats are free") {
+                                break;
+                            }
+                            quantity = (quantity - 1).max(1);
+                            continue;
+                        }
+                        Err(status) => panic!("hold failed: {status:?}"),
+                    };
+                    let order = client
+                        .checkout(pb::CheckoutRequest {
+                            hold_id: hold.hold_id,
+                            idempotency_key: format!("co-{fan}"),
+                        })
+                        .await
+                        .expect("checkout")
+                        .into_inner()
+                        .order
+                        .expect("order");
+                    let paid = client
+                        .pay(pb::PayRequest {
+                            order_id: order.order_id,
+                            idempotency_key: format!("pay-{fan}"),
+                            card: Some(good_card()),
+                        })
+                        .await
+                        .expect("pay")
+                        .into_inner()
+                        .order
+                        .expect("order");
+                    assert_eq!(paid.state, pb::OrderState::Paid as i32);
+                    sold += paid.tickets.len() as u32;
+                    orders += 1;
+                }
+            }
+            (sold, orders)
+        }));
+    }
+    let mut sold = 0;
+    let mut orders = 0;
+    for worker in workers {
+        let (s, o) = worker.await.expect("worker");
+        sold += s;
+        orders += o;
+    }
+    assert_eq!(sold, 18_000);
+    assert_eq!(server.provider().charges(), u64::from(orders));
+    let report = server.assert_audit_clean(event).await;
+    let inventory = report.inventory.expect("inventory");
+    assert_eq!(inventory.sold, 18_000);
+    assert_eq!(inventory.available, 0);
+    server.stop().await;
+}
+
+/// Two nodes on one PostgreSQL database sweep the same lapsed holds at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_sweep_one_database_safely() {
+    use std::sync::Arc;
+    use taquilla_server::domain::clock::{Clock, ManualClock};
+    let clock = ManualClock::new(1_800_000_000_000);
+    let a = TestServer::start_with(Backend::Postgres, Arc::new(clock.clone()), |_| {}).await;
+    let url = a.database.as_ref().expect("database").url.clone();
+    let b = TestServer::start_with(Backend::Sqlite, Arc::new(clock.clone()), move |c| {
+        c.database_url = Some(url);
+    })
+    .await;
+    create_event(&a, "ev", HALL, 4).await;
+    for seat in 1..=40u32 {
+        let node = if seat % 2 == 0 { &a } else { &b };
+        node.fan("ev", &format!("f{seat}"))
+            .hold_seats(seats_in("ev", &[seat]))
+            .await
+            .expect("hold");
+    }
+    clock.advance_ms(11 * 60 * 1_000);
+    let now = clock.now_ms();
+    let (x, y) = tokio::join!(a.state.store.sweep(now, 7), b.state.store.sweep(now, 7));
+    let (x, y) = (x.expect("sweep a"), y.expect("sweep b"));
+    assert!(x.seats_freed + y.seats_freed <= 40);
+    taquilla_server::purchase::sweep_once(&a.state)
+        .await
+        .expect("sweep");
+    taquilla_server::purchase::sweep_once(&b.state)
+        .await
+        .expect("sweep");
+    let statuses = seat_statuses(&a, "ev").await;
+    assert!(
+        statuses
+            .iter()
+            .all(|s| *s == pb::SeatStatus::Available as i32)
+    );
+    a.assert_audit_clean("ev").await;
+    b.stop().await;
+    a.stop().await;
+}
+
+on_both_backends!(
+    seat_map_changes_are_streamed,
+    refunds_never_make_two_tickets_for_a_seat,
+    an_arena_sells_out_with_a_clean_audit,
+);
