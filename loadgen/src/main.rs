@@ -1,36 +1,95 @@
-//! `taquilla-loadgen`: replays a high-demand sale against Taquilla servers with simulated fans
-//! and measures it. This first version defines its command line; the fan scenarios, goose
-//! integration and HDR measurements build on it.
+//! `taquilla-loadgen`: replays a high-demand sale against Taquilla servers and measures it.
+//! This version has the sales-path benchmark (`bench-sales`); the fan scenarios with goose build
+//! on it.
+
+mod bench;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 
-/// Simulate a sale's crowd (up to 400,000 fans) against one or more Taquilla servers and report
-/// latency percentiles, time to sell out and an integrity verdict.
+/// Simulate a sale's crowd against one or more Taquilla servers and measure it.
 #[derive(Debug, Parser)]
 #[command(
     name = "taquilla-loadgen",
     version,
-    after_help = "Example:\n  taquilla-loadgen --target http://127.0.0.1:50051 --users 2000 --hatch-rate 500"
+    after_help = "Example:\n  taquilla-loadgen --target http://127.0.0.1:50051 bench-sales --concurrency 64 --seconds 15"
 )]
 struct Cli {
-    /// Server addresses, comma-separated; fans are spread across them.
-    #[arg(long, value_delimiter = ',', default_value = "http://127.0.0.1:50051")]
+    /// Server addresses, comma-separated; load is spread across them.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "http://127.0.0.1:50051",
+        global = true
+    )]
     target: Vec<String>,
-    /// Number of simulated fans.
-    #[arg(long, default_value_t = 2_000)]
-    users: u64,
-    /// Fans started per second.
-    #[arg(long, default_value_t = 500)]
-    hatch_rate: u64,
+    /// Operator token (needed by bench-sales, which seeds and buys as an operator).
+    #[arg(
+        long,
+        env = "TAQUILLA_OPERATOR_TOKEN",
+        hide_env_values = true,
+        global = true
+    )]
+    token: Option<String>,
+    #[command(subcommand)]
+    command: Option<Command>,
 }
 
-fn main() -> ExitCode {
-    let cli = Cli::parse();
-    eprintln!(
-        "taquilla-loadgen: the fan scenarios are not available in this version; nothing was sent to {}",
-        cli.target.join(", ")
-    );
-    ExitCode::from(2)
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Measure hold → checkout → pay throughput (tickets per second) and latency.
+    /// Example: taquilla-loadgen --token T bench-sales --concurrency 64 --seconds 15
+    BenchSales(bench::BenchArgs),
+}
+
+async fn connect(
+    targets: &[String],
+    per_target: usize,
+) -> anyhow::Result<Vec<tonic::transport::Channel>> {
+    let mut channels = Vec::new();
+    for target in targets {
+        for _ in 0..per_target.max(1) {
+            let channel = tonic::transport::Endpoint::from_shared(target.clone())
+                .map_err(|_| anyhow::anyhow!("--target {target:?} is not a valid URL"))?
+                .tcp_nodelay(true)
+                .connect()
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot reach {target}: {e}"))?;
+            channels.push(channel);
+        }
+    }
+    Ok(channels)
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Some(Command::BenchSales(args)) => {
+            let token = cli
+                .token
+                .ok_or_else(|| anyhow::anyhow!("bench-sales needs the operator token (--token)"))?;
+            let channels = connect(&cli.target, args.connections).await?;
+            bench::run(channels, token, args).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        None => {
+            eprintln!(
+                "taquilla-loadgen: the fan scenarios are not available in this version; \
+                 use bench-sales (nothing was sent to {})",
+                cli.target.join(", ")
+            );
+            Ok(ExitCode::from(2))
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run(Cli::parse()).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("taquilla-loadgen: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }

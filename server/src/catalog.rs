@@ -11,11 +11,17 @@ use crate::store::{CountsByEvent, EventRecord, Store, StoreError};
 
 /// How long seat counts may be served from cache.
 const COUNTS_MAX_AGE: Duration = Duration::from_millis(500);
+/// How long an event's record (name, sale state, sections, fee) may be served from cache. A
+/// change made on this node is seen at once; one made on another node within this time.
+const EVENT_MAX_AGE: Duration = Duration::from_secs(1);
 
 #[derive(Debug)]
 pub struct Catalog {
     store: Arc<dyn Store>,
     shapes: RwLock<HashMap<String, Arc<EventShape>>>,
+    /// Held while a shape is loaded, so a crowd's first requests load it once.
+    loading: tokio::sync::Mutex<()>,
+    events: RwLock<HashMap<String, (Instant, Arc<EventRecord>)>>,
     counts: Mutex<Option<(Instant, Arc<CountsByEvent>)>>,
 }
 
@@ -24,18 +30,54 @@ impl Catalog {
         Catalog {
             store,
             shapes: RwLock::new(HashMap::new()),
+            loading: tokio::sync::Mutex::new(()),
+            events: RwLock::new(HashMap::new()),
             counts: Mutex::new(None),
         }
     }
 
-    /// The seat-map shape of an event, derived from its seats on first use.
-    pub async fn shape(&self, event: &EventRecord) -> Result<Arc<EventShape>, StoreError> {
-        if let Some(shape) = self
-            .shapes
+    /// An event's record, at most [`EVENT_MAX_AGE`] old.
+    pub async fn event(&self, event_id: &str) -> Result<Option<Arc<EventRecord>>, StoreError> {
+        if let Some(event) = self.events.read().ok().and_then(|events| {
+            events
+                .get(event_id)
+                .filter(|(at, _)| at.elapsed() < EVENT_MAX_AGE)
+                .map(|(_, e)| e.clone())
+        }) {
+            return Ok(Some(event));
+        }
+        let Some(event) = self.store.get_event(event_id).await? else {
+            return Ok(None);
+        };
+        let event = Arc::new(event);
+        if let Ok(mut events) = self.events.write() {
+            events.insert(event_id.to_string(), (Instant::now(), event.clone()));
+        }
+        Ok(Some(event))
+    }
+
+    /// Forgets a cached event record (after this node changed it).
+    pub fn invalidate_event(&self, event_id: &str) {
+        if let Ok(mut events) = self.events.write() {
+            events.remove(event_id);
+        }
+    }
+
+    fn cached_shape(&self, event_id: &str) -> Option<Arc<EventShape>> {
+        self.shapes
             .read()
             .ok()
-            .and_then(|shapes| shapes.get(&event.id).cloned())
-        {
+            .and_then(|shapes| shapes.get(event_id).cloned())
+    }
+
+    /// The seat-map shape of an event, derived from its seats on first use (once, however many
+    /// requests arrive together).
+    pub async fn shape(&self, event: &EventRecord) -> Result<Arc<EventShape>, StoreError> {
+        if let Some(shape) = self.cached_shape(&event.id) {
+            return Ok(shape);
+        }
+        let _loading = self.loading.lock().await;
+        if let Some(shape) = self.cached_shape(&event.id) {
             return Ok(shape);
         }
         let places = self.store.seat_places(&event.id).await?;

@@ -53,6 +53,13 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// Four database connections per core.
+pub fn default_pool_size() -> u32 {
+    std::thread::available_parallelism()
+        .map(|n| n.get() as u32 * 4)
+        .unwrap_or(8)
+}
+
 /// Parses a rate between 0 and 1.
 pub fn parse_rate(input: &str) -> Result<f64, String> {
     let rate: f64 = input
@@ -167,8 +174,10 @@ pub struct Config {
     #[arg(long, env = "TAQUILLA_RECONCILE_AFTER", default_value = "30s", value_parser = parse_duration)]
     pub reconcile_after: Duration,
 
-    /// Most database connections (PostgreSQL) or read connections (SQLite).
-    #[arg(long, env = "TAQUILLA_DB_MAX_CONNECTIONS", default_value_t = 16)]
+    /// Most database connections (PostgreSQL) or read connections (SQLite). The default, four
+    /// per core, measured best on a 2-core machine sharing it with PostgreSQL (see
+    /// BENCHMARKS.md): more connections only contend.
+    #[arg(long, env = "TAQUILLA_DB_MAX_CONNECTIONS", default_value_t = default_pool_size())]
     pub db_max_connections: u32,
 
     /// How long to wait for the database or Redis before giving up.

@@ -282,12 +282,11 @@ pub async fn pay(
     card: &CardDetails,
 ) -> ApiResult<(OrderRecord, PaymentRecord)> {
     check_idempotency_key(key)?;
-    // Check the caller's right to the order before touching anything.
-    let order = get_order(state, credential, order_id).await?;
-    let fan_id = if credential.is_operator() {
-        None
-    } else {
-        Some(order.fan_id.clone())
+    // The caller's right to the order is checked inside begin_payment: a fan pays only their
+    // own orders, with a pass for the order's event; an operator pays any.
+    let (fan_id, event_id) = match credential {
+        Credential::Operator { .. } => (None, None),
+        Credential::Pass(pass) => (Some(pass.fan.clone()), Some(pass.ev.clone())),
     };
     for attempt in 0..2 {
         let now = state.clock.now_ms();
@@ -297,6 +296,7 @@ pub async fn pay(
                 payment_id: new_id("p"),
                 order_id: order_id.to_string(),
                 fan_id: fan_id.clone(),
+                event_id: event_id.clone(),
                 idempotency_key: key.to_string(),
                 provider: state.provider.name().to_string(),
                 now_ms: now,

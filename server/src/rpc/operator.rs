@@ -360,7 +360,7 @@ impl pb::operator_server::Operator for OperatorService {
             .await
             .map_err(ApiError::from)?;
         Ok(Response::new(pb::AuditReport {
-            event_id: event.id,
+            event_id: event.id.clone(),
             ok: findings.ok(),
             inventory: Some(convert::inventory(&findings.counts)),
             invariants: findings

@@ -30,11 +30,11 @@ impl SalesService {
 }
 
 /// Looks up an event named in a request, answering INVALID_ARGUMENT or NOT_FOUND.
-pub(crate) async fn find_event(state: &AppState, event_id: &str) -> ApiResult<EventRecord> {
+pub(crate) async fn find_event(state: &AppState, event_id: &str) -> ApiResult<Arc<EventRecord>> {
     check_event_id("event_id", event_id).map_err(ApiError::InvalidArgument)?;
     state
-        .store
-        .get_event(event_id)
+        .catalog
+        .event(event_id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("there is no event with id {event_id:?}")))
 }
@@ -350,5 +350,94 @@ impl pb::sales_server::Sales for SalesService {
         let order = purchase::get_order(&self.state, &credential, order_id).await?;
         let event = find_event(&self.state, &order.event_id).await?;
         Ok(Response::new(convert::order(&order, &event)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOV_2026: i64 = 1_795_000_000_000;
+
+    fn card(number: &str) -> pb::Card {
+        pb::Card {
+            number: number.into(),
+            exp_month: 12,
+            exp_year: 2030,
+            cvc: "123".into(),
+        }
+    }
+
+    #[test]
+    fn luhn_accepts_the_test_cards() {
+        for number in [
+            "4242424242424242",
+            "4000000000000002",
+            "4000000000009995",
+            "5555555555554444",
+        ] {
+            assert!(luhn(number), "{number}");
+        }
+        assert!(!luhn("4242424242424241"));
+    }
+
+    #[test]
+    fn cards_are_validated_field_by_field() {
+        assert!(parse_card(Some(card("4242 4242 4242 4242")), NOV_2026).is_ok());
+        let message = |c: Option<pb::Card>| match parse_card(c, NOV_2026) {
+            Err(ApiError::InvalidArgument(m)) | Err(ApiError::FailedPrecondition(m)) => m,
+            other => panic!("expected a refusal, got {other:?}"),
+        };
+        assert!(message(None).contains("missing"));
+        assert!(message(Some(card("42"))).contains("12 to 19 digits"));
+        assert!(message(Some(card("4242424242424241"))).contains("check digit"));
+        assert!(
+            message(Some(pb::Card {
+                exp_month: 0,
+                ..card("4242424242424242")
+            }))
+            .contains("exp_month")
+        );
+        assert!(
+            message(Some(pb::Card {
+                exp_year: 26,
+                ..card("4242424242424242")
+            }))
+            .contains("four-digit")
+        );
+        assert!(
+            message(Some(pb::Card {
+                exp_year: 2026,
+                exp_month: 10,
+                ..card("4242424242424242")
+            }))
+            .contains("expired")
+        );
+        assert!(
+            parse_card(
+                Some(pb::Card {
+                    exp_year: 2026,
+                    exp_month: 11,
+                    ..card("4242424242424242")
+                }),
+                NOV_2026
+            )
+            .is_ok()
+        );
+        assert!(
+            message(Some(pb::Card {
+                cvc: "12a".into(),
+                ..card("4242424242424242")
+            }))
+            .contains("cvc")
+        );
+    }
+
+    #[test]
+    fn ids_are_checked() {
+        assert!(check_id("hold_id", "h_0123abc").is_ok());
+        assert!(check_id("hold_id", "").is_err());
+        assert!(check_id("hold_id", "h'; DROP TABLE seats").is_err());
+        assert!(check_id("hold_id", &"h".repeat(65)).is_err());
     }
 }

@@ -503,6 +503,8 @@ pub struct NewPayment {
     pub order_id: String,
     /// The paying fan; `None` when an operator pays on a fan's behalf.
     pub fan_id: Option<String>,
+    /// The event the caller's pass admits to; `None` for an operator.
+    pub event_id: Option<String>,
     pub idempotency_key: String,
     pub provider: String,
     pub now_ms: i64,

@@ -36,6 +36,15 @@ impl Dialect for Postgres {
         })
     }
 
+    fn relax_durability<'a>(conn: &'a mut PgConnection) -> BoxFuture<'a, Result<(), sqlx::Error>> {
+        Box::pin(async move {
+            sqlx::query("SET LOCAL synchronous_commit = off")
+                .execute(&mut *conn)
+                .await?;
+            Ok(())
+        })
+    }
+
     fn insert_seats<'a>(
         conn: &'a mut PgConnection,
         event: &'a NewEvent,

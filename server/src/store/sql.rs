@@ -61,6 +61,14 @@ pub(crate) trait Dialect: Database {
         key: i64,
     ) -> BoxFuture<'a, Result<(), sqlx::Error>>;
 
+    /// Lets the current transaction commit without waiting for its WAL to reach disk. Used for
+    /// steps whose loss in a crash costs no money and breaks no invariant (a hold, a release, a
+    /// checkout, a capture claim): a later durable commit flushes them anyway, and a lost one
+    /// only makes a fan redo a step. Payment records and sales always commit durably.
+    fn relax_durability<'a>(
+        conn: &'a mut Self::Connection,
+    ) -> BoxFuture<'a, Result<(), sqlx::Error>>;
+
     /// Inserts an event's seats.
     fn insert_seats<'a>(
         conn: &'a mut Self::Connection,
@@ -87,6 +95,7 @@ pub(crate) struct HoldRow {
     created_at: i64,
     expires_at: i64,
     order_id: Option<String>,
+    seat_ids: String,
 }
 
 #[derive(Debug, FromRow)]
@@ -151,7 +160,7 @@ pub(crate) struct CountOnly {
 
 const SEAT_INFO: &str = "seat_id, section_id, row_label, seat_number, price";
 const HOLD_COLUMNS: &str =
-    "id, event_id, fan_id, state, seat_count, subtotal, created_at, expires_at, order_id";
+    "id, event_id, fan_id, state, seat_count, subtotal, created_at, expires_at, order_id, seat_ids";
 const ORDER_COLUMNS: &str = "id, event_id, fan_id, hold_id, state, subtotal, fees, total, currency, \
      expires_at, created_at, paid_at";
 const PAYMENT_COLUMNS: &str = "id, order_id, state, amount, currency, provider, provider_intent_id, \
@@ -168,6 +177,17 @@ fn takeable(now: usize) -> String {
 fn placeholders(from: usize, n: usize) -> String {
     let list: Vec<String> = (from..from + n).map(|i| format!("${i}")).collect();
     format!("({})", list.join(", "))
+}
+
+/// Parses a hold's comma-separated seat ids.
+fn parse_ids(ids: &str) -> Result<Vec<u32>, StoreError> {
+    ids.split(',')
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse()
+                .map_err(|_| StoreError::Corrupt(format!("bad seat id list {ids:?}")))
+        })
+        .collect()
 }
 
 fn u32_of(what: &str, n: i64) -> Result<u32, StoreError> {
@@ -264,6 +284,20 @@ where
     for<'r> DetailRow: FromRow<'r, <DB as Database>::Row>,
     for<'r> CountOnly: FromRow<'r, <DB as Database>::Row>,
 {
+    /// The seat ids of an order, in seat order.
+    async fn order_seat_ids(
+        conn: &mut <DB as Database>::Connection,
+        order_id: &str,
+    ) -> Result<Vec<u32>, StoreError> {
+        let rows: Vec<CountOnly> = sqlx::query_as(
+            "SELECT seat_id AS n FROM order_items WHERE order_id = $1 ORDER BY seat_id",
+        )
+        .bind(order_id)
+        .fetch_all(&mut *conn)
+        .await?;
+        rows.into_iter().map(|r| u32_of("seat id", r.n)).collect()
+    }
+
     pub(crate) async fn sql_ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.reader).await?;
         Ok(())
@@ -422,10 +456,15 @@ where
         fan_id: &str,
         now_ms: i64,
     ) -> Result<u32, StoreError> {
+        // Live holds plus orders that are paid or still within their time to pay (a claim for
+        // capture extends that time, so an order being charged keeps counting).
         let row: CountOnly = sqlx::query_as(
-            "SELECT COUNT(*) AS n FROM seats WHERE event_id = $1 AND \
-             ((locked_by = $2 AND status IN ('SOFT_LOCKED', 'HARD_LOCKED') AND locked_until > $3) \
-              OR (sold_to = $2 AND status = 'SOLD'))",
+            "SELECT CAST( \
+               (SELECT COALESCE(SUM(seat_count), 0) FROM holds WHERE event_id = $1 AND fan_id = $2 \
+                  AND state = 'ACTIVE' AND expires_at > $3) + \
+               (SELECT COALESCE(SUM(seat_count), 0) FROM orders WHERE event_id = $1 AND fan_id = $2 \
+                  AND (state = 'PAID' OR (state = 'PENDING_PAYMENT' AND expires_at > $3))) \
+             AS BIGINT) AS n",
         )
         .bind(event_id)
         .bind(fan_id)
@@ -437,6 +476,7 @@ where
 
     pub(crate) async fn sql_hold_seats(&self, hold: &NewHold) -> Result<HoldOutcome, StoreError> {
         let mut tx = self.writer.begin().await?;
+        DB::relax_durability(&mut tx).await?;
         DB::lock_fan(&mut tx, fan_lock_key(&hold.event_id, &hold.fan_id)).await?;
         let already =
             Self::fan_ticket_count(&mut tx, &hold.event_id, &hold.fan_id, hold.now_ms).await?;
@@ -541,8 +581,8 @@ where
         held.sort_by_key(|s| s.seat_id);
         let subtotal: i64 = held.iter().map(|s| s.price_minor).sum();
         sqlx::query(
-            "INSERT INTO holds (id, event_id, fan_id, state, seat_count, subtotal, created_at, expires_at) \
-             VALUES ($1, $2, $3, 'ACTIVE', $4, $5, $6, $7)",
+            "INSERT INTO holds (id, event_id, fan_id, state, seat_count, subtotal, created_at, expires_at, seat_ids) \
+             VALUES ($1, $2, $3, 'ACTIVE', $4, $5, $6, $7, $8)",
         )
         .bind(hold.hold_id.as_str())
         .bind(hold.event_id.as_str())
@@ -551,6 +591,12 @@ where
         .bind(subtotal)
         .bind(hold.now_ms)
         .bind(hold.expires_at_ms)
+        .bind(
+            held.iter()
+                .map(|s| s.seat_id.to_string())
+                .collect::<Vec<_>>()
+                .join(","),
+        )
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -581,16 +627,24 @@ where
         else {
             return Ok(None);
         };
-        let seats = sqlx::query_as::<_, SeatInfoRow>(&format!(
-            "SELECT {SEAT_INFO} FROM seats WHERE event_id = $1 AND hold_id = $2 ORDER BY seat_id"
-        ))
-        .bind(row.event_id.as_str())
-        .bind(hold_id)
-        .fetch_all(&self.reader)
-        .await?
-        .into_iter()
-        .map(seat_info)
-        .collect::<Result<_, _>>()?;
+        let ids = parse_ids(&row.seat_ids)?;
+        let sql = format!(
+            "SELECT {SEAT_INFO} FROM seats WHERE event_id = $1 AND hold_id = $2 AND seat_id IN {} \
+             ORDER BY seat_id",
+            placeholders(3, ids.len())
+        );
+        let mut query = sqlx::query_as::<_, SeatInfoRow>(&sql)
+            .bind(row.event_id.as_str())
+            .bind(hold_id);
+        for id in &ids {
+            query = query.bind(i64::from(*id));
+        }
+        let seats = query
+            .fetch_all(&self.reader)
+            .await?
+            .into_iter()
+            .map(seat_info)
+            .collect::<Result<_, _>>()?;
         Ok(Some(hold_record(row, seats)?))
     }
 
@@ -601,6 +655,7 @@ where
         now_ms: i64,
     ) -> Result<ReleaseOutcome, StoreError> {
         let mut tx = self.writer.begin().await?;
+        DB::relax_durability(&mut tx).await?;
         let Some(row) = sqlx::query_as::<_, HoldRow>(&format!(
             "SELECT {HOLD_COLUMNS} FROM holds WHERE id = $1{}",
             DB::FOR_UPDATE
@@ -616,17 +671,21 @@ where
         if state != HoldState::Active {
             return abandon(tx, ReleaseOutcome::NotActive(state)).await;
         }
-        let freed = sqlx::query(
+        let ids = parse_ids(&row.seat_ids)?;
+        let sql = format!(
             "UPDATE seats SET status = 'AVAILABLE', locked_by = NULL, locked_until = NULL, hold_id = NULL, \
              version = version + 1, updated_at = $3 \
-             WHERE event_id = $1 AND hold_id = $2 AND status = 'SOFT_LOCKED'",
-        )
-        .bind(row.event_id.as_str())
-        .bind(hold_id)
-        .bind(now_ms)
-        .execute(&mut *tx)
-        .await?
-        .affected();
+             WHERE event_id = $1 AND hold_id = $2 AND status = 'SOFT_LOCKED' AND seat_id IN {}",
+            placeholders(4, ids.len())
+        );
+        let mut release = sqlx::query(&sql)
+            .bind(row.event_id.as_str())
+            .bind(hold_id)
+            .bind(now_ms);
+        for id in &ids {
+            release = release.bind(i64::from(*id));
+        }
+        let freed = release.execute(&mut *tx).await?.affected();
         let new_state = if row.expires_at <= now_ms {
             HoldState::Expired
         } else {
@@ -644,13 +703,20 @@ where
         Ok(ReleaseOutcome::Released(freed as u32))
     }
 
+    /// An order with its seats and payments, and its tickets if `with_tickets`; `lock` takes
+    /// the order row for the rest of the transaction.
     async fn order_in(
         conn: &mut <DB as Database>::Connection,
         clause: &str,
         key: &str,
         second: Option<&str>,
+        lock: bool,
+        with_tickets: bool,
     ) -> Result<Option<OrderRecord>, StoreError> {
-        let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE {clause}");
+        let sql = format!(
+            "SELECT {ORDER_COLUMNS} FROM orders WHERE {clause}{}",
+            if lock { DB::FOR_UPDATE } else { "" }
+        );
         let mut query = sqlx::query_as::<_, OrderRow>(&sql).bind(key);
         if let Some(second) = second {
             query = query.bind(second);
@@ -678,12 +744,16 @@ where
         .into_iter()
         .map(payment_record)
         .collect::<Result<_, _>>()?;
-        let tickets = sqlx::query_as::<_, TicketRow>(
-            "SELECT id, seat_id, code, state, issued_at FROM tickets WHERE order_id = $1 ORDER BY seat_id",
-        )
-        .bind(row.id.as_str())
-        .fetch_all(&mut *conn)
-        .await?
+        let tickets = if with_tickets {
+            sqlx::query_as::<_, TicketRow>(
+                "SELECT id, seat_id, code, state, issued_at FROM tickets WHERE order_id = $1 ORDER BY seat_id",
+            )
+            .bind(row.id.as_str())
+            .fetch_all(&mut *conn)
+            .await?
+        } else {
+            Vec::new()
+        }
         .into_iter()
         .map(|t| {
             Ok(TicketRecord {
@@ -725,7 +795,7 @@ where
         order_id: &str,
     ) -> Result<Option<OrderRecord>, StoreError> {
         let mut conn = self.reader.acquire().await?;
-        Self::order_in(&mut conn, "id = $1", order_id, None).await
+        Self::order_in(&mut conn, "id = $1", order_id, None, false, true).await
     }
 
     pub(crate) async fn sql_checkout(
@@ -733,11 +803,14 @@ where
         order: &NewOrder,
     ) -> Result<CheckoutOutcome, StoreError> {
         let mut tx = self.writer.begin().await?;
+        DB::relax_durability(&mut tx).await?;
         if let Some(existing) = Self::order_in(
             &mut tx,
             "fan_id = $1 AND checkout_key = $2",
             &order.fan_id,
             Some(&order.checkout_key),
+            false,
+            true,
         )
         .await?
         {
@@ -762,7 +835,8 @@ where
             Some(HoldState::Active) => {}
             Some(HoldState::CheckedOut) => {
                 let existing =
-                    Self::order_in(&mut tx, "hold_id = $1", &order.hold_id, None).await?;
+                    Self::order_in(&mut tx, "hold_id = $1", &order.hold_id, None, false, true)
+                        .await?;
                 return abandon(
                     tx,
                     existing.map_or(CheckoutOutcome::HoldNotActive(HoldState::CheckedOut), |o| {
@@ -779,20 +853,31 @@ where
                 )));
             }
         }
-        let locked = sqlx::query(
+        let ids = parse_ids(&hold.seat_ids)?;
+        let sql = format!(
             "UPDATE seats SET status = 'HARD_LOCKED', order_id = $3, locked_until = $4, \
              version = version + 1, updated_at = $5 \
-             WHERE event_id = $1 AND hold_id = $2 AND status = 'SOFT_LOCKED' AND locked_until > $5",
-        )
-        .bind(hold.event_id.as_str())
-        .bind(order.hold_id.as_str())
-        .bind(order.order_id.as_str())
-        .bind(order.expires_at_ms)
-        .bind(order.now_ms)
-        .execute(&mut *tx)
-        .await?
-        .affected();
-        if locked != hold.seat_count as u64 {
+             WHERE event_id = $1 AND hold_id = $2 AND status = 'SOFT_LOCKED' AND locked_until > $5 \
+             AND seat_id IN {} RETURNING {SEAT_INFO}",
+            placeholders(6, ids.len())
+        );
+        let mut lock = sqlx::query_as::<_, SeatInfoRow>(&sql)
+            .bind(hold.event_id.as_str())
+            .bind(order.hold_id.as_str())
+            .bind(order.order_id.as_str())
+            .bind(order.expires_at_ms)
+            .bind(order.now_ms);
+        for id in &ids {
+            lock = lock.bind(i64::from(*id));
+        }
+        let mut seats: Vec<SeatInfo> = lock
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .map(seat_info)
+            .collect::<Result<_, _>>()?;
+        seats.sort_by_key(|s| s.seat_id);
+        if seats.len() as u64 != hold.seat_count as u64 || seats.is_empty() {
             tx.rollback().await?;
             // The hold lapsed: record it, so the fan sees why.
             sqlx::query("UPDATE holds SET state = 'EXPIRED' WHERE id = $1 AND state = 'ACTIVE'")
@@ -801,22 +886,12 @@ where
                 .await?;
             return Ok(CheckoutOutcome::HoldExpired);
         }
-        let seats: Vec<SeatInfo> = sqlx::query_as::<_, SeatInfoRow>(&format!(
-            "SELECT {SEAT_INFO} FROM seats WHERE event_id = $1 AND order_id = $2 ORDER BY seat_id"
-        ))
-        .bind(hold.event_id.as_str())
-        .bind(order.order_id.as_str())
-        .fetch_all(&mut *tx)
-        .await?
-        .into_iter()
-        .map(seat_info)
-        .collect::<Result<_, _>>()?;
         let subtotal: i64 = seats.iter().map(|s| s.price_minor).sum();
         let fees = order.fee_per_ticket_minor * seats.len() as i64;
         sqlx::query(
             "INSERT INTO orders (id, event_id, fan_id, hold_id, state, subtotal, fees, total, currency, \
-             expires_at, checkout_key, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, 'PENDING_PAYMENT', $5, $6, $7, $8, $9, $10, $11, $11)",
+             expires_at, checkout_key, created_at, updated_at, seat_count) \
+             VALUES ($1, $2, $3, $4, 'PENDING_PAYMENT', $5, $6, $7, $8, $9, $10, $11, $11, $12)",
         )
         .bind(order.order_id.as_str())
         .bind(hold.event_id.as_str())
@@ -829,6 +904,7 @@ where
         .bind(order.expires_at_ms)
         .bind(order.checkout_key.as_str())
         .bind(order.now_ms)
+        .bind(seats.len() as i64)
         .execute(&mut *tx)
         .await?;
         let sql = format!(
@@ -850,10 +926,24 @@ where
             .bind(order.order_id.as_str())
             .execute(&mut *tx)
             .await?;
-        let created = Self::order_in(&mut tx, "id = $1", &order.order_id, None)
-            .await?
-            .ok_or_else(|| StoreError::Corrupt("the new order vanished".into()))?;
         tx.commit().await?;
+        let created = OrderRecord {
+            id: order.order_id.clone(),
+            event_id: hold.event_id.clone(),
+            fan_id: order.fan_id.clone(),
+            hold_id: order.hold_id.clone(),
+            state: OrderState::PendingPayment,
+            subtotal_minor: subtotal,
+            fees_minor: fees,
+            total_minor: subtotal + fees,
+            currency: order.currency.clone(),
+            expires_at_ms: order.expires_at_ms,
+            created_at_ms: order.now_ms,
+            paid_at_ms: None,
+            items: seats,
+            payments: Vec::new(),
+            tickets: Vec::new(),
+        };
         Ok(CheckoutOutcome::Created(created))
     }
 
@@ -862,20 +952,15 @@ where
         new: &NewPayment,
     ) -> Result<BeginPayment, StoreError> {
         let mut tx = self.writer.begin().await?;
-        // Lock the order row: payment starts of one order are serialized.
-        let locked = sqlx::query_as::<_, CountOnly>(&format!(
-            "SELECT CAST(1 AS BIGINT) AS n FROM orders WHERE id = $1{}",
-            DB::FOR_UPDATE
-        ))
-        .bind(new.order_id.as_str())
-        .fetch_optional(&mut *tx)
-        .await?;
-        if locked.is_none() {
-            return abandon(tx, BeginPayment::OrderNotFound).await;
-        }
-        let Some(order) = Self::order_in(&mut tx, "id = $1", &new.order_id, None)
+        // The order row stays locked: payment starts of one order are serialized.
+        let Some(order) = Self::order_in(&mut tx, "id = $1", &new.order_id, None, true, false)
             .await?
             .filter(|o| new.fan_id.as_ref().is_none_or(|fan| *fan == o.fan_id))
+            .filter(|o| {
+                new.event_id
+                    .as_ref()
+                    .is_none_or(|event| *event == o.event_id)
+            })
         else {
             return abandon(tx, BeginPayment::OrderNotFound).await;
         };
@@ -979,6 +1064,7 @@ where
         until_ms: i64,
     ) -> Result<bool, StoreError> {
         let mut tx = self.writer.begin().await?;
+        DB::relax_durability(&mut tx).await?;
         let Some(order) = sqlx::query_as::<_, OrderRow>(&format!(
             "SELECT {ORDER_COLUMNS} FROM orders WHERE id = (SELECT order_id FROM payments WHERE id = $1){}",
             DB::FOR_UPDATE
@@ -989,26 +1075,36 @@ where
         else {
             return abandon(tx, false).await;
         };
-        let items: CountOnly =
-            sqlx::query_as("SELECT COUNT(*) AS n FROM order_items WHERE order_id = $1")
-                .bind(order.id.as_str())
-                .fetch_one(&mut *tx)
-                .await?;
-        let extended = sqlx::query(&format!(
+        let ids = Self::order_seat_ids(&mut tx, &order.id).await?;
+        let sql = format!(
             "UPDATE seats SET locked_until = {}(locked_until, $4), version = version + 1, updated_at = $3 \
-             WHERE event_id = $1 AND order_id = $2 AND status = 'HARD_LOCKED' AND locked_until > $3",
-            DB::GREATEST
-        ))
-        .bind(order.event_id.as_str())
-        .bind(order.id.as_str())
-        .bind(now_ms)
-        .bind(until_ms)
-        .execute(&mut *tx)
-        .await?
-        .affected();
-        if order.state != "PENDING_PAYMENT" || extended != items.n as u64 {
+             WHERE event_id = $1 AND order_id = $2 AND status = 'HARD_LOCKED' AND locked_until > $3 \
+             AND seat_id IN {}",
+            DB::GREATEST,
+            placeholders(5, ids.len())
+        );
+        let mut extend = sqlx::query(&sql)
+            .bind(order.event_id.as_str())
+            .bind(order.id.as_str())
+            .bind(now_ms)
+            .bind(until_ms);
+        for id in &ids {
+            extend = extend.bind(i64::from(*id));
+        }
+        let extended = extend.execute(&mut *tx).await?.affected();
+        if order.state != "PENDING_PAYMENT" || ids.is_empty() || extended != ids.len() as u64 {
             return abandon(tx, false).await;
         }
+        // The order's time to pay follows its seats' claim (the per-fan cap counts it meanwhile).
+        sqlx::query(&format!(
+            "UPDATE orders SET expires_at = {}(expires_at, $2), updated_at = $3 WHERE id = $1",
+            DB::GREATEST
+        ))
+        .bind(order.id.as_str())
+        .bind(until_ms)
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?;
         let authorized = sqlx::query(
             "UPDATE payments SET state = 'AUTHORIZED', provider_intent_id = $2, updated_at = $3 \
              WHERE id = $1 AND state IN ('PENDING', 'AUTHORIZED')",
@@ -1043,18 +1139,22 @@ where
         else {
             return abandon(tx, false).await;
         };
-        let sold = sqlx::query(
+        let ids: Vec<u32> = tickets.iter().map(|t| t.seat_id).collect();
+        let sql = format!(
             "UPDATE seats SET status = 'SOLD', sold_to = $3, sold_at = $4, locked_by = NULL, \
              locked_until = NULL, hold_id = NULL, version = version + 1, updated_at = $4 \
-             WHERE event_id = $1 AND order_id = $2 AND status = 'HARD_LOCKED'",
-        )
-        .bind(order.event_id.as_str())
-        .bind(order.id.as_str())
-        .bind(order.fan_id.as_str())
-        .bind(now_ms)
-        .execute(&mut *tx)
-        .await?
-        .affected();
+             WHERE event_id = $1 AND order_id = $2 AND status = 'HARD_LOCKED' AND seat_id IN {}",
+            placeholders(5, ids.len())
+        );
+        let mut sell = sqlx::query(&sql)
+            .bind(order.event_id.as_str())
+            .bind(order.id.as_str())
+            .bind(order.fan_id.as_str())
+            .bind(now_ms);
+        for id in &ids {
+            sell = sell.bind(i64::from(*id));
+        }
+        let sold = sell.execute(&mut *tx).await?.affected();
         let paid = sqlx::query(
             "UPDATE orders SET state = 'PAID', paid_at = $2, updated_at = $2 \
              WHERE id = $1 AND state = 'PENDING_PAYMENT'",
@@ -1154,9 +1254,7 @@ where
              (SELECT id FROM orders WHERE state = 'PENDING_PAYMENT' AND expires_at <= $1 LIMIT $2) \
              AND state = 'PENDING_PAYMENT' \
              AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.order_id = orders.id \
-                             AND p.state IN ('PENDING', 'AUTHORIZED')) \
-             AND NOT EXISTS (SELECT 1 FROM seats s WHERE s.event_id = orders.event_id \
-                             AND s.order_id = orders.id AND s.status = 'HARD_LOCKED' AND s.locked_until > $1)",
+                             AND p.state IN ('PENDING', 'AUTHORIZED'))",
         )
         .bind(now_ms)
         .bind(limit)
@@ -1206,23 +1304,28 @@ where
         .execute(&mut *tx)
         .await?;
         if return_seats {
-            sqlx::query(
+            let ids = Self::order_seat_ids(&mut tx, order_id).await?;
+            let sql = format!(
                 "UPDATE seats SET status = 'AVAILABLE', sold_to = NULL, sold_at = NULL, order_id = NULL, \
                  hold_id = NULL, locked_by = NULL, locked_until = NULL, version = version + 1, updated_at = $3 \
-                 WHERE event_id = $1 AND order_id = $2 AND status = 'SOLD'",
-            )
-            .bind(order.event_id.as_str())
-            .bind(order_id)
-            .bind(now_ms)
-            .execute(&mut *tx)
-            .await?;
+                 WHERE event_id = $1 AND order_id = $2 AND status = 'SOLD' AND seat_id IN {}",
+                placeholders(4, ids.len())
+            );
+            let mut release = sqlx::query(&sql)
+                .bind(order.event_id.as_str())
+                .bind(order_id)
+                .bind(now_ms);
+            for id in &ids {
+                release = release.bind(i64::from(*id));
+            }
+            release.execute(&mut *tx).await?;
         }
         sqlx::query("UPDATE orders SET state = 'REFUNDED', updated_at = $2 WHERE id = $1")
             .bind(order_id)
             .bind(now_ms)
             .execute(&mut *tx)
             .await?;
-        let refunded = Self::order_in(&mut tx, "id = $1", order_id, None)
+        let refunded = Self::order_in(&mut tx, "id = $1", order_id, None, false, true)
             .await?
             .ok_or_else(|| StoreError::Corrupt("the refunded order vanished".into()))?;
         tx.commit().await?;
@@ -1304,44 +1407,47 @@ const AUDIT_QUERIES: &[(&str, &str, &str)] = &[
     (
         "sold_seat_has_one_ticket",
         "every sold seat has exactly one valid ticket, from its order",
-        "SELECT 'seat ' || s.seat_id || ' is sold in order ' || s.order_id || ' with ' || \
-           (SELECT COUNT(*) FROM tickets t WHERE t.event_id = s.event_id AND t.seat_id = s.seat_id \
-              AND t.state = 'VALID' AND t.order_id = s.order_id) || ' valid tickets' AS detail \
-         FROM seats s WHERE s.event_id = $1 AND s.status = 'SOLD' \
-           AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.id = s.order_id AND o.state = 'REFUNDED') \
-           AND (SELECT COUNT(*) FROM tickets t WHERE t.event_id = s.event_id AND t.seat_id = s.seat_id \
-              AND t.state = 'VALID' AND t.order_id = s.order_id) <> 1 LIMIT 1000",
+        "WITH valid AS (SELECT seat_id, order_id, COUNT(*) AS n FROM tickets \
+                        WHERE event_id = $1 AND state = 'VALID' GROUP BY seat_id, order_id) \
+         SELECT 'seat ' || s.seat_id || ' is sold in order ' || s.order_id || ' with ' || \
+           COALESCE(v.n, 0) || ' valid tickets' AS detail \
+         FROM seats s JOIN orders o ON o.id = s.order_id \
+         LEFT JOIN valid v ON v.seat_id = s.seat_id AND v.order_id = s.order_id \
+         WHERE s.event_id = $1 AND s.status = 'SOLD' AND o.state <> 'REFUNDED' AND COALESCE(v.n, 0) <> 1 \
+         LIMIT 1000",
     ),
     (
         "sold_seat_has_one_captured_payment",
         "every sold seat's order has exactly one captured payment",
-        "SELECT 'seat ' || s.seat_id || ' is sold in order ' || s.order_id || ' with ' || \
-           (SELECT COUNT(*) FROM payments p WHERE p.order_id = s.order_id AND p.state = 'CAPTURED') || \
-           ' captured payments' AS detail \
-         FROM seats s WHERE s.event_id = $1 AND s.status = 'SOLD' \
-           AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.id = s.order_id AND o.state = 'REFUNDED') \
-           AND (SELECT COUNT(*) FROM payments p WHERE p.order_id = s.order_id AND p.state = 'CAPTURED') <> 1 \
-         LIMIT 1000",
+        "WITH captured AS (SELECT p.order_id, COUNT(*) AS n FROM payments p JOIN orders o ON o.id = p.order_id \
+                           WHERE o.event_id = $1 AND p.state = 'CAPTURED' GROUP BY p.order_id) \
+         SELECT 'seat ' || s.seat_id || ' is sold in order ' || s.order_id || ' with ' || \
+           COALESCE(c.n, 0) || ' captured payments' AS detail \
+         FROM seats s LEFT JOIN orders o ON o.id = s.order_id LEFT JOIN captured c ON c.order_id = s.order_id \
+         WHERE s.event_id = $1 AND s.status = 'SOLD' AND COALESCE(o.state, '') <> 'REFUNDED' \
+           AND COALESCE(c.n, 0) <> 1 LIMIT 1000",
     ),
     (
         "no_capture_without_seats",
         "every captured payment's order is paid and all its seats are sold to it",
-        "SELECT 'payment ' || p.id || ' of order ' || o.id || ' (' || o.state || ') is captured with ' || \
-           (SELECT COUNT(*) FROM seats s WHERE s.event_id = o.event_id AND s.order_id = o.id AND s.status = 'SOLD') || \
-           ' of ' || (SELECT COUNT(*) FROM order_items oi WHERE oi.order_id = o.id) || ' seats sold' AS detail \
-         FROM payments p JOIN orders o ON o.id = p.order_id \
-         WHERE o.event_id = $1 AND p.state = 'CAPTURED' AND (o.state <> 'PAID' OR \
-           (SELECT COUNT(*) FROM seats s WHERE s.event_id = o.event_id AND s.order_id = o.id AND s.status = 'SOLD') <> \
-           (SELECT COUNT(*) FROM order_items oi WHERE oi.order_id = o.id)) LIMIT 1000",
+        "WITH items AS (SELECT oi.order_id, COUNT(*) AS n, \
+                          SUM(CASE WHEN s.status = 'SOLD' AND s.order_id = oi.order_id THEN 1 ELSE 0 END) AS sold \
+                        FROM order_items oi JOIN seats s ON s.event_id = oi.event_id AND s.seat_id = oi.seat_id \
+                        WHERE oi.event_id = $1 GROUP BY oi.order_id) \
+         SELECT 'payment ' || p.id || ' of order ' || o.id || ' (' || o.state || ') is captured with ' || \
+           COALESCE(i.sold, 0) || ' of ' || COALESCE(i.n, 0) || ' seats sold' AS detail \
+         FROM payments p JOIN orders o ON o.id = p.order_id LEFT JOIN items i ON i.order_id = o.id \
+         WHERE o.event_id = $1 AND p.state = 'CAPTURED' \
+           AND (o.state <> 'PAID' OR COALESCE(i.sold, 0) <> COALESCE(i.n, 0) OR COALESCE(i.n, 0) = 0) LIMIT 1000",
     ),
     (
         "paid_order_has_one_capture",
         "every paid order has exactly one captured payment",
-        "SELECT 'order ' || o.id || ' is paid with ' || \
-           (SELECT COUNT(*) FROM payments p WHERE p.order_id = o.id AND p.state = 'CAPTURED') || \
-           ' captured payments' AS detail \
-         FROM orders o WHERE o.event_id = $1 AND o.state = 'PAID' AND \
-           (SELECT COUNT(*) FROM payments p WHERE p.order_id = o.id AND p.state = 'CAPTURED') <> 1 LIMIT 1000",
+        "WITH captured AS (SELECT p.order_id, COUNT(*) AS n FROM payments p JOIN orders o ON o.id = p.order_id \
+                           WHERE o.event_id = $1 AND p.state = 'CAPTURED' GROUP BY p.order_id) \
+         SELECT 'order ' || o.id || ' is paid with ' || COALESCE(c.n, 0) || ' captured payments' AS detail \
+         FROM orders o LEFT JOIN captured c ON c.order_id = o.id \
+         WHERE o.event_id = $1 AND o.state = 'PAID' AND COALESCE(c.n, 0) <> 1 LIMIT 1000",
     ),
     (
         "valid_ticket_has_its_seat",

@@ -34,6 +34,14 @@ impl Dialect for Sqlite {
         Box::pin(async { Ok(()) })
     }
 
+    fn relax_durability<'a>(
+        _conn: &'a mut SqliteConnection,
+    ) -> BoxFuture<'a, Result<(), sqlx::Error>> {
+        // SQLite's durability is per connection, not per transaction: every commit stays
+        // durable (synchronous = FULL).
+        Box::pin(async { Ok(()) })
+    }
+
     fn insert_seats<'a>(
         conn: &'a mut SqliteConnection,
         event: &'a NewEvent,

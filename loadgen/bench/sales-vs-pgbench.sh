@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Sales-path throughput through gRPC, as a ratio against raw pgbench on the same PostgreSQL in
+# the same run, then the same gRPC benchmark on the embedded (SQLite) backend.
+#
+#   bash loadgen/bench/sales-vs-pgbench.sh            # 15 s per measurement
+#   SECONDS_RUN=30 CONCURRENCY=96 bash loadgen/bench/sales-vs-pgbench.sh
+#
+# Needs PostgreSQL reachable at $PG_URL (default postgres://postgres@127.0.0.1:5432) and pgbench.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432}
+SECONDS_RUN=${SECONDS_RUN:-15}
+PGBENCH_CLIENTS=${PGBENCH_CLIENTS:-32}
+CONCURRENCY=${CONCURRENCY:-64}
+suffix=$$
+baseline_db=taquilla_pgbench_$suffix
+sales_db=taquilla_bench_$suffix
+work=$(mktemp -d)
+server_pid=""
+
+cleanup() {
+  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null || true
+  psql "$PG_URL/postgres" -qc "DROP DATABASE IF EXISTS $baseline_db WITH (FORCE)" \
+    -c "DROP DATABASE IF EXISTS $sales_db WITH (FORCE)" >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+cargo build --release -q -p taquilla-server -p taquilla-loadgen
+
+start_server() { # $1: database url or empty
+  local args=(--listen 127.0.0.1:50071 --admin-listen 127.0.0.1:9471 --operator-token bench
+              --data-dir "$work/data" --log warn)
+  [ -n "$1" ] && args+=(--database-url "$1")
+  target/release/taquilla-server "${args[@]}" &
+  server_pid=$!
+  for _ in $(seq 1 100); do
+    (exec 3<>/dev/tcp/127.0.0.1/50071) 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "the server did not start" >&2
+  exit 1
+}
+
+stop_server() {
+  kill "$server_pid"
+  wait "$server_pid" 2>/dev/null || true
+  server_pid=""
+}
+
+sales_bench() {
+  target/release/taquilla-loadgen --target http://127.0.0.1:50071 --token bench \
+    bench-sales --concurrency "$CONCURRENCY" --seconds "$SECONDS_RUN" | tee "$work/sales.out" >&2
+  grep -oP 'TICKETS_PER_SECOND=\K[0-9]+' "$work/sales.out"
+}
+
+echo "== machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; $(psql "$PG_URL/postgres" -tAc 'SHOW server_version')"
+
+echo "== baseline: pgbench, one-seat conditional update ($PGBENCH_CLIENTS clients, ${SECONDS_RUN} s)"
+psql "$PG_URL/postgres" -qc "CREATE DATABASE $baseline_db" -c "CREATE DATABASE $sales_db"
+psql "$PG_URL/$baseline_db" -q \
+  -c "CREATE TABLE bench_seats(event_id int, seat_id int, status text NOT NULL DEFAULT 'AVAILABLE', version int DEFAULT 0, updated_at timestamptz, PRIMARY KEY (event_id, seat_id))" \
+  -c "INSERT INTO bench_seats(event_id, seat_id) SELECT 1, g FROM generate_series(1, 18000) g"
+pgbench -n -f loadgen/bench/pgbench-seat.sql -c "$PGBENCH_CLIENTS" -j 2 -T "$SECONDS_RUN" \
+  "$PG_URL/$baseline_db" | tee "$work/pgbench.out"
+baseline=$(grep -oP 'tps = \K[0-9.]+' "$work/pgbench.out" | head -n 1)
+
+echo "== taquilla on PostgreSQL: hold -> checkout -> pay through gRPC ($CONCURRENCY buyers, ${SECONDS_RUN} s)"
+start_server "$PG_URL/$sales_db"
+pg_tickets=$(sales_bench | tail -n 1)
+stop_server
+
+echo "== taquilla on SQLite (embedded): the same benchmark"
+start_server ""
+sqlite_tickets=$(sales_bench | tail -n 1)
+stop_server
+
+echo
+printf 'pgbench baseline:            %8.0f seat updates/s\n' "$baseline"
+printf 'taquilla, PostgreSQL:        %8d tickets/s   ratio %.2f\n' "$pg_tickets" "$(echo "$pg_tickets / $baseline" | bc -l)"
+printf 'taquilla, SQLite (embedded): %8d tickets/s   ratio %.2f\n' "$sqlite_tickets" "$(echo "$sqlite_tickets / $baseline" | bc -l)"

@@ -1,0 +1,258 @@
+//! `taquilla-loadgen bench-sales`: how many tickets per second the sales path commits through
+//! gRPC. Concurrent buyers each run hold (best available) → checkout → pay in a loop, as an
+//! operator acting for a fresh fan each time (`x-fan-id`), so the waiting room is not in the
+//! measurement. Prints tickets per second and per-call latency percentiles (HDR histograms).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use taquilla_proto::v1 as pb;
+use tokio::sync::Mutex;
+use tonic::Request;
+use tonic::transport::Channel;
+
+/// What to run.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BenchArgs {
+    /// Concurrent buyers.
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: usize,
+    /// How long to measure.
+    #[arg(long, default_value = "15", value_name = "SECONDS")]
+    pub seconds: u64,
+    /// Tickets per order.
+    #[arg(long, default_value_t = 4)]
+    pub quantity: u32,
+    /// gRPC connections to spread buyers over.
+    #[arg(long, default_value_t = 4)]
+    pub connections: usize,
+}
+
+#[derive(Debug)]
+struct Stats {
+    hold: Histogram<u64>,
+    checkout: Histogram<u64>,
+    pay: Histogram<u64>,
+    order: Histogram<u64>,
+}
+
+impl Stats {
+    fn new() -> anyhow::Result<Stats> {
+        let h = || Histogram::<u64>::new_with_bounds(1, 60_000_000, 3);
+        Ok(Stats {
+            hold: h()?,
+            checkout: h()?,
+            pay: h()?,
+            order: h()?,
+        })
+    }
+}
+
+fn with_operator<T>(message: T, token: &str, fan: &str) -> anyhow::Result<Request<T>> {
+    let mut request = Request::new(message);
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse()?);
+    request.metadata_mut().insert("x-fan-id", fan.parse()?);
+    Ok(request)
+}
+
+/// Runs the benchmark against `channels` (already connected) and prints the result.
+pub async fn run(channels: Vec<Channel>, token: String, args: BenchArgs) -> anyhow::Result<()> {
+    let first = channels
+        .first()
+        .cloned()
+        .ok_or_else(|| anyhow::anyhow!("no target"))?;
+    let mut operator = pb::operator_client::OperatorClient::new(first.clone());
+    let mut seed = Request::new(pb::SeedDemoRequest {
+        scenario: "lux-tour".into(),
+    });
+    seed.metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse()?);
+    operator.seed_demo(seed).await?;
+    let events = pb::sales_client::SalesClient::new(first)
+        .list_events(pb::ListEventsRequest {})
+        .await?
+        .into_inner()
+        .events;
+    // Every (event, section) pair with seats left; buyers share a cursor into it.
+    let targets: Vec<(String, String)> = events
+        .iter()
+        .flat_map(|e| {
+            e.sections
+                .iter()
+                .filter(|s| s.available >= args.quantity)
+                .map(|s| (e.id.clone(), s.id.clone()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    anyhow::ensure!(
+        !targets.is_empty(),
+        "no seats left to sell; reset the database"
+    );
+    let targets = Arc::new(targets);
+    let exhausted: Arc<Vec<AtomicBool>> =
+        Arc::new((0..targets.len()).map(|_| AtomicBool::new(false)).collect());
+    let stats = Arc::new(Mutex::new(Stats::new()?));
+    let sold = Arc::new(AtomicU64::new(0));
+    let orders = Arc::new(AtomicU64::new(0));
+    let errors = Arc::new(AtomicU64::new(0));
+    let run_id = std::process::id();
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(args.seconds);
+    let mut buyers = Vec::new();
+    for buyer in 0..args.concurrency {
+        let channel = channels[buyer % channels.len()].clone();
+        let (targets, exhausted, stats, sold, orders, errors, token) = (
+            targets.clone(),
+            exhausted.clone(),
+            stats.clone(),
+            sold.clone(),
+            orders.clone(),
+            errors.clone(),
+            token.clone(),
+        );
+        let quantity = args.quantity;
+        buyers.push(tokio::spawn(async move {
+            let mut sales = pb::sales_client::SalesClient::new(channel);
+            let mut cursor = buyer % targets.len();
+            let mut n = 0u64;
+            let mut local = Stats::new()?;
+            while Instant::now() < deadline {
+                let Some(index) = (0..targets.len())
+                    .map(|i| (cursor + i) % targets.len())
+                    .find(|i| !exhausted[*i].load(Ordering::Relaxed))
+                else {
+                    break;
+                };
+                cursor = index;
+                let (event, section) = &targets[index];
+                n += 1;
+                let fan = format!("bench-{run_id}-{buyer}-{n}");
+                let t0 = Instant::now();
+                let hold = sales
+                    .hold_seats(with_operator(
+                        pb::HoldSeatsRequest {
+                            event_id: event.clone(),
+                            selection: Some(pb::hold_seats_request::Selection::BestAvailable(
+                                pb::BestAvailable {
+                                    section_id: section.clone(),
+                                    quantity,
+                                },
+                            )),
+                        },
+                        &token,
+                        &fan,
+                    )?)
+                    .await;
+                let hold = match hold {
+                    Ok(r) => r.into_inner().hold.unwrap_or_default(),
+                    Err(status) if status.code() == tonic::Code::FailedPrecondition => {
+                        exhausted[index].store(true, Ordering::Relaxed);
+                        continue;
+                    }
+                    Err(_) => {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    }
+                };
+                let t1 = Instant::now();
+                let order = sales
+                    .checkout(with_operator(
+                        pb::CheckoutRequest {
+                            hold_id: hold.hold_id,
+                            idempotency_key: format!("co-{fan}"),
+                        },
+                        &token,
+                        &fan,
+                    )?)
+                    .await;
+                let Ok(order) = order else {
+                    errors.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                };
+                let order = order.into_inner().order.unwrap_or_default();
+                let t2 = Instant::now();
+                let paid = sales
+                    .pay(with_operator(
+                        pb::PayRequest {
+                            order_id: order.order_id,
+                            idempotency_key: format!("pay-{fan}"),
+                            card: Some(pb::Card {
+                                number: "4242424242424242".into(),
+                                exp_month: 12,
+                                exp_year: 2099,
+                                cvc: "123".into(),
+                            }),
+                        },
+                        &token,
+                        &fan,
+                    )?)
+                    .await;
+                let t3 = Instant::now();
+                match paid {
+                    Ok(r) => {
+                        let order = r.into_inner().order.unwrap_or_default();
+                        if order.state == pb::OrderState::Paid as i32 {
+                            sold.fetch_add(order.tickets.len() as u64, Ordering::Relaxed);
+                            orders.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    Err(_) => {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    }
+                }
+                let us = |d: Duration| d.as_micros() as u64;
+                local.hold.saturating_record(us(t1 - t0));
+                local.checkout.saturating_record(us(t2 - t1));
+                local.pay.saturating_record(us(t3 - t2));
+                local.order.saturating_record(us(t3 - t0));
+            }
+            let mut all = stats.lock().await;
+            all.hold.add(&local.hold)?;
+            all.checkout.add(&local.checkout)?;
+            all.pay.add(&local.pay)?;
+            all.order.add(&local.order)?;
+            anyhow::Ok(())
+        }));
+    }
+    for buyer in buyers {
+        buyer.await??;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let sold = sold.load(Ordering::Relaxed);
+    let stats = stats.lock().await;
+    println!(
+        "sold {sold} tickets in {} orders in {elapsed:.1} s: {:.0} tickets/s, {:.0} orders/s ({} errors, {} buyers)",
+        orders.load(Ordering::Relaxed),
+        sold as f64 / elapsed,
+        orders.load(Ordering::Relaxed) as f64 / elapsed,
+        errors.load(Ordering::Relaxed),
+        args.concurrency
+    );
+    println!(
+        "{:<10} {:>8} {:>8} {:>8} {:>8} {:>8}",
+        "call (ms)", "p50", "p90", "p99", "p99.9", "max"
+    );
+    for (name, h) in [
+        ("hold", &stats.hold),
+        ("checkout", &stats.checkout),
+        ("pay", &stats.pay),
+        ("order", &stats.order),
+    ] {
+        let ms = |q: f64| h.value_at_quantile(q) as f64 / 1_000.0;
+        println!(
+            "{name:<10} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>8.1}",
+            ms(0.5),
+            ms(0.9),
+            ms(0.99),
+            ms(0.999),
+            h.max() as f64 / 1_000.0
+        );
+    }
+    println!("TICKETS_PER_SECOND={:.0}", sold as f64 / elapsed);
+    Ok(())
+}
