@@ -32,6 +32,7 @@ use crate::rpc::sales::SalesService;
 use crate::rpc::waiting_room::WaitingRoomService;
 use crate::store::{self, Store, StoreOptions};
 use crate::tokens::Signer;
+use crate::waiting_room::{RoomTimings, WaitingRoom};
 
 /// How long in-flight calls may take to finish after shutdown starts.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -46,6 +47,8 @@ pub struct AppState {
     pub catalog: Catalog,
     /// Live seat maps.
     pub availability: Arc<AvailabilityHub>,
+    /// The waiting room.
+    pub waiting_room: Arc<WaitingRoom>,
     pub clock: Arc<dyn Clock>,
     pub signer: Signer,
     pub metrics: Arc<Metrics>,
@@ -215,7 +218,17 @@ impl App {
         }));
         let operator_auth = OperatorAuth::new(&operator_token, signer.clone());
         let (stop, stopping) = watch::channel(false);
+        let waiting_room = Arc::new(WaitingRoom::new(
+            clock.clone(),
+            signer.clone(),
+            RoomTimings {
+                pass_ttl: config.pass_ttl,
+                no_show: config.no_show,
+                grace: config.grace,
+            },
+        ));
         let state = Arc::new(AppState {
+            waiting_room: waiting_room.clone(),
             catalog: Catalog::new(store.clone()),
             availability: Arc::new(AvailabilityHub::new(store.clone(), clock.clone(), stopping)),
             store,
@@ -225,7 +238,7 @@ impl App {
             redis,
             provider: simulated.clone(),
             simulated_provider: Some(simulated),
-            guard: Arc::new(PassGuard::new(operator_auth.clone(), signer)),
+            guard: Arc::new(PassGuard::new(operator_auth.clone(), signer, waiting_room)),
             signing_key,
             hold_ttl: config.hold_ttl,
             payment_ttl: config.payment_ttl,
@@ -312,7 +325,8 @@ impl App {
             state.metrics.clone(),
             stopped(stop_rx.clone()),
         ));
-        let sweeper = tokio::spawn(crate::purchase::run_sweeper(state.clone(), stop_rx));
+        let sweeper = tokio::spawn(crate::purchase::run_sweeper(state.clone(), stop_rx.clone()));
+        let pump = tokio::spawn(state.waiting_room.clone().run(stop_rx));
         tracing::info!(
             grpc = %grpc_addr,
             admin = %admin_addr,
@@ -353,6 +367,9 @@ impl App {
         }
         if tokio::time::timeout(DRAIN_TIMEOUT, sweeper).await.is_err() {
             tracing::warn!("the sweeper did not stop in time");
+        }
+        if tokio::time::timeout(DRAIN_TIMEOUT, pump).await.is_err() {
+            tracing::warn!("the admission pump did not stop in time");
         }
         tracing::info!("stopped");
         Ok(())

@@ -250,11 +250,20 @@ pub trait AdmissionGuard: Send + Sync + std::fmt::Debug + 'static {
 pub struct PassGuard {
     operator: OperatorAuth,
     signer: Signer,
+    room: std::sync::Arc<crate::waiting_room::WaitingRoom>,
 }
 
 impl PassGuard {
-    pub fn new(operator: OperatorAuth, signer: Signer) -> PassGuard {
-        PassGuard { operator, signer }
+    pub fn new(
+        operator: OperatorAuth,
+        signer: Signer,
+        room: std::sync::Arc<crate::waiting_room::WaitingRoom>,
+    ) -> PassGuard {
+        PassGuard {
+            operator,
+            signer,
+            room,
+        }
     }
 }
 
@@ -314,6 +323,13 @@ impl AdmissionGuard for PassGuard {
                 "your admission pass expired {} s ago; rejoin the queue for a new one",
                 (now_ms - claims.exp) / 1_000
             )));
+        }
+        if !self.room.pass_active(&claims) {
+            return Err(ApiError::PermissionDenied(
+                "your admission has ended (you paid, left, or did not hold seats in time); \
+                 join the queue again"
+                    .into(),
+            ));
         }
         Ok(Credential::Pass(claims))
     }

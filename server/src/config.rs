@@ -150,6 +150,19 @@ pub struct Config {
     #[arg(long, env = "TAQUILLA_PAYMENT_TTL", default_value = "15m", value_parser = parse_duration)]
     pub payment_ttl: Duration,
 
+    /// How long an admission pass is accepted.
+    #[arg(long, env = "TAQUILLA_PASS_TTL", default_value = "30m", value_parser = parse_duration)]
+    pub pass_ttl: Duration,
+
+    /// An admitted fan who holds no seats within this time loses the slot to the next fan.
+    #[arg(long, env = "TAQUILLA_NO_SHOW", default_value = "2m", value_parser = parse_duration)]
+    pub no_show: Duration,
+
+    /// A queue entry with no open Watch stream this long is removed (reconnecting within it
+    /// keeps the place).
+    #[arg(long, env = "TAQUILLA_GRACE", default_value = "2m", value_parser = parse_duration)]
+    pub grace: Duration,
+
     /// Simulated payment provider: least time a call takes.
     #[arg(long, env = "TAQUILLA_PAYMENT_LATENCY", default_value = "2ms", value_parser = parse_duration)]
     pub payment_latency: Duration,
@@ -211,6 +224,9 @@ impl Config {
             signing_key: Some(Secret::new("test-signing-key-0123456789abcdef")),
             hold_ttl: Duration::from_secs(600),
             payment_ttl: Duration::from_secs(900),
+            pass_ttl: Duration::from_secs(1_800),
+            no_show: Duration::from_secs(120),
+            grace: Duration::from_secs(120),
             payment_latency: Duration::from_millis(1),
             payment_latency_tail: Duration::from_millis(1),
             payment_decline_rate: 0.0,

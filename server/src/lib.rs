@@ -28,3 +28,4 @@ pub mod purchase;
 pub mod rpc;
 pub mod store;
 pub mod tokens;
+pub mod waiting_room;

@@ -474,16 +474,19 @@ async fn events_are_created_from_layouts(backend: Backend) {
 async fn later_rpcs_say_what_is_missing(backend: Backend) {
     let server = TestServer::start(backend).await;
     let err = server
-        .waiting_room()
-        .join(pb::JoinRequest {
-            event_id: "x".into(),
-            fingerprint: "f".into(),
-            ..Default::default()
+        .operator()
+        .ban(pb::BanRequest {
+            target: Some(pb::ban_request::Target::Fingerprint("f".into())),
+            reason: String::new(),
         })
         .await
         .expect_err("not built");
     assert_eq!(err.code(), Code::Unimplemented);
-    assert!(err.message().contains("waiting room"), "{}", err.message());
+    assert!(
+        err.message().contains("abuse controls"),
+        "{}",
+        err.message()
+    );
     server.stop().await;
 }
 

@@ -6,6 +6,7 @@ pub mod demo;
 pub mod ids;
 pub mod inventory;
 pub mod layout;
+pub mod queue;
 pub mod seat_map;
 pub mod time;
 

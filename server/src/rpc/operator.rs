@@ -15,8 +15,9 @@ use crate::app::AppState;
 use crate::domain::demo::{self, DemoEvent};
 use crate::domain::ids::{check_event_id, check_text};
 use crate::domain::layout::{self, MAX_PRICE_MINOR};
+use crate::domain::{SalePhase, SaleState};
 use crate::error::{ApiError, ApiResult};
-use crate::store::{AuditEntry, NewEvent, StoreError};
+use crate::store::{AdmissionSettings, AuditEntry, NewEvent, SaleUpdate, StoreError};
 
 /// Most tickets per fan an operator may allow.
 const MAX_TICKETS_PER_FAN: u32 = 50;
@@ -226,7 +227,95 @@ impl OperatorService {
 
 type StatsStream = Pin<Box<dyn Stream<Item = Result<pb::EventStats, Status>> + Send>>;
 
-const VALVE: &str = "the waiting room's admission valve";
+/// An event's live figures.
+async fn stats(state: &AppState, event_id: &str) -> ApiResult<pb::EventStats> {
+    let event = super::sales::find_event(state, event_id).await?;
+    let now = state.clock.now_ms();
+    let counts = state.catalog.counts(now).await?;
+    let mut inventory = crate::domain::InventoryCounts::default();
+    if let Some(sections) = counts.get(&event.id) {
+        for c in sections.values() {
+            inventory.merge(c);
+        }
+    }
+    let room = state.waiting_room.stats(&event)?;
+    let (orders_paid, revenue) = state.store.paid_totals(&event.id).await?;
+    Ok(pb::EventStats {
+        event_id: event.id.clone(),
+        sale_state: convert::sale_state(event.sale_state).into(),
+        sale_phase: convert::sale_phase(event.sale_phase).into(),
+        inventory: Some(convert::inventory(&inventory)),
+        prequeue: room.prequeue,
+        waiting: [
+            (pb::QueueTier::General, room.waiting[0]),
+            (pb::QueueTier::Presale, room.waiting[1]),
+            (pb::QueueTier::Vip, room.waiting[2]),
+        ]
+        .into_iter()
+        .map(|(tier, waiting)| pb::TierStats {
+            tier: tier.into(),
+            waiting,
+        })
+        .collect(),
+        active: room.active,
+        admitted_total: room.admitted_total,
+        admitted_per_minute: room.admitted_per_minute,
+        admission: Some(pb::AdmissionSettings {
+            event_id: event.id.clone(),
+            rate_per_minute: event.admission.rate_per_minute,
+            burst: event.admission.burst,
+            max_active: event.admission.max_active,
+            pow_difficulty_bits: event.admission.pow_difficulty,
+        }),
+        eta_last_seconds: room.eta_last_seconds,
+        watchers: room.watchers,
+        orders_paid,
+        revenue: Some(convert::money(revenue, &event.currency)),
+        shuffle_seed: room.shuffle_seed.unwrap_or_default(),
+        breakers: vec![],
+        flagged: vec![],
+        at_unix_ms: now,
+    })
+}
+
+impl OperatorService {
+    /// Pauses or closes a sale.
+    async fn change_state(
+        &self,
+        event: &crate::store::EventRecord,
+        state: SaleState,
+        action: &str,
+    ) -> ApiResult<pb::SaleStatus> {
+        self.state.waiting_room.set_sale(
+            event,
+            state,
+            event.sale_phase,
+            event.sale_opens_at_ms,
+            &event.presale_codes,
+        )?;
+        self.state
+            .store
+            .update_sale(
+                &event.id,
+                &SaleUpdate {
+                    state,
+                    phase: event.sale_phase,
+                    opens_at_ms: event.sale_opens_at_ms,
+                    shuffle_seed: None,
+                    presale_codes: event.presale_codes.clone(),
+                },
+            )
+            .await?;
+        self.state.catalog.invalidate_event(&event.id);
+        self.audit(action, Some(&event.id), String::new()).await;
+        Ok(pb::SaleStatus {
+            event_id: event.id.clone(),
+            state: convert::sale_state(state).into(),
+            phase: convert::sale_phase(event.sale_phase).into(),
+            opens_at_unix_ms: event.sale_opens_at_ms,
+        })
+    }
+}
 
 #[tonic::async_trait]
 impl pb::operator_server::Operator for OperatorService {
@@ -248,55 +337,238 @@ impl pb::operator_server::Operator for OperatorService {
         Ok(Response::new(self.seed(request.into_inner()).await?))
     }
 
+    #[instrument(skip_all, fields(event_id = %request.get_ref().event_id))]
     async fn open_sale(
         &self,
-        _request: Request<pb::OpenSaleRequest>,
+        request: Request<pb::OpenSaleRequest>,
     ) -> Result<Response<pb::SaleStatus>, Status> {
-        Err(not_built("OpenSale", VALVE).into())
+        let request = request.into_inner();
+        let event = super::sales::find_event(&self.state, &request.event_id).await?;
+        let phase = match pb::SalePhase::try_from(request.phase) {
+            Ok(pb::SalePhase::Presale) => SalePhase::Presale,
+            Ok(pb::SalePhase::General) => SalePhase::General,
+            _ => {
+                return Err(
+                    ApiError::InvalidArgument("phase must be PRESALE or GENERAL".into()).into(),
+                );
+            }
+        };
+        if matches!(event.sale_state, SaleState::Closed | SaleState::SoldOut) {
+            return Err(ApiError::FailedPrecondition(format!(
+                "the sale of {:?} has ended and cannot reopen",
+                event.id
+            ))
+            .into());
+        }
+        let mut codes = event.presale_codes.clone();
+        for code in request.presale_codes {
+            if code.is_empty()
+                || code.len() > 64
+                || !code
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            {
+                return Err(ApiError::InvalidArgument(format!(
+                    "presale code {code:?} must be 1 to 64 letters, digits, '-' or '_'"
+                ))
+                .into());
+            }
+            if !codes.contains(&code) {
+                codes.push(code);
+            }
+        }
+        let now = self.state.clock.now_ms();
+        let scheduled = request.opens_at_unix_ms > now && event.sale_state == SaleState::NotOpen;
+        let state = if scheduled {
+            SaleState::NotOpen
+        } else {
+            SaleState::Open
+        };
+        let opens_at = if scheduled {
+            request.opens_at_unix_ms
+        } else {
+            now
+        };
+        let seed = self
+            .state
+            .waiting_room
+            .set_sale(&event, state, phase, opens_at, &codes)?;
+        self.state
+            .store
+            .update_sale(
+                &event.id,
+                &SaleUpdate {
+                    state,
+                    phase,
+                    opens_at_ms: opens_at,
+                    shuffle_seed: seed.map(|s| format!("{s:016x}")),
+                    presale_codes: codes,
+                },
+            )
+            .await
+            .map_err(ApiError::from)?;
+        self.state.catalog.invalidate_event(&event.id);
+        self.audit(
+            "open_sale",
+            Some(&event.id),
+            format!(
+                "{phase:?} phase, {}",
+                if scheduled { "scheduled" } else { "open now" }
+            ),
+        )
+        .await;
+        Ok(Response::new(pb::SaleStatus {
+            event_id: event.id.clone(),
+            state: convert::sale_state(state).into(),
+            phase: convert::sale_phase(phase).into(),
+            opens_at_unix_ms: opens_at,
+        }))
     }
 
+    #[instrument(skip_all, fields(event_id = %request.get_ref().event_id))]
     async fn pause_sale(
         &self,
-        _request: Request<pb::PauseSaleRequest>,
+        request: Request<pb::PauseSaleRequest>,
     ) -> Result<Response<pb::SaleStatus>, Status> {
-        Err(not_built("PauseSale", VALVE).into())
+        let event = super::sales::find_event(&self.state, &request.get_ref().event_id).await?;
+        if event.sale_state != SaleState::Open {
+            return Err(ApiError::FailedPrecondition(format!(
+                "only an open sale can be paused; {:?} is {}",
+                event.id,
+                event.sale_state.as_db().to_lowercase().replace('_', " ")
+            ))
+            .into());
+        }
+        Ok(Response::new(
+            self.change_state(&event, SaleState::Paused, "pause_sale")
+                .await?,
+        ))
     }
 
+    #[instrument(skip_all, fields(event_id = %request.get_ref().event_id))]
     async fn close_sale(
         &self,
-        _request: Request<pb::CloseSaleRequest>,
+        request: Request<pb::CloseSaleRequest>,
     ) -> Result<Response<pb::SaleStatus>, Status> {
-        Err(not_built("CloseSale", VALVE).into())
+        let event = super::sales::find_event(&self.state, &request.get_ref().event_id).await?;
+        Ok(Response::new(
+            self.change_state(&event, SaleState::Closed, "close_sale")
+                .await?,
+        ))
     }
 
+    #[instrument(skip_all, fields(event_id = %request.get_ref().event_id))]
     async fn set_admission(
         &self,
-        _request: Request<pb::SetAdmissionRequest>,
+        request: Request<pb::SetAdmissionRequest>,
     ) -> Result<Response<pb::AdmissionSettings>, Status> {
-        Err(not_built("SetAdmission", VALVE).into())
+        let request = request.into_inner();
+        let event = super::sales::find_event(&self.state, &request.event_id).await?;
+        let invalid = |m: &str| Status::from(ApiError::InvalidArgument(m.to_string()));
+        if !(1..=1_000_000).contains(&request.rate_per_minute) {
+            return Err(invalid("rate_per_minute must be between 1 and 1,000,000"));
+        }
+        if !(1..=1_000_000).contains(&request.max_active) {
+            return Err(invalid("max_active must be between 1 and 1,000,000"));
+        }
+        if request.pow_difficulty_bits > 32 {
+            return Err(invalid("pow_difficulty_bits must be between 0 and 32"));
+        }
+        let settings = AdmissionSettings {
+            rate_per_minute: request.rate_per_minute,
+            burst: if request.burst == 0 {
+                request.rate_per_minute.div_ceil(60)
+            } else {
+                request.burst
+            },
+            max_active: request.max_active,
+            pow_difficulty: request.pow_difficulty_bits,
+        };
+        self.state.waiting_room.set_admission(&event, settings)?;
+        self.state
+            .store
+            .update_admission(&event.id, &settings)
+            .await
+            .map_err(ApiError::from)?;
+        self.state.catalog.invalidate_event(&event.id);
+        self.audit("set_admission", Some(&event.id), format!("{settings:?}"))
+            .await;
+        Ok(Response::new(pb::AdmissionSettings {
+            event_id: event.id.clone(),
+            rate_per_minute: settings.rate_per_minute,
+            burst: settings.burst,
+            max_active: settings.max_active,
+            pow_difficulty_bits: settings.pow_difficulty,
+        }))
     }
 
+    #[instrument(skip_all, fields(event_id = %request.get_ref().event_id))]
     async fn get_stats(
         &self,
-        _request: Request<pb::GetStatsRequest>,
+        request: Request<pb::GetStatsRequest>,
     ) -> Result<Response<pb::EventStats>, Status> {
-        Err(not_built("GetStats", "live sale statistics").into())
+        Ok(Response::new(
+            stats(&self.state, &request.get_ref().event_id).await?,
+        ))
     }
 
     type WatchStatsStream = StatsStream;
 
     async fn watch_stats(
         &self,
-        _request: Request<pb::WatchStatsRequest>,
+        request: Request<pb::WatchStatsRequest>,
     ) -> Result<Response<Self::WatchStatsStream>, Status> {
-        Err(not_built("WatchStats", "live sale statistics").into())
+        let request = request.into_inner();
+        let interval = match request.interval_ms {
+            0 => 1_000,
+            ms @ 250..=60_000 => ms,
+            _ => {
+                return Err(ApiError::InvalidArgument(
+                    "interval_ms must be between 250 and 60,000".into(),
+                )
+                .into());
+            }
+        };
+        // Fail now, not in the stream, for an unknown event.
+        super::sales::find_event(&self.state, &request.event_id).await?;
+        let state = self.state.clone();
+        let mut stopping = state.availability.stopping();
+        let stream = super::sales::async_stream(move |tx| async move {
+            let mut ticker =
+                tokio::time::interval(std::time::Duration::from_millis(u64::from(interval)));
+            loop {
+                tokio::select! {
+                    _ = ticker.tick() => {}
+                    _ = stopping.wait_for(|s| *s) => return,
+                }
+                let message = stats(&state, &request.event_id).await.map_err(Status::from);
+                if tx.send(message).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(Response::new(stream))
     }
 
+    #[instrument(skip_all, fields(event_id = %request.get_ref().event_id))]
     async fn broadcast(
         &self,
-        _request: Request<pb::BroadcastRequest>,
+        request: Request<pb::BroadcastRequest>,
     ) -> Result<Response<pb::BroadcastResponse>, Status> {
-        Err(not_built("Broadcast", "the waiting room's alert feed").into())
+        let request = request.into_inner();
+        let event = super::sales::find_event(&self.state, &request.event_id).await?;
+        check_text("message", &request.message, 500).map_err(ApiError::InvalidArgument)?;
+        let severity = pb::AlertSeverity::try_from(request.severity)
+            .ok()
+            .filter(|s| *s != pb::AlertSeverity::Unspecified)
+            .unwrap_or(pb::AlertSeverity::Info);
+        let alert = self
+            .state
+            .waiting_room
+            .broadcast(&event, &request.message, severity)?;
+        self.audit("broadcast", Some(&event.id), request.message)
+            .await;
+        Ok(Response::new(pb::BroadcastResponse { alert: Some(alert) }))
     }
 
     async fn ban(

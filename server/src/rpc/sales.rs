@@ -281,6 +281,9 @@ impl pb::sales_server::Sales for SalesService {
             }
         };
         let hold = purchase::hold(&self.state, &buyer, &event, selection).await?;
+        if let Credential::Pass(pass) = &credential {
+            self.state.waiting_room.started_buying(pass);
+        }
         Ok(Response::new(pb::HoldSeatsResponse {
             hold: Some(convert::hold(&hold, &event)),
         }))
@@ -333,6 +336,10 @@ impl pb::sales_server::Sales for SalesService {
             &card,
         )
         .await?;
+        if let (Credential::Pass(pass), crate::store::OrderState::Paid) = (&credential, order.state)
+        {
+            self.state.waiting_room.finished_buying(pass);
+        }
         let event = find_event(&self.state, &order.event_id).await?;
         Ok(Response::new(pb::PayResponse {
             order: Some(convert::order(&order, &event)),

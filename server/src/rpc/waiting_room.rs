@@ -1,18 +1,15 @@
 //! `taquilla.v1.WaitingRoom`: joining a queue, watching the position, leaving.
 
-use std::pin::Pin;
 use std::sync::Arc;
 
 use taquilla_proto::v1 as pb;
-use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
+use tracing::instrument;
 
-use super::not_built;
 use crate::app::AppState;
 
 #[derive(Debug, Clone)]
 pub struct WaitingRoomService {
-    #[allow(dead_code)]
     state: Arc<AppState>,
 }
 
@@ -22,32 +19,46 @@ impl WaitingRoomService {
     }
 }
 
-type QueueStream = Pin<Box<dyn Stream<Item = Result<pb::QueueUpdate, Status>> + Send>>;
-
-const WAITING_ROOM: &str = "the virtual waiting room (queue, positions and admission)";
-
 #[tonic::async_trait]
 impl pb::waiting_room_server::WaitingRoom for WaitingRoomService {
+    #[instrument(skip_all, fields(event_id = %request.get_ref().event_id))]
     async fn join(
         &self,
-        _request: Request<pb::JoinRequest>,
+        request: Request<pb::JoinRequest>,
     ) -> Result<Response<pb::JoinResponse>, Status> {
-        Err(not_built("Join", WAITING_ROOM).into())
+        let request = request.into_inner();
+        let event = super::sales::find_event(&self.state, &request.event_id).await?;
+        let (queue_token, status) =
+            self.state
+                .waiting_room
+                .join(&event, &request.fingerprint, &request.presale_code)?;
+        Ok(Response::new(pb::JoinResponse {
+            queue_token,
+            status: Some(status),
+            challenge: None,
+        }))
     }
 
-    type WatchStream = QueueStream;
+    type WatchStream = crate::waiting_room::QueueStream;
 
     async fn watch(
         &self,
-        _request: Request<pb::WatchRequest>,
+        request: Request<pb::WatchRequest>,
     ) -> Result<Response<Self::WatchStream>, Status> {
-        Err(not_built("Watch", WAITING_ROOM).into())
+        let stream = self.state.waiting_room.watch(
+            &request.get_ref().queue_token,
+            self.state.availability.stopping(),
+        )?;
+        Ok(Response::new(stream))
     }
 
     async fn leave(
         &self,
-        _request: Request<pb::LeaveRequest>,
+        request: Request<pb::LeaveRequest>,
     ) -> Result<Response<pb::LeaveResponse>, Status> {
-        Err(not_built("Leave", WAITING_ROOM).into())
+        self.state
+            .waiting_room
+            .leave(&request.get_ref().queue_token)?;
+        Ok(Response::new(pb::LeaveResponse {}))
     }
 }

@@ -100,8 +100,33 @@ pub struct EventRecord {
     pub sale_state: SaleState,
     pub sale_phase: SalePhase,
     pub sale_opens_at_ms: i64,
+    /// The admission valve.
+    pub admission: AdmissionSettings,
+    /// Seed of the pre-queue shuffle, once the sale has opened (hex).
+    pub shuffle_seed: Option<String>,
+    /// Presale codes accepted.
+    pub presale_codes: Vec<String>,
     /// Sections in display order.
     pub sections: Vec<SectionInfo>,
+}
+
+/// The admission valve of an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AdmissionSettings {
+    pub rate_per_minute: u32,
+    pub burst: u32,
+    pub max_active: u32,
+    pub pow_difficulty: u32,
+}
+
+/// A change of an event's sale, as an operator makes it.
+#[derive(Debug, Clone)]
+pub struct SaleUpdate {
+    pub state: SaleState,
+    pub phase: SalePhase,
+    pub opens_at_ms: i64,
+    pub shuffle_seed: Option<String>,
+    pub presale_codes: Vec<String>,
 }
 
 /// One line of the audit log.
@@ -233,6 +258,19 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         return_seats: bool,
         now_ms: i64,
     ) -> Result<RefundOutcome, StoreError>;
+
+    /// Changes an event's sale state, phase, opening time, shuffle seed and presale codes.
+    async fn update_sale(&self, event_id: &str, update: &SaleUpdate) -> Result<(), StoreError>;
+
+    /// Paid orders of an event and their total (fees included).
+    async fn paid_totals(&self, event_id: &str) -> Result<(u64, i64), StoreError>;
+
+    /// Changes an event's admission valve.
+    async fn update_admission(
+        &self,
+        event_id: &str,
+        settings: &AdmissionSettings,
+    ) -> Result<(), StoreError>;
 
     /// Checks an event's integrity invariants.
     async fn audit(&self, event_id: &str, now_ms: i64) -> Result<AuditFindings, StoreError>;
@@ -627,6 +665,12 @@ pub(crate) struct EventRow {
     pub sale_state: String,
     pub sale_phase: String,
     pub sale_opens_at: i64,
+    pub rate_per_minute: i64,
+    pub burst: i64,
+    pub max_active: i64,
+    pub pow_difficulty: i64,
+    pub shuffle_seed: Option<String>,
+    pub presale_codes: String,
 }
 
 #[derive(Debug, sqlx::FromRow)]
@@ -664,7 +708,8 @@ pub(crate) struct CountRow {
 
 pub(crate) const EVENT_COLUMNS: &str = "e.id, e.name, e.artist, e.venue_id, v.name AS venue_name, \
      v.city AS venue_city, e.starts_at, e.currency, e.fee_per_ticket, e.max_per_fan, e.capacity, \
-     e.sale_state, e.sale_phase, e.sale_opens_at";
+     e.sale_state, e.sale_phase, e.sale_opens_at, e.rate_per_minute, e.burst, e.max_active, \
+     e.pow_difficulty, e.shuffle_seed, e.presale_codes";
 
 fn u32_of(what: &str, n: i64) -> Result<u32, StoreError> {
     u32::try_from(n).map_err(|_| StoreError::Corrupt(format!("{what} {n} is out of range")))
@@ -719,6 +764,19 @@ pub(crate) fn assemble_events(
                 currency: row.currency,
                 fee_per_ticket_minor: row.fee_per_ticket,
                 sale_opens_at_ms: row.sale_opens_at,
+                admission: AdmissionSettings {
+                    rate_per_minute: u32_of("rate", row.rate_per_minute)?,
+                    burst: u32_of("burst", row.burst)?,
+                    max_active: u32_of("max active", row.max_active)?,
+                    pow_difficulty: u32_of("pow difficulty", row.pow_difficulty)?,
+                },
+                shuffle_seed: row.shuffle_seed,
+                presale_codes: row
+                    .presale_codes
+                    .split(',')
+                    .filter(|c| !c.is_empty())
+                    .map(str::to_string)
+                    .collect(),
             })
         })
         .collect()
@@ -892,6 +950,23 @@ macro_rules! store_for {
                 now_ms: i64,
             ) -> Result<RefundOutcome, StoreError> {
                 SqlStore::sql_refund_order(self, order_id, return_seats, now_ms).await
+            }
+            async fn update_sale(
+                &self,
+                event_id: &str,
+                update: &SaleUpdate,
+            ) -> Result<(), StoreError> {
+                SqlStore::sql_update_sale(self, event_id, update).await
+            }
+            async fn paid_totals(&self, event_id: &str) -> Result<(u64, i64), StoreError> {
+                SqlStore::sql_paid_totals(self, event_id).await
+            }
+            async fn update_admission(
+                &self,
+                event_id: &str,
+                settings: &AdmissionSettings,
+            ) -> Result<(), StoreError> {
+                SqlStore::sql_update_admission(self, event_id, settings).await
             }
             async fn audit(
                 &self,

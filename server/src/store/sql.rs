@@ -13,11 +13,12 @@ use std::pin::Pin;
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, FromRow, IntoArguments, Pool, Type};
 
 use super::{
-    AuditEntry, AuditFindings, BeginPayment, COUNTS_SQL, CheckoutOutcome, CountRow, CountsByEvent,
-    EVENT_COLUMNS, EventRecord, EventRow, HoldOutcome, HoldRecord, HoldState, InvariantFinding,
-    NewEvent, NewHold, NewOrder, NewPayment, NewTicket, OrderRecord, OrderState, PaymentRecord,
-    PaymentState, RefundOutcome, ReleaseOutcome, SeatInfo, SeatPlaceRow, SeatStatusRow, SectionRow,
-    Selection, StoreError, SweepStats, TicketRecord, TicketState,
+    AdmissionSettings, AuditEntry, AuditFindings, BeginPayment, COUNTS_SQL, CheckoutOutcome,
+    CountRow, CountsByEvent, EVENT_COLUMNS, EventRecord, EventRow, HoldOutcome, HoldRecord,
+    HoldState, InvariantFinding, NewEvent, NewHold, NewOrder, NewPayment, NewTicket, OrderRecord,
+    OrderState, PaymentRecord, PaymentState, RefundOutcome, ReleaseOutcome, SaleUpdate, SeatInfo,
+    SeatPlaceRow, SeatStatusRow, SectionRow, Selection, StoreError, SweepStats, TicketRecord,
+    TicketState,
 };
 use crate::domain::inventory::{Candidate, choose_best};
 use crate::domain::seat_map::SeatPlace;
@@ -1330,6 +1331,62 @@ where
             .ok_or_else(|| StoreError::Corrupt("the refunded order vanished".into()))?;
         tx.commit().await?;
         Ok(RefundOutcome::Refunded(Box::new(refunded)))
+    }
+
+    pub(crate) async fn sql_update_sale(
+        &self,
+        event_id: &str,
+        update: &SaleUpdate,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE events SET sale_state = $2, sale_phase = $3, sale_opens_at = $4, \
+             shuffle_seed = COALESCE($5, shuffle_seed), presale_codes = $6 WHERE id = $1",
+        )
+        .bind(event_id)
+        .bind(update.state.as_db())
+        .bind(update.phase.as_db())
+        .bind(update.opens_at_ms)
+        .bind(update.shuffle_seed.as_deref())
+        .bind(update.presale_codes.join(","))
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn sql_paid_totals(&self, event_id: &str) -> Result<(u64, i64), StoreError> {
+        let count: CountOnly = sqlx::query_as(
+            "SELECT COUNT(*) AS n FROM orders WHERE event_id = $1 AND state = 'PAID'",
+        )
+        .bind(event_id)
+        .fetch_one(&self.reader)
+        .await?;
+        let total: CountOnly = sqlx::query_as(
+            "SELECT CAST(COALESCE(SUM(total), 0) AS BIGINT) AS n FROM orders \
+             WHERE event_id = $1 AND state = 'PAID'",
+        )
+        .bind(event_id)
+        .fetch_one(&self.reader)
+        .await?;
+        Ok((count.n.max(0) as u64, total.n))
+    }
+
+    pub(crate) async fn sql_update_admission(
+        &self,
+        event_id: &str,
+        settings: &AdmissionSettings,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE events SET rate_per_minute = $2, burst = $3, max_active = $4, pow_difficulty = $5 \
+             WHERE id = $1",
+        )
+        .bind(event_id)
+        .bind(i64::from(settings.rate_per_minute))
+        .bind(i64::from(settings.burst))
+        .bind(i64::from(settings.max_active))
+        .bind(i64::from(settings.pow_difficulty))
+        .execute(&self.writer)
+        .await?;
+        Ok(())
     }
 
     pub(crate) async fn sql_audit(

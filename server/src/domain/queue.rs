@@ -1,0 +1,400 @@
+//! The waiting room's pure parts: queue order with positions in O(log n), the admission token
+//! bucket, the seeded pre-queue shuffle and the observed-rate average used for ETAs.
+//!
+//! Queue order: every entry has a tier and an arrival sequence number; a higher tier is ahead
+//! of every lower one, and within a tier a smaller sequence number is ahead. Each tier keeps a
+//! Fenwick tree over sequence numbers, so a position is the count of entries in higher tiers
+//! plus a prefix sum in the entry's tier, and the front is found by descending the tree. A node
+//! answers its watchers' positions from this structure without asking anyone.
+
+/// Number of tiers (general, presale, VIP).
+pub const TIERS: usize = 3;
+
+/// A Fenwick (binary indexed) tree of counts over indexes 1..=capacity, growing on demand.
+#[derive(Debug, Clone, Default)]
+pub struct Fenwick {
+    tree: Vec<i64>,
+}
+
+impl Fenwick {
+    fn capacity(&self) -> usize {
+        self.tree.len().saturating_sub(1)
+    }
+
+    fn grow(&mut self, index: usize) {
+        if index <= self.capacity() {
+            return;
+        }
+        let mut capacity = self.capacity().max(1024);
+        while capacity < index {
+            capacity *= 2;
+        }
+        // Rebuild from the point values in O(n).
+        let old = self.capacity();
+        let mut values = vec![0i64; capacity + 1];
+        for (i, v) in values.iter_mut().enumerate().take(old + 1).skip(1) {
+            *v = self.prefix(i) - self.prefix(i - 1);
+        }
+        let mut tree = values;
+        for i in 1..=capacity {
+            let parent = i + (i & i.wrapping_neg());
+            if parent <= capacity {
+                tree[parent] += tree[i];
+            }
+        }
+        self.tree = tree;
+    }
+
+    /// Adds `delta` at `index` (1-based).
+    pub fn add(&mut self, index: usize, delta: i64) {
+        self.grow(index);
+        let mut i = index;
+        while i <= self.capacity() {
+            self.tree[i] += delta;
+            i += i & i.wrapping_neg();
+        }
+    }
+
+    /// Sum of indexes 1..=index.
+    pub fn prefix(&self, index: usize) -> i64 {
+        let mut i = index.min(self.capacity());
+        let mut sum = 0;
+        while i > 0 {
+            sum += self.tree[i];
+            i -= i & i.wrapping_neg();
+        }
+        sum
+    }
+
+    /// The smallest index whose prefix sum reaches `k` (k ≥ 1), if any.
+    pub fn find(&self, k: i64) -> Option<usize> {
+        let n = self.capacity();
+        if k <= 0 || n == 0 {
+            return None;
+        }
+        let mut step = 1usize << (usize::BITS - 1 - n.leading_zeros());
+        let mut pos = 0usize;
+        let mut remaining = k;
+        while step > 0 {
+            let next = pos + step;
+            if next <= n && self.tree[next] < remaining {
+                pos = next;
+                remaining -= self.tree[next];
+            }
+            step >>= 1;
+        }
+        (pos < n).then_some(pos + 1)
+    }
+}
+
+/// Queue order across tiers; tier `TIERS - 1` is served first.
+#[derive(Debug, Clone, Default)]
+pub struct QueueOrder {
+    tiers: [Fenwick; TIERS],
+    counts: [u64; TIERS],
+}
+
+impl QueueOrder {
+    /// Places an entry (sequence numbers start at 1 and are unique per queue).
+    pub fn insert(&mut self, tier: usize, seq: u64) {
+        self.tiers[tier].add(seq as usize, 1);
+        self.counts[tier] += 1;
+    }
+
+    /// Removes an entry that is in the queue.
+    pub fn remove(&mut self, tier: usize, seq: u64) {
+        self.tiers[tier].add(seq as usize, -1);
+        self.counts[tier] -= 1;
+    }
+
+    /// 1-based position of an entry that is in the queue.
+    pub fn position(&self, tier: usize, seq: u64) -> u64 {
+        let ahead: u64 = self.counts[tier + 1..].iter().sum();
+        ahead + self.tiers[tier].prefix(seq as usize) as u64
+    }
+
+    /// The entry at the front among tiers `min_tier..`, as (tier, seq).
+    pub fn front(&self, min_tier: usize) -> Option<(usize, u64)> {
+        (min_tier..TIERS)
+            .rev()
+            .find(|t| self.counts[*t] > 0)
+            .and_then(|t| self.tiers[t].find(1).map(|seq| (t, seq as u64)))
+    }
+
+    /// Entries waiting in a tier.
+    pub fn len_tier(&self, tier: usize) -> u64 {
+        self.counts[tier]
+    }
+
+    /// Entries waiting in all tiers.
+    pub fn len(&self) -> u64 {
+        self.counts.iter().sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Admission valve: a token bucket refilled at `rate_per_minute` up to `burst`.
+#[derive(Debug, Clone)]
+pub struct TokenBucket {
+    pub rate_per_minute: f64,
+    pub burst: f64,
+    tokens: f64,
+    last_ms: i64,
+}
+
+impl TokenBucket {
+    pub fn new(rate_per_minute: u32, burst: u32, now_ms: i64) -> TokenBucket {
+        TokenBucket {
+            rate_per_minute: f64::from(rate_per_minute),
+            burst: f64::from(burst.max(1)),
+            tokens: 0.0,
+            last_ms: now_ms,
+        }
+    }
+
+    /// Changes the rate and burst from now on, keeping the tokens earned so far.
+    pub fn set(&mut self, rate_per_minute: u32, burst: u32, now_ms: i64) {
+        self.refill(now_ms);
+        self.rate_per_minute = f64::from(rate_per_minute);
+        self.burst = f64::from(burst.max(1));
+        self.tokens = self.tokens.min(self.burst);
+    }
+
+    fn refill(&mut self, now_ms: i64) {
+        let elapsed = (now_ms - self.last_ms).max(0) as f64 / 60_000.0;
+        self.tokens = (self.tokens + elapsed * self.rate_per_minute).min(self.burst);
+        self.last_ms = now_ms.max(self.last_ms);
+    }
+
+    /// Takes up to `wanted` whole tokens at `now_ms`; returns how many were taken.
+    pub fn take(&mut self, wanted: u64, now_ms: i64) -> u64 {
+        self.refill(now_ms);
+        let n = (self.tokens.floor() as u64).min(wanted);
+        self.tokens -= n as f64;
+        n
+    }
+}
+
+/// SplitMix64: the published, trivially reimplemented generator behind the pre-queue shuffle.
+#[derive(Debug, Clone)]
+pub struct SplitMix64(u64);
+
+impl SplitMix64 {
+    pub fn new(seed: u64) -> Self {
+        SplitMix64(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in 0..bound (bound > 0), by rejection so no index is favoured.
+    pub fn below(&mut self, bound: u64) -> u64 {
+        let zone = u64::MAX - (u64::MAX % bound);
+        loop {
+            let x = self.next_u64();
+            if x < zone {
+                return x % bound;
+            }
+        }
+    }
+}
+
+/// The pre-queue's order at opening: a Fisher–Yates shuffle of `items` (in join order) driven
+/// by SplitMix64 from `seed`. Anyone with the seed and the join order recomputes it exactly.
+pub fn shuffle<T>(items: &mut [T], seed: u64) {
+    let mut rng = SplitMix64::new(seed);
+    for i in (1..items.len()).rev() {
+        let j = rng.below(i as u64 + 1) as usize;
+        items.swap(i, j);
+    }
+}
+
+/// Exponentially weighted admissions per minute, for ETAs from what actually happens.
+#[derive(Debug, Clone, Default)]
+pub struct RateAverage {
+    per_minute: f64,
+    last_ms: Option<i64>,
+    pending: f64,
+}
+
+impl RateAverage {
+    /// Half-life of the average.
+    const HALF_LIFE_MS: f64 = 30_000.0;
+
+    /// Records `n` admissions at `now_ms`.
+    pub fn record(&mut self, n: u64, now_ms: i64) {
+        self.pending += n as f64;
+        self.tick(now_ms);
+    }
+
+    /// Folds time passing into the average (call regularly, e.g. every pump tick).
+    pub fn tick(&mut self, now_ms: i64) {
+        let Some(last) = self.last_ms else {
+            self.last_ms = Some(now_ms);
+            return;
+        };
+        let dt = (now_ms - last) as f64;
+        if dt < 1_000.0 {
+            return;
+        }
+        let instant = self.pending * 60_000.0 / dt;
+        let keep = 0.5f64.powf(dt / Self::HALF_LIFE_MS);
+        self.per_minute = self.per_minute * keep + instant * (1.0 - keep);
+        self.pending = 0.0;
+        self.last_ms = Some(now_ms);
+    }
+
+    pub fn per_minute(&self) -> f64 {
+        self.per_minute
+    }
+
+    /// Seconds until `position` is admitted at the observed rate, falling back to `configured`
+    /// per minute before anything was observed; `None` when no rate is known.
+    pub fn eta_seconds(&self, position: u64, configured_per_minute: f64) -> Option<u64> {
+        let rate = if self.per_minute > 0.1 {
+            self.per_minute
+        } else {
+            configured_per_minute
+        };
+        (rate > 0.0).then(|| (position as f64 * 60.0 / rate).ceil() as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn fenwick_prefix_find_and_growth() {
+        let mut f = Fenwick::default();
+        for i in [3usize, 5, 2_000, 70_000] {
+            f.add(i, 1);
+        }
+        assert_eq!(f.prefix(2), 0);
+        assert_eq!(f.prefix(3), 1);
+        assert_eq!(f.prefix(69_999), 3);
+        assert_eq!(f.prefix(100_000), 4);
+        assert_eq!(f.find(1), Some(3));
+        assert_eq!(f.find(3), Some(2_000));
+        assert_eq!(f.find(4), Some(70_000));
+        assert_eq!(f.find(5), None);
+        f.add(3, -1);
+        assert_eq!(f.find(1), Some(5));
+    }
+
+    #[test]
+    fn higher_tiers_go_first_and_fifo_within() {
+        let mut q = QueueOrder::default();
+        q.insert(0, 1);
+        q.insert(0, 2);
+        q.insert(1, 3);
+        q.insert(2, 4);
+        assert_eq!(q.position(2, 4), 1);
+        assert_eq!(q.position(1, 3), 2);
+        assert_eq!(q.position(0, 1), 3);
+        assert_eq!(q.position(0, 2), 4);
+        assert_eq!(q.front(0), Some((2, 4)));
+        assert_eq!(q.front(1), Some((2, 4)));
+        q.remove(2, 4);
+        assert_eq!(q.front(0), Some((1, 3)));
+        q.remove(1, 3);
+        assert_eq!(q.front(1), None, "presale phase admits no general fans");
+        assert_eq!(q.front(0), Some((0, 1)));
+        assert_eq!(q.position(0, 2), 2);
+        assert_eq!(q.len(), 2);
+    }
+
+    proptest! {
+        /// Positions match a sorted list under any mix of inserts and removals.
+        #[test]
+        fn positions_match_a_sorted_list(ops in proptest::collection::vec((0..3usize, any::<bool>()), 1..300)) {
+            let mut q = QueueOrder::default();
+            let mut list: Vec<(usize, u64)> = Vec::new();
+            for (seq, (tier, keep)) in ops.into_iter().enumerate() {
+                let seq = seq as u64 + 1;
+                q.insert(tier, seq);
+                list.push((tier, seq));
+                if !keep && list.len() > 1 {
+                    let (t, s) = list.remove(list.len() / 2);
+                    q.remove(t, s);
+                }
+            }
+            let mut sorted = list.clone();
+            sorted.sort_by_key(|(t, s)| (std::cmp::Reverse(*t), *s));
+            for (i, (t, s)) in sorted.iter().enumerate() {
+                prop_assert_eq!(q.position(*t, *s), i as u64 + 1);
+            }
+            prop_assert_eq!(q.front(0), sorted.first().copied());
+        }
+    }
+
+    #[test]
+    fn bucket_respects_rate_and_burst() {
+        let mut b = TokenBucket::new(600, 20, 0);
+        assert_eq!(b.take(100, 0), 0);
+        assert_eq!(b.take(100, 1_000), 10, "10 per second");
+        assert_eq!(b.take(100, 60_000), 20, "capped by the burst");
+        // Over a simulated hour at 1 ms ticks of 100 ms, admissions track rate × time.
+        let mut b = TokenBucket::new(1_234, 50, 0);
+        let mut admitted = 0;
+        for t in (100..=3_600_000).step_by(100) {
+            admitted += b.take(u64::MAX, t);
+        }
+        assert!(
+            (admitted as f64 - 1_234.0 * 60.0).abs() <= 1.0,
+            "{admitted}"
+        );
+        b.set(60, 5, 3_600_000);
+        assert_eq!(b.take(100, 3_605_000), 5);
+    }
+
+    #[test]
+    fn shuffle_is_a_recomputable_permutation() {
+        let mut a: Vec<u32> = (0..1_000).collect();
+        let mut b = a.clone();
+        shuffle(&mut a, 42);
+        shuffle(&mut b, 42);
+        assert_eq!(a, b, "same seed, same order");
+        let mut sorted = a.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, (0..1_000).collect::<Vec<_>>(), "a permutation");
+        let mut c: Vec<u32> = (0..1_000).collect();
+        shuffle(&mut c, 43);
+        assert_ne!(a, c);
+        // Uniform enough: each item lands in the first half about half the time.
+        let mut first_half = 0;
+        for seed in 0..2_000u64 {
+            let mut v: Vec<u32> = (0..10).collect();
+            shuffle(&mut v, seed);
+            if v[..5].contains(&0) {
+                first_half += 1;
+            }
+        }
+        assert!((900..1_100).contains(&first_half), "{first_half}");
+    }
+
+    #[test]
+    fn eta_follows_the_observed_rate() {
+        let mut r = RateAverage::default();
+        assert_eq!(r.eta_seconds(100, 600.0), Some(10));
+        assert_eq!(r.eta_seconds(100, 0.0), None);
+        for s in 0..=120 {
+            r.record(2, s * 1_000);
+        }
+        assert!((r.per_minute() - 120.0).abs() < 10.0, "{}", r.per_minute());
+        let eta = r.eta_seconds(120, 600.0).expect("a rate is known");
+        assert!(
+            (54..=67).contains(&eta),
+            "120 places at ~120 a minute: {eta} s"
+        );
+    }
+}

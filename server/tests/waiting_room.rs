@@ -1,0 +1,317 @@
+//! The waiting room end to end through gRPC: join, watch, admission pass, and the pass guarding
+//! the sales RPCs, on both backends.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use taquilla_proto::v1 as pb;
+use tokio_stream::StreamExt;
+use tonic::Code;
+
+const HALL: &str = r#"
+[venue]
+id = "hall"
+name = "Hall"
+[[sections]]
+id = "s"
+name = "Stalls"
+kind = "seated"
+price = 50
+row_count = 4
+seats_per_row = 10
+"#;
+
+async fn open(server: &TestServer, event_id: &str, phase: pb::SalePhase, codes: &[&str]) {
+    server
+        .operator()
+        .open_sale(pb::OpenSaleRequest {
+            event_id: event_id.into(),
+            phase: phase as i32,
+            opens_at_unix_ms: 0,
+            presale_codes: codes.iter().map(|c| c.to_string()).collect(),
+        })
+        .await
+        .expect("open sale");
+}
+
+/// Watches until the stream says ADMITTED; returns the pass.
+async fn admitted(server: &TestServer, token: &str) -> pb::AdmissionPass {
+    let mut stream = server
+        .waiting_room()
+        .watch(pb::WatchRequest {
+            queue_token: token.into(),
+        })
+        .await
+        .expect("watch")
+        .into_inner();
+    let first = tokio::time::timeout(Duration::from_secs(2), stream.next())
+        .await
+        .expect("an immediate first message")
+        .expect("item")
+        .expect("ok");
+    assert!(first.status.is_some());
+    let mut update = first;
+    loop {
+        if let Some(pass) = update.admission_pass.clone() {
+            assert_eq!(
+                update.status.as_ref().map(|s| s.state),
+                Some(pb::QueueState::Admitted as i32)
+            );
+            return pass;
+        }
+        update = tokio::time::timeout(Duration::from_secs(10), stream.next())
+            .await
+            .expect("admitted within 10 s")
+            .expect("item")
+            .expect("ok");
+    }
+}
+
+async fn fans_queue_get_passes_and_buy(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    create_event(&server, "ev", HALL, 4).await;
+    // Before opening: pre-queue, no position.
+    let (token, status) = {
+        let r = server
+            .waiting_room()
+            .join(pb::JoinRequest {
+                event_id: "ev".into(),
+                fingerprint: "early-bird".into(),
+                ..Default::default()
+            })
+            .await
+            .expect("join")
+            .into_inner();
+        (r.queue_token, r.status.expect("status"))
+    };
+    assert_eq!(status.state, pb::QueueState::Prequeue as i32);
+    assert_eq!(status.position, 0);
+    server
+        .operator()
+        .set_admission(pb::SetAdmissionRequest {
+            event_id: "ev".into(),
+            rate_per_minute: 6_000,
+            burst: 50,
+            max_active: 50,
+            pow_difficulty_bits: 0,
+        })
+        .await
+        .expect("admission");
+    open(&server, "ev", pb::SalePhase::General, &[]).await;
+    let stats = server
+        .operator()
+        .get_stats(pb::GetStatsRequest {
+            event_id: "ev".into(),
+        })
+        .await
+        .expect("stats")
+        .into_inner();
+    assert_eq!(stats.sale_state, pb::SaleState::Open as i32);
+    assert_eq!(
+        stats.shuffle_seed.len(),
+        16,
+        "the shuffle seed is published at opening"
+    );
+
+    let mut buyers = vec![token];
+    for i in 0..9 {
+        let r = server
+            .waiting_room()
+            .join(pb::JoinRequest {
+                event_id: "ev".into(),
+                fingerprint: format!("fan-{i}"),
+                ..Default::default()
+            })
+            .await
+            .expect("join")
+            .into_inner();
+        buyers.push(r.queue_token);
+    }
+    let mut tasks = Vec::new();
+    for (i, token) in buyers.into_iter().enumerate() {
+        let channel = server.channel.clone();
+        let server_ref = &server;
+        let pass = admitted(server_ref, &token).await;
+        tasks.push(tokio::spawn(async move {
+            let mut sales = pb::sales_client::SalesClient::with_interceptor(
+                channel,
+                PassInterceptor(pass.token.parse().expect("ascii")),
+            );
+            let hold = sales
+                .hold_seats(best("ev", "s", 2))
+                .await
+                .expect("hold with pass")
+                .into_inner()
+                .hold
+                .expect("hold");
+            let order = sales
+                .checkout(pb::CheckoutRequest {
+                    hold_id: hold.hold_id,
+                    idempotency_key: format!("checkout-{i:03}"),
+                })
+                .await
+                .expect("checkout")
+                .into_inner()
+                .order
+                .expect("order");
+            let paid = sales
+                .pay(pb::PayRequest {
+                    order_id: order.order_id,
+                    idempotency_key: format!("payment-{i:03}"),
+                    card: Some(good_card()),
+                })
+                .await
+                .expect("pay")
+                .into_inner()
+                .order
+                .expect("order");
+            assert_eq!(paid.state, pb::OrderState::Paid as i32);
+            // Paying ends the admission: the pass no longer opens the sales RPCs.
+            let err = sales
+                .hold_seats(best("ev", "s", 1))
+                .await
+                .expect_err("pass used up");
+            assert_eq!(err.code(), Code::PermissionDenied, "{err:?}");
+        }));
+    }
+    for task in tasks {
+        task.await.expect("buyer");
+    }
+    let stats = server
+        .operator()
+        .get_stats(pb::GetStatsRequest {
+            event_id: "ev".into(),
+        })
+        .await
+        .expect("stats")
+        .into_inner();
+    assert_eq!(stats.admitted_total, 10);
+    assert_eq!(stats.orders_paid, 10);
+    assert_eq!(stats.inventory.expect("inventory").sold, 20);
+    server.assert_audit_clean("ev").await;
+    server.stop().await;
+}
+
+async fn queue_tokens_and_sale_controls_are_checked(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    create_event(&server, "ev", HALL, 4).await;
+    let err = server
+        .waiting_room()
+        .watch(pb::WatchRequest {
+            queue_token: "tq1.q.forged.token".into(),
+        })
+        .await
+        .expect_err("forged");
+    assert_eq!(err.code(), Code::Unauthenticated);
+    let err = server
+        .waiting_room()
+        .join(pb::JoinRequest {
+            event_id: "nope".into(),
+            fingerprint: "f".into(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("unknown event");
+    assert_eq!(err.code(), Code::NotFound);
+    let err = server
+        .operator()
+        .set_admission(pb::SetAdmissionRequest {
+            event_id: "ev".into(),
+            rate_per_minute: 0,
+            burst: 0,
+            max_active: 10,
+            pow_difficulty_bits: 0,
+        })
+        .await
+        .expect_err("rate 0");
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert!(err.message().contains("rate_per_minute"));
+    let err = server
+        .operator()
+        .pause_sale(pb::PauseSaleRequest {
+            event_id: "ev".into(),
+        })
+        .await
+        .expect_err("not open");
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    // Alerts reach watchers; leaving ends the place.
+    let joined = server
+        .waiting_room()
+        .join(pb::JoinRequest {
+            event_id: "ev".into(),
+            fingerprint: "listener".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("join")
+        .into_inner();
+    let mut stream = server
+        .waiting_room()
+        .watch(pb::WatchRequest {
+            queue_token: joined.queue_token.clone(),
+        })
+        .await
+        .expect("watch")
+        .into_inner();
+    stream.next().await.expect("first").expect("ok");
+    server
+        .operator()
+        .broadcast(pb::BroadcastRequest {
+            event_id: "ev".into(),
+            message: "Doors at 21:00".into(),
+            severity: 0,
+        })
+        .await
+        .expect("broadcast");
+    let alert = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            let update = stream.next().await.expect("item").expect("ok");
+            if let Some(alert) = update.alert {
+                return alert;
+            }
+        }
+    })
+    .await
+    .expect("the alert arrives");
+    assert_eq!(alert.message, "Doors at 21:00");
+    server
+        .waiting_room()
+        .leave(pb::LeaveRequest {
+            queue_token: joined.queue_token.clone(),
+        })
+        .await
+        .expect("leave");
+    let err = server
+        .waiting_room()
+        .watch(pb::WatchRequest {
+            queue_token: joined.queue_token,
+        })
+        .await
+        .expect_err("left");
+    assert_eq!(err.code(), Code::NotFound);
+    server
+        .operator()
+        .close_sale(pb::CloseSaleRequest {
+            event_id: "ev".into(),
+        })
+        .await
+        .expect("close");
+    let err = server
+        .waiting_room()
+        .join(pb::JoinRequest {
+            event_id: "ev".into(),
+            fingerprint: "late".into(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("closed");
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    server.stop().await;
+}
+
+on_both_backends!(
+    fans_queue_get_passes_and_buy,
+    queue_tokens_and_sale_controls_are_checked
+);
