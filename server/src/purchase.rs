@@ -684,6 +684,59 @@ pub async fn run_sweeper(state: Arc<AppState>, mut stop: tokio::sync::watch::Rec
     }
 }
 
+/// Ends the queue of every event whose seats are all sold: waiting fans are told SOLD_OUT.
+async fn end_sold_out_queues(state: &AppState) -> ApiResult<()> {
+    let events = state.waiting_room.event_ids();
+    if events.is_empty() {
+        return Ok(());
+    }
+    let counts = state.catalog.counts(state.clock.now_ms()).await?;
+    for event_id in events {
+        let Some(sections) = counts.get(&event_id) else {
+            continue;
+        };
+        let mut total = crate::domain::InventoryCounts::default();
+        for c in sections.values() {
+            total.merge(c);
+        }
+        if total.capacity == 0 || total.sold != total.capacity {
+            continue;
+        }
+        let Some(event) = state.catalog.event(&event_id).await? else {
+            continue;
+        };
+        if !matches!(
+            event.sale_state,
+            SaleState::Open | SaleState::Paused | SaleState::NotOpen
+        ) {
+            continue;
+        }
+        state.waiting_room.set_sale(
+            &event,
+            SaleState::SoldOut,
+            event.sale_phase,
+            event.sale_opens_at_ms,
+            &event.presale_codes,
+        )?;
+        state
+            .store
+            .update_sale(
+                &event_id,
+                &crate::store::SaleUpdate {
+                    state: SaleState::SoldOut,
+                    phase: event.sale_phase,
+                    opens_at_ms: event.sale_opens_at_ms,
+                    shuffle_seed: None,
+                    presale_codes: event.presale_codes.clone(),
+                },
+            )
+            .await?;
+        state.catalog.invalidate_event(&event_id);
+        tracing::info!(event = %event_id, "sold out: the queue has ended");
+    }
+    Ok(())
+}
+
 /// One pass of the sweeper.
 pub async fn sweep_once(state: &AppState) -> ApiResult<()> {
     const BATCH: i64 = 5_000;
@@ -700,6 +753,7 @@ pub async fn sweep_once(state: &AppState) -> ApiResult<()> {
             break;
         }
     }
+    end_sold_out_queues(state).await?;
     let before = state.clock.now_ms() - state.reconcile_after.as_millis() as i64;
     for payment in state.store.stale_payments(before, 100).await? {
         let id = payment.id.clone();

@@ -213,9 +213,11 @@ impl Inner {
             (SaleState::Closed, EntryState::Waiting | EntryState::Prequeue) => {
                 pb::QueueState::Closed
             }
-            (SaleState::SoldOut, EntryState::Waiting | EntryState::Prequeue) => {
-                pb::QueueState::SoldOut
-            }
+            // Nothing is left to buy, for those in line and those admitted alike.
+            (
+                SaleState::SoldOut,
+                EntryState::Waiting | EntryState::Prequeue | EntryState::Admitted,
+            ) => pb::QueueState::SoldOut,
             (_, EntryState::Prequeue) => pb::QueueState::Prequeue,
             (_, EntryState::Waiting) => pb::QueueState::Waiting,
             (_, EntryState::Admitted) => pb::QueueState::Admitted,
@@ -770,6 +772,14 @@ impl WaitingRoom {
                 _ = stopping.wait_for(|s| *s) => return,
             }
         }
+    }
+
+    /// Events whose queue lives on this node.
+    pub fn event_ids(&self) -> Vec<String> {
+        self.rooms
+            .lock()
+            .map(|r| r.keys().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// Whether a pass's admission still holds (this node revokes passes of fans whose slot ended;

@@ -311,7 +311,115 @@ async fn queue_tokens_and_sale_controls_are_checked(backend: Backend) {
     server.stop().await;
 }
 
+async fn waiting_fans_hear_sold_out(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let tiny = "[venue]\nid = \"t\"\nname = \"T\"\n[[sections]]\nid = \"ga\"\nname = \"GA\"\nkind = \"general_admission\"\nprice = 10\ncapacity = 2\n";
+    create_event(&server, "ev", tiny, 4).await;
+    server
+        .operator()
+        .set_admission(pb::SetAdmissionRequest {
+            event_id: "ev".into(),
+            rate_per_minute: 6_000,
+            burst: 10,
+            max_active: 1,
+            pow_difficulty_bits: 0,
+        })
+        .await
+        .expect("admission");
+    open(&server, "ev", pb::SalePhase::General, &[]).await;
+    let join = |fp: &'static str| {
+        let mut client = server.waiting_room();
+        async move {
+            client
+                .join(pb::JoinRequest {
+                    event_id: "ev".into(),
+                    fingerprint: fp.into(),
+                    ..Default::default()
+                })
+                .await
+                .expect("join")
+                .into_inner()
+                .queue_token
+        }
+    };
+    let first = join("buyer").await;
+    let second = join("too-late").await;
+    let pass = admitted(&server, &first).await;
+    let mut waiting = server
+        .waiting_room()
+        .watch(pb::WatchRequest {
+            queue_token: second,
+        })
+        .await
+        .expect("watch")
+        .into_inner();
+    let status = waiting
+        .next()
+        .await
+        .expect("first")
+        .expect("ok")
+        .status
+        .expect("status");
+    assert_eq!(
+        status.state,
+        pb::QueueState::Waiting as i32,
+        "one buyer at a time"
+    );
+    let mut sales = server.sales_with_pass(&pass.token);
+    let hold = sales
+        .hold_seats(best("ev", "ga", 2))
+        .await
+        .expect("hold")
+        .into_inner()
+        .hold
+        .expect("hold");
+    let order = sales
+        .checkout(pb::CheckoutRequest {
+            hold_id: hold.hold_id,
+            idempotency_key: "last-two-seats".into(),
+        })
+        .await
+        .expect("checkout")
+        .into_inner()
+        .order
+        .expect("order");
+    sales
+        .pay(pb::PayRequest {
+            order_id: order.order_id,
+            idempotency_key: "pay-last-two".into(),
+            card: Some(good_card()),
+        })
+        .await
+        .expect("pay");
+    taquilla_server::purchase::sweep_once(&server.state)
+        .await
+        .expect("sweep");
+    let last = tokio::time::timeout(Duration::from_secs(10), async {
+        let mut last = None;
+        while let Some(update) = waiting.next().await {
+            last = update.expect("ok").status;
+        }
+        last
+    })
+    .await
+    .expect("the stream ends")
+    .expect("a final status");
+    assert_eq!(last.state, pb::QueueState::SoldOut as i32);
+    let stats = server
+        .operator()
+        .get_stats(pb::GetStatsRequest {
+            event_id: "ev".into(),
+        })
+        .await
+        .expect("stats")
+        .into_inner();
+    assert_eq!(stats.sale_state, pb::SaleState::SoldOut as i32);
+    server.assert_audit_clean("ev").await;
+    server.stop().await;
+}
+
 on_both_backends!(
     fans_queue_get_passes_and_buy,
-    queue_tokens_and_sale_controls_are_checked
+    queue_tokens_and_sale_controls_are_checked,
+    waiting_fans_hear_sold_out,
 );
