@@ -347,7 +347,99 @@ async fn two_nodes_sweep_one_database_safely() {
     a.stop().await;
 }
 
+async fn operators_page_through_orders(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    create_event(&server, "ev", HALL, 4).await;
+    let mut expected_paid = HashSet::new();
+    for i in 0..5u32 {
+        let mut fan = server.fan("ev", &format!("buyer-{i}"));
+        let hold = fan
+            .hold_seats(seats_in("ev", &[i + 1]))
+            .await
+            .expect("hold")
+            .into_inner()
+            .hold
+            .expect("hold");
+        let order = fan
+            .checkout(pb::CheckoutRequest {
+                hold_id: hold.hold_id,
+                idempotency_key: format!("list-co-{i}"),
+            })
+            .await
+            .expect("checkout")
+            .into_inner()
+            .order
+            .expect("order");
+        if i < 3 {
+            fan.pay(pb::PayRequest {
+                order_id: order.order_id.clone(),
+                idempotency_key: format!("list-pay-{i}"),
+                card: Some(good_card()),
+            })
+            .await
+            .expect("pay");
+            expected_paid.insert(order.order_id);
+        }
+    }
+    let mut operator = server.operator();
+    let mut seen = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = operator
+            .list_orders(pb::ListOrdersRequest {
+                event_id: "ev".into(),
+                state: 0,
+                page_size: 2,
+                page_token: token.clone(),
+            })
+            .await
+            .expect("list")
+            .into_inner();
+        assert!(page.orders.len() <= 2);
+        seen.extend(
+            page.orders
+                .iter()
+                .map(|o| (o.order_id.clone(), o.created_at_unix_ms)),
+        );
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    assert_eq!(seen.len(), 5, "every order once: {seen:?}");
+    assert!(seen.windows(2).all(|w| w[0].1 >= w[1].1), "newest first");
+    let paid = operator
+        .list_orders(pb::ListOrdersRequest {
+            event_id: "ev".into(),
+            state: pb::OrderState::Paid as i32,
+            page_size: 0,
+            page_token: String::new(),
+        })
+        .await
+        .expect("paid")
+        .into_inner()
+        .orders;
+    let paid_ids: HashSet<String> = paid.iter().map(|o| o.order_id.clone()).collect();
+    assert_eq!(paid_ids, expected_paid);
+    assert!(
+        paid.iter()
+            .all(|o| o.tickets.len() == 1 && o.payments.len() == 1 && o.seats.len() == 1)
+    );
+    let err = operator
+        .list_orders(pb::ListOrdersRequest {
+            event_id: "ev".into(),
+            state: 0,
+            page_size: 0,
+            page_token: "garbage!".into(),
+        })
+        .await
+        .expect_err("bad token");
+    assert_eq!(err.code(), Code::InvalidArgument);
+    server.stop().await;
+}
+
 on_both_backends!(
+    operators_page_through_orders,
     seat_map_changes_are_streamed,
     refunds_never_make_two_tickets_for_a_seat,
     an_arena_sells_out_with_a_clean_audit,

@@ -17,7 +17,7 @@ use crate::domain::ids::{check_event_id, check_text};
 use crate::domain::layout::{self, MAX_PRICE_MINOR};
 use crate::domain::{SalePhase, SaleState};
 use crate::error::{ApiError, ApiResult};
-use crate::store::{AdmissionSettings, AuditEntry, NewEvent, SaleUpdate, StoreError};
+use crate::store::{AdmissionSettings, AuditEntry, NewEvent, OrderState, SaleUpdate, StoreError};
 
 /// Most tickets per fan an operator may allow.
 const MAX_TICKETS_PER_FAN: u32 = 50;
@@ -578,11 +578,70 @@ impl pb::operator_server::Operator for OperatorService {
         Err(not_built("Ban", "the waiting room's abuse controls").into())
     }
 
+    #[instrument(skip_all, fields(event_id = %request.get_ref().event_id))]
     async fn list_orders(
         &self,
-        _request: Request<pb::ListOrdersRequest>,
+        request: Request<pb::ListOrdersRequest>,
     ) -> Result<Response<pb::ListOrdersResponse>, Status> {
-        Err(not_built("ListOrders", "the order book").into())
+        use base64::Engine;
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let request = request.into_inner();
+        let event = super::sales::find_event(&self.state, &request.event_id).await?;
+        let state = match pb::OrderState::try_from(request.state) {
+            Ok(pb::OrderState::Unspecified) => None,
+            Ok(pb::OrderState::PendingPayment) => Some(OrderState::PendingPayment),
+            Ok(pb::OrderState::Paid) => Some(OrderState::Paid),
+            Ok(pb::OrderState::Expired) => Some(OrderState::Expired),
+            Ok(pb::OrderState::Cancelled) => Some(OrderState::Cancelled),
+            Ok(pb::OrderState::Refunded) => Some(OrderState::Refunded),
+            Err(_) => {
+                return Err(ApiError::InvalidArgument("state is not an order state".into()).into());
+            }
+        };
+        let page_size = match request.page_size {
+            0 => 100,
+            n @ 1..=1_000 => n,
+            _ => {
+                return Err(ApiError::InvalidArgument(
+                    "page_size must be between 1 and 1,000".into(),
+                )
+                .into());
+            }
+        };
+        let before = if request.page_token.is_empty() {
+            None
+        } else {
+            let bad = || {
+                Status::from(ApiError::InvalidArgument(
+                    "page_token is not one this service issued; start again without it".into(),
+                ))
+            };
+            let raw = URL_SAFE_NO_PAD
+                .decode(&request.page_token)
+                .map_err(|_| bad())?;
+            let text = String::from_utf8(raw).map_err(|_| bad())?;
+            let (at, id) = text.split_once('.').ok_or_else(bad)?;
+            Some((at.parse::<i64>().map_err(|_| bad())?, id.to_string()))
+        };
+        let mut orders = self
+            .state
+            .store
+            .list_orders(&event.id, state, before, i64::from(page_size) + 1)
+            .await
+            .map_err(ApiError::from)?;
+        let next_page_token = if orders.len() > page_size as usize {
+            orders.truncate(page_size as usize);
+            orders
+                .last()
+                .map(|o| URL_SAFE_NO_PAD.encode(format!("{}.{}", o.created_at_ms, o.id)))
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(Response::new(pb::ListOrdersResponse {
+            orders: orders.iter().map(|o| convert::order(o, &event)).collect(),
+            next_page_token,
+        }))
     }
 
     #[instrument(skip_all, fields(order_id = %request.get_ref().order_id))]

@@ -262,6 +262,16 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Changes an event's sale state, phase, opening time, shuffle seed and presale codes.
     async fn update_sale(&self, event_id: &str, update: &SaleUpdate) -> Result<(), StoreError>;
 
+    /// An event's orders, newest first: at most `limit`, older than `before` (created at, id),
+    /// optionally only in one state.
+    async fn list_orders(
+        &self,
+        event_id: &str,
+        state: Option<OrderState>,
+        before: Option<(i64, String)>,
+        limit: i64,
+    ) -> Result<Vec<OrderRecord>, StoreError>;
+
     /// Paid orders of an event and their total (fees included).
     async fn paid_totals(&self, event_id: &str) -> Result<(u64, i64), StoreError>;
 
@@ -957,6 +967,15 @@ macro_rules! store_for {
                 update: &SaleUpdate,
             ) -> Result<(), StoreError> {
                 SqlStore::sql_update_sale(self, event_id, update).await
+            }
+            async fn list_orders(
+                &self,
+                event_id: &str,
+                state: Option<OrderState>,
+                before: Option<(i64, String)>,
+                limit: i64,
+            ) -> Result<Vec<OrderRecord>, StoreError> {
+                SqlStore::sql_list_orders(self, event_id, state, before, limit).await
             }
             async fn paid_totals(&self, event_id: &str) -> Result<(u64, i64), StoreError> {
                 SqlStore::sql_paid_totals(self, event_id).await

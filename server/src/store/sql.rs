@@ -124,7 +124,7 @@ pub(crate) struct OrderRow {
     paid_at: Option<i64>,
 }
 
-#[derive(Debug, FromRow)]
+#[derive(Debug, Clone, FromRow)]
 pub(crate) struct PaymentRow {
     id: String,
     order_id: String,
@@ -142,6 +142,26 @@ pub(crate) struct PaymentRow {
 
 #[derive(Debug, FromRow)]
 pub(crate) struct TicketRow {
+    id: String,
+    seat_id: i64,
+    code: String,
+    state: String,
+    issued_at: i64,
+}
+
+#[derive(Debug, FromRow)]
+pub(crate) struct OrderItemRow {
+    order_id: String,
+    seat_id: i64,
+    section_id: String,
+    row_label: String,
+    seat_number: i64,
+    price: i64,
+}
+
+#[derive(Debug, FromRow)]
+pub(crate) struct OrderTicketRow {
+    order_id: String,
     id: String,
     seat_id: i64,
     code: String,
@@ -283,6 +303,8 @@ where
     for<'r> PaymentRow: FromRow<'r, <DB as Database>::Row>,
     for<'r> TicketRow: FromRow<'r, <DB as Database>::Row>,
     for<'r> DetailRow: FromRow<'r, <DB as Database>::Row>,
+    for<'r> OrderItemRow: FromRow<'r, <DB as Database>::Row>,
+    for<'r> OrderTicketRow: FromRow<'r, <DB as Database>::Row>,
     for<'r> CountOnly: FromRow<'r, <DB as Database>::Row>,
 {
     /// The seat ids of an order, in seat order.
@@ -1351,6 +1373,117 @@ where
         .execute(&self.writer)
         .await?;
         Ok(())
+    }
+
+    pub(crate) async fn sql_list_orders(
+        &self,
+        event_id: &str,
+        state: Option<OrderState>,
+        before: Option<(i64, String)>,
+        limit: i64,
+    ) -> Result<Vec<OrderRecord>, StoreError> {
+        let (before_at, before_id) = before.unwrap_or((i64::MAX, String::new()));
+        let rows: Vec<OrderRow> = sqlx::query_as(&format!(
+            "SELECT {ORDER_COLUMNS} FROM orders WHERE event_id = $1 AND ($2 = '' OR state = $2) \
+             AND (created_at < $3 OR (created_at = $3 AND $4 <> '' AND id < $4)) \
+             ORDER BY created_at DESC, id DESC LIMIT $5"
+        ))
+        .bind(event_id)
+        .bind(state.map(OrderState::as_db).unwrap_or(""))
+        .bind(before_at)
+        .bind(before_id.as_str())
+        .bind(limit)
+        .fetch_all(&self.reader)
+        .await?;
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids = placeholders(1, rows.len());
+        let items_sql = format!(
+            "SELECT oi.order_id, oi.seat_id, s.section_id, s.row_label, s.seat_number, oi.price \
+             FROM order_items oi JOIN seats s ON s.event_id = oi.event_id AND s.seat_id = oi.seat_id \
+             WHERE oi.order_id IN {ids} ORDER BY oi.seat_id"
+        );
+        let mut items_query = sqlx::query_as::<_, OrderItemRow>(&items_sql);
+        for row in &rows {
+            items_query = items_query.bind(row.id.as_str());
+        }
+        let items = items_query.fetch_all(&self.reader).await?;
+        let payments_sql = format!(
+            "SELECT {PAYMENT_COLUMNS} FROM payments WHERE order_id IN {ids} ORDER BY created_at, id"
+        );
+        let mut payments_query = sqlx::query_as::<_, PaymentRow>(&payments_sql);
+        for row in &rows {
+            payments_query = payments_query.bind(row.id.as_str());
+        }
+        let payments = payments_query.fetch_all(&self.reader).await?;
+        let tickets_sql = format!(
+            "SELECT order_id, id, seat_id, code, state, issued_at FROM tickets WHERE order_id IN {ids} \
+             ORDER BY seat_id"
+        );
+        let mut tickets_query = sqlx::query_as::<_, OrderTicketRow>(&tickets_sql);
+        for row in &rows {
+            tickets_query = tickets_query.bind(row.id.as_str());
+        }
+        let tickets = tickets_query.fetch_all(&self.reader).await?;
+        let mut orders = Vec::with_capacity(rows.len());
+        for row in rows {
+            let order_items = items
+                .iter()
+                .filter(|i| i.order_id == row.id)
+                .map(|i| {
+                    seat_info(SeatInfoRow {
+                        seat_id: i.seat_id,
+                        section_id: i.section_id.clone(),
+                        row_label: i.row_label.clone(),
+                        seat_number: i.seat_number,
+                        price: i.price,
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let order_payments = payments
+                .iter()
+                .filter(|p| p.order_id == row.id)
+                .map(|p| payment_record(p.clone()))
+                .collect::<Result<Vec<_>, _>>()?;
+            let order_tickets = tickets
+                .iter()
+                .filter(|t| t.order_id == row.id)
+                .map(|t| {
+                    Ok(TicketRecord {
+                        id: t.id.clone(),
+                        seat_id: u32_of("seat id", t.seat_id)?,
+                        code: t.code.clone(),
+                        state: if t.state == "VALID" {
+                            TicketState::Valid
+                        } else {
+                            TicketState::Refunded
+                        },
+                        issued_at_ms: t.issued_at,
+                    })
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            orders.push(OrderRecord {
+                state: OrderState::from_db(&row.state).ok_or_else(|| {
+                    StoreError::Corrupt(format!("unknown order state {:?}", row.state))
+                })?,
+                id: row.id,
+                event_id: row.event_id,
+                fan_id: row.fan_id,
+                hold_id: row.hold_id,
+                subtotal_minor: row.subtotal,
+                fees_minor: row.fees,
+                total_minor: row.total,
+                currency: row.currency,
+                expires_at_ms: row.expires_at,
+                created_at_ms: row.created_at,
+                paid_at_ms: row.paid_at,
+                items: order_items,
+                payments: order_payments,
+                tickets: order_tickets,
+            });
+        }
+        Ok(orders)
     }
 
     pub(crate) async fn sql_paid_totals(&self, event_id: &str) -> Result<(u64, i64), StoreError> {
