@@ -30,6 +30,8 @@ pub enum TokenKind {
     AdmissionPass,
     /// A ticket for one seat.
     Ticket,
+    /// A proof-of-work challenge handed to a joining fan.
+    Challenge,
 }
 
 impl TokenKind {
@@ -38,6 +40,7 @@ impl TokenKind {
             TokenKind::Queue => "q",
             TokenKind::AdmissionPass => "p",
             TokenKind::Ticket => "t",
+            TokenKind::Challenge => "c",
         }
     }
 
@@ -46,6 +49,7 @@ impl TokenKind {
             "q" => Some(TokenKind::Queue),
             "p" => Some(TokenKind::AdmissionPass),
             "t" => Some(TokenKind::Ticket),
+            "c" => Some(TokenKind::Challenge),
             _ => None,
         }
     }
@@ -56,6 +60,7 @@ impl TokenKind {
             TokenKind::Queue => "queue token",
             TokenKind::AdmissionPass => "admission pass",
             TokenKind::Ticket => "ticket code",
+            TokenKind::Challenge => "proof-of-work challenge",
         }
     }
 }
@@ -195,6 +200,42 @@ impl Signer {
     pub fn kind_of(&self, token: &str) -> Option<TokenKind> {
         self.open(token, "token").ok().map(|(kind, _)| kind)
     }
+}
+
+/// Claims of a proof-of-work challenge: bound to one event and one fingerprint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct ChallengeClaims {
+    /// Event id.
+    pub ev: String,
+    /// Hex SHA-256 of the fingerprint it was issued to.
+    pub fp: String,
+    /// Leading zero bits required.
+    pub bits: u32,
+    /// Expires at (Unix ms).
+    pub exp: i64,
+}
+
+/// Leading zero bits of SHA-256(`challenge` ":" `nonce`): what a proof of work must maximise.
+pub fn pow_zero_bits(challenge: &str, nonce: &str) -> u32 {
+    let digest = Sha256::digest(format!("{challenge}:{nonce}").as_bytes());
+    let mut bits = 0;
+    for byte in digest {
+        if byte == 0 {
+            bits += 8;
+        } else {
+            bits += byte.leading_zeros();
+            break;
+        }
+    }
+    bits
+}
+
+/// Finds a nonce giving at least `bits` leading zero bits (what a fan's client runs).
+pub fn solve_pow(challenge: &str, bits: u32) -> String {
+    (0u64..)
+        .map(|n| n.to_string())
+        .find(|nonce| pow_zero_bits(challenge, nonce) >= bits)
+        .unwrap_or_default()
 }
 
 /// Claims of a ticket code.

@@ -32,7 +32,7 @@ use crate::rpc::sales::SalesService;
 use crate::rpc::waiting_room::WaitingRoomService;
 use crate::store::{self, Store, StoreOptions};
 use crate::tokens::Signer;
-use crate::waiting_room::{RoomTimings, WaitingRoom};
+use crate::waiting_room::{JoinRateLimits, RoomTimings, WaitingRoom};
 
 /// How long in-flight calls may take to finish after shutdown starts.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -226,7 +226,17 @@ impl App {
                 no_show: config.no_show,
                 grace: config.grace,
             },
+            JoinRateLimits {
+                per_ip: config.join_rate_per_ip,
+                per_fingerprint: config.join_rate_per_fingerprint,
+            },
         ));
+        waiting_room.load_bans(
+            &store
+                .list_bans()
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot read the bans: {e}"))?,
+        );
         let state = Arc::new(AppState {
             waiting_room: waiting_room.clone(),
             catalog: Catalog::new(store.clone()),

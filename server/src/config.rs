@@ -163,6 +163,14 @@ pub struct Config {
     #[arg(long, env = "TAQUILLA_GRACE", default_value = "2m", value_parser = parse_duration)]
     pub grace: Duration,
 
+    /// Joins allowed per minute from one network address (burst: a sixth of it).
+    #[arg(long, env = "TAQUILLA_JOIN_RATE_PER_IP", default_value_t = 120)]
+    pub join_rate_per_ip: u32,
+
+    /// Joins allowed per minute from one fingerprint (burst: a sixth of it, at least 3).
+    #[arg(long, env = "TAQUILLA_JOIN_RATE_PER_FINGERPRINT", default_value_t = 30)]
+    pub join_rate_per_fingerprint: u32,
+
     /// Simulated payment provider: least time a call takes.
     #[arg(long, env = "TAQUILLA_PAYMENT_LATENCY", default_value = "2ms", value_parser = parse_duration)]
     pub payment_latency: Duration,
@@ -225,6 +233,8 @@ impl Config {
             hold_ttl: Duration::from_secs(600),
             payment_ttl: Duration::from_secs(900),
             pass_ttl: Duration::from_secs(1_800),
+            join_rate_per_ip: 100_000,
+            join_rate_per_fingerprint: 100_000,
             no_show: Duration::from_secs(120),
             grace: Duration::from_secs(120),
             payment_latency: Duration::from_millis(1),

@@ -16,6 +16,7 @@
 //! Single node only: the distributed backend keeps the same rules in Redis.
 
 use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -30,7 +31,9 @@ use crate::domain::queue::{QueueOrder, RateAverage, TokenBucket, shuffle};
 use crate::domain::{SalePhase, SaleState};
 use crate::error::{ApiError, ApiResult};
 use crate::store::{AdmissionSettings, EventRecord};
-use crate::tokens::{PassClaims, QueueClaims, Signer, TokenKind, sha256_hex};
+use crate::tokens::{
+    ChallengeClaims, PassClaims, QueueClaims, Signer, TokenKind, pow_zero_bits, sha256_hex,
+};
 
 /// A fan's stream of queue updates.
 pub type QueueStream = Pin<Box<dyn Stream<Item = Result<pb::QueueUpdate, Status>> + Send>>;
@@ -67,6 +70,57 @@ impl Default for RoomTimings {
     }
 }
 
+/// Join rate limits, per minute, each with a burst of a sixth of a minute's worth (at least 3).
+#[derive(Debug, Clone, Copy)]
+pub struct JoinRateLimits {
+    pub per_ip: u32,
+    pub per_fingerprint: u32,
+}
+
+impl Default for JoinRateLimits {
+    fn default() -> Self {
+        JoinRateLimits {
+            per_ip: 120,
+            per_fingerprint: 30,
+        }
+    }
+}
+
+/// How long a proof-of-work challenge may be answered.
+const CHALLENGE_TTL_MS: i64 = 120_000;
+
+/// A join request, parsed.
+#[derive(Debug, Clone, Default)]
+pub struct JoinInput {
+    pub fingerprint: String,
+    pub presale_code: String,
+    pub ip: Option<IpAddr>,
+    /// A solved challenge: (challenge, nonce).
+    pub pow: Option<(String, String)>,
+}
+
+/// What a join gave.
+#[derive(Debug, Clone)]
+pub enum Joined {
+    /// A place (new or the fingerprint's existing one) and its token.
+    Placed(String, pb::QueueStatus),
+    /// Proof of work is required first.
+    Challenge(pb::PowChallenge),
+}
+
+#[derive(Debug, Default)]
+struct Limiter {
+    per_ip: HashMap<IpAddr, TokenBucket>,
+    per_fingerprint: HashMap<String, TokenBucket>,
+    last_prune_ms: i64,
+}
+
+#[derive(Debug, Default)]
+struct Bans {
+    fingerprints: HashSet<String>,
+    ips: HashSet<IpAddr>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum EntryState {
     Prequeue,
@@ -95,6 +149,7 @@ struct Entry {
     /// When the last stream closed (or the join, if none opened yet); `None` while watched.
     detached_at_ms: Option<i64>,
     admission: Option<Admission>,
+    ip: Option<IpAddr>,
 }
 
 #[derive(Debug)]
@@ -136,7 +191,10 @@ pub struct WaitingRoom {
     clock: Arc<dyn Clock>,
     signer: Signer,
     timings: RoomTimings,
+    limits: JoinRateLimits,
     rooms: Mutex<HashMap<String, Arc<Room>>>,
+    limiter: Mutex<Limiter>,
+    bans: Mutex<Bans>,
 }
 
 /// What a status message says, to tell whether anything changed.
@@ -276,13 +334,197 @@ pub struct RoomStats {
 }
 
 impl WaitingRoom {
-    pub fn new(clock: Arc<dyn Clock>, signer: Signer, timings: RoomTimings) -> WaitingRoom {
+    pub fn new(
+        clock: Arc<dyn Clock>,
+        signer: Signer,
+        timings: RoomTimings,
+        limits: JoinRateLimits,
+    ) -> WaitingRoom {
         WaitingRoom {
             clock,
             signer,
             timings,
+            limits,
             rooms: Mutex::new(HashMap::new()),
+            limiter: Mutex::new(Limiter::default()),
+            bans: Mutex::new(Bans::default()),
         }
+    }
+
+    /// Loads stored bans: (kind, value) with kind FINGERPRINT (value the hash) or IP.
+    pub fn load_bans(&self, bans: &[(String, String)]) {
+        if let Ok(mut set) = self.bans.lock() {
+            for (kind, value) in bans {
+                match kind.as_str() {
+                    "FINGERPRINT" => {
+                        set.fingerprints.insert(value.clone());
+                    }
+                    "IP" => {
+                        if let Ok(ip) = value.parse() {
+                            set.ips.insert(ip);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// Bans a fingerprint hash or an address: matching entries leave every queue and their
+    /// joins are refused. Returns the number of entries removed.
+    pub fn ban(&self, fingerprint_hash: Option<&str>, ip: Option<IpAddr>) -> u64 {
+        if let Ok(mut set) = self.bans.lock() {
+            if let Some(fp) = fingerprint_hash {
+                set.fingerprints.insert(fp.to_string());
+            }
+            if let Some(ip) = ip {
+                set.ips.insert(ip);
+            }
+        }
+        let rooms: Vec<Arc<Room>> = self
+            .rooms
+            .lock()
+            .map(|r| r.values().cloned().collect())
+            .unwrap_or_default();
+        let mut removed = 0;
+        for room in rooms {
+            let Ok(mut inner) = room.inner.lock() else {
+                continue;
+            };
+            let mut matching: Vec<u64> = Vec::new();
+            if let Some(fp) = fingerprint_hash {
+                matching.extend(inner.by_fingerprint.get(fp).copied());
+            }
+            if let Some(ip) = ip {
+                matching.extend(
+                    inner
+                        .entries
+                        .iter()
+                        .filter(|(_, e)| e.ip == Some(ip))
+                        .map(|(id, _)| *id),
+                );
+            }
+            for id in matching {
+                let live = inner
+                    .entries
+                    .get(&id)
+                    .is_some_and(|e| !matches!(e.state, EntryState::Removed | EntryState::Expired));
+                if live {
+                    inner.unplace(id);
+                    inner.detached.remove(&id);
+                    if let Some(entry) = inner.entries.get_mut(&id) {
+                        entry.state = EntryState::Removed;
+                    }
+                    removed += 1;
+                }
+            }
+            drop(inner);
+            room.notify();
+        }
+        removed
+    }
+
+    fn check_banned(&self, fp: &str, ip: Option<IpAddr>) -> ApiResult<()> {
+        let banned = self
+            .bans
+            .lock()
+            .map(|b| b.fingerprints.contains(fp) || ip.is_some_and(|ip| b.ips.contains(&ip)))
+            .unwrap_or(false);
+        if banned {
+            return Err(ApiError::PermissionDenied(
+                "this device or network address is banned from the queue".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Counts a join against the caller's address and fingerprint.
+    fn check_rate(&self, fp: &str, ip: Option<IpAddr>, now: i64) -> ApiResult<()> {
+        let Ok(mut limiter) = self.limiter.lock() else {
+            return Ok(());
+        };
+        let burst = |rate: u32| (rate / 6).max(3);
+        let limits = self.limits;
+        // Forget callers whose buckets are full again: they owe nothing.
+        if now - limiter.last_prune_ms > 10_000 {
+            limiter.per_ip.retain(|_, b| !b.is_full(now));
+            limiter.per_fingerprint.retain(|_, b| !b.is_full(now));
+            limiter.last_prune_ms = now;
+        }
+        let mut wait = 0;
+        if let Some(ip) = ip {
+            let bucket = limiter
+                .per_ip
+                .entry(ip)
+                .or_insert_with(|| TokenBucket::full(limits.per_ip, burst(limits.per_ip), now));
+            if bucket.take(1, now) == 0 {
+                wait = wait.max(bucket.wait_ms(now));
+            }
+        }
+        let bucket = limiter
+            .per_fingerprint
+            .entry(fp.to_string())
+            .or_insert_with(|| {
+                TokenBucket::full(limits.per_fingerprint, burst(limits.per_fingerprint), now)
+            });
+        if bucket.take(1, now) == 0 {
+            wait = wait.max(bucket.wait_ms(now));
+        }
+        if wait > 0 {
+            return Err(ApiError::ResourceExhausted {
+                message: "too many joins from this device or address; wait a moment and try again"
+                    .into(),
+                retry_after_ms: wait,
+            });
+        }
+        Ok(())
+    }
+
+    /// Checks a proof of work, or says which challenge to solve.
+    fn check_pow(
+        &self,
+        event_id: &str,
+        fp: &str,
+        bits: u32,
+        solution: Option<&(String, String)>,
+        now: i64,
+    ) -> ApiResult<Option<pb::PowChallenge>> {
+        if bits == 0 {
+            return Ok(None);
+        }
+        let fresh = || {
+            let exp = now + CHALLENGE_TTL_MS;
+            let challenge = self.signer.sign(
+                TokenKind::Challenge,
+                &ChallengeClaims {
+                    ev: event_id.to_string(),
+                    fp: fp.to_string(),
+                    bits,
+                    exp,
+                },
+            );
+            Some(pb::PowChallenge {
+                challenge,
+                difficulty_bits: bits,
+                expires_at_unix_ms: exp,
+            })
+        };
+        let Some((challenge, nonce)) = solution else {
+            return Ok(fresh());
+        };
+        let claims: ChallengeClaims = match self.signer.verify(TokenKind::Challenge, challenge) {
+            Ok(claims) => claims,
+            Err(_) => return Ok(fresh()),
+        };
+        if claims.ev != event_id || claims.fp != fp || claims.exp <= now || claims.bits < bits {
+            return Ok(fresh());
+        }
+        if nonce.len() > 32 || pow_zero_bits(challenge, nonce) < bits {
+            return Err(ApiError::FailedPrecondition(format!(
+                "the proof-of-work answer is wrong: SHA-256(challenge \":\" nonce) needs {bits} leading zero bits"
+            )));
+        }
+        Ok(None)
     }
 
     /// The queue of an event, created from its stored sale state on first use.
@@ -342,12 +584,9 @@ impl WaitingRoom {
     }
 
     /// Joins `event`'s queue.
-    pub fn join(
-        &self,
-        event: &EventRecord,
-        fingerprint: &str,
-        presale_code: &str,
-    ) -> ApiResult<(String, pb::QueueStatus)> {
+    pub fn join(&self, event: &EventRecord, input: &JoinInput) -> ApiResult<Joined> {
+        let fingerprint = input.fingerprint.as_str();
+        let presale_code = input.presale_code.as_str();
         if fingerprint.is_empty()
             || fingerprint.len() > 128
             || fingerprint.chars().any(char::is_control)
@@ -359,6 +598,8 @@ impl WaitingRoom {
         let room = self.room(event)?;
         let now = self.clock.now_ms();
         let fp = sha256_hex(fingerprint);
+        self.check_banned(&fp, input.ip)?;
+        self.check_rate(&fp, input.ip, now)?;
         let mut inner = lock(&room)?;
         match inner.sale {
             SaleState::Closed => {
@@ -403,8 +644,17 @@ impl WaitingRoom {
                 let view = inner
                     .view(&event.id, id, rate)
                     .ok_or_else(|| ApiError::Internal("entry vanished".into()))?;
-                return Ok((token, view.status));
+                return Ok(Joined::Placed(token, view.status));
             }
+        }
+        if let Some(challenge) = self.check_pow(
+            &event.id,
+            &fp,
+            inner.admission.pow_difficulty,
+            input.pow.as_ref(),
+            now,
+        )? {
+            return Ok(Joined::Challenge(challenge));
         }
         inner.next_entry += 1;
         let id = inner.next_entry;
@@ -428,6 +678,7 @@ impl WaitingRoom {
                 watchers: 0,
                 detached_at_ms: Some(now),
                 admission: None,
+                ip: input.ip,
             },
         );
         inner.by_fingerprint.insert(fp, id);
@@ -442,7 +693,7 @@ impl WaitingRoom {
             .ok_or_else(|| ApiError::Internal("entry vanished".into()))?;
         drop(inner);
         room.notify();
-        Ok((token, view.status))
+        Ok(Joined::Placed(token, view.status))
     }
 
     fn claims(&self, token: &str) -> ApiResult<(QueueClaims, u64)> {
@@ -971,11 +1222,40 @@ mod tests {
             Arc::new(clock.clone()),
             Signer::new(b"0123456789abcdef0123456789abcdef").expect("key"),
             RoomTimings::default(),
+            JoinRateLimits {
+                per_ip: 1_000_000,
+                per_fingerprint: 1_000_000,
+            },
         )
     }
 
+    impl WaitingRoom {
+        /// Joins with a fingerprint and code; panics on a challenge.
+        fn join_as(
+            &self,
+            event: &EventRecord,
+            fingerprint: &str,
+            code: &str,
+        ) -> ApiResult<(String, pb::QueueStatus)> {
+            match self.join(
+                event,
+                &JoinInput {
+                    fingerprint: fingerprint.into(),
+                    presale_code: code.into(),
+                    ..JoinInput::default()
+                },
+            )? {
+                Joined::Placed(token, status) => Ok((token, status)),
+                Joined::Challenge(_) => panic!("unexpected challenge"),
+            }
+        }
+    }
+
     fn position(room: &WaitingRoom, event: &EventRecord, fingerprint: &str) -> u64 {
-        room.join(event, fingerprint, "").expect("join").1.position
+        room.join_as(event, fingerprint, "")
+            .expect("join")
+            .1
+            .position
     }
 
     #[test]
@@ -983,24 +1263,24 @@ mod tests {
         let clock = ManualClock::new(1_000);
         let room = room(&clock);
         let ev = event(SaleState::Open);
-        let (t1, s1) = room.join(&ev, "alice", "").expect("join");
-        let (t2, s2) = room.join(&ev, "alice", "").expect("again");
+        let (t1, s1) = room.join_as(&ev, "alice", "").expect("join");
+        let (t2, s2) = room.join_as(&ev, "alice", "").expect("again");
         assert_eq!(t1, t2, "a second tab gets the same place");
         assert_eq!((s1.position, s2.position), (1, 1));
-        room.join(&ev, "bob", "").expect("join");
-        let presale = room.join(&ev, "carol", "FANCLUB").expect("presale").1;
+        room.join_as(&ev, "bob", "").expect("join");
+        let presale = room.join_as(&ev, "carol", "FANCLUB").expect("presale").1;
         assert_eq!(presale.tier, pb::QueueTier::Presale as i32);
         assert_eq!(presale.position, 1);
-        let vip = room.join(&ev, "dave", "VIP-GOLD").expect("vip").1;
+        let vip = room.join_as(&ev, "dave", "VIP-GOLD").expect("vip").1;
         assert_eq!(vip.position, 1);
         assert_eq!(position(&room, &ev, "alice"), 3, "higher tiers are ahead");
         assert_eq!(position(&room, &ev, "bob"), 4);
         assert!(matches!(
-            room.join(&ev, "eve", "WRONG"),
+            room.join_as(&ev, "eve", "WRONG"),
             Err(ApiError::InvalidArgument(_))
         ));
         assert!(matches!(
-            room.join(&ev, "", ""),
+            room.join_as(&ev, "", ""),
             Err(ApiError::InvalidArgument(_))
         ));
     }
@@ -1012,7 +1292,7 @@ mod tests {
         let mut ev = event(SaleState::NotOpen);
         let fans: Vec<String> = (0..200).map(|i| format!("fan-{i}")).collect();
         for fan in &fans {
-            let status = room.join(&ev, fan, "").expect("join").1;
+            let status = room.join_as(&ev, fan, "").expect("join").1;
             assert_eq!(status.state, pb::QueueState::Prequeue as i32);
             assert_eq!(status.position, 0);
         }
@@ -1050,7 +1330,7 @@ mod tests {
             pow_difficulty: 0,
         };
         for i in 0..20_000 {
-            let token = room.join(&ev, &format!("f{i}"), "").expect("join").0;
+            let token = room.join_as(&ev, &format!("f{i}"), "").expect("join").0;
             room.attach(&token).expect("watching");
         }
         let queue = room.known_room("ev").expect("room");
@@ -1095,7 +1375,7 @@ mod tests {
         let mut ev = event(SaleState::Open);
         ev.admission.max_active = 1;
         for fan in ["first", "second"] {
-            let token = room.join(&ev, fan, "").expect("join").0;
+            let token = room.join_as(&ev, fan, "").expect("join").0;
             room.attach(&token).expect("watching");
         }
         clock.advance_ms(1_000);
@@ -1125,7 +1405,7 @@ mod tests {
         let room = room(&clock);
         let ev = event(SaleState::Paused);
         let tokens: Vec<String> = (0..10)
-            .map(|i| room.join(&ev, &format!("f{i}"), "").expect("join").0)
+            .map(|i| room.join_as(&ev, &format!("f{i}"), "").expect("join").0)
             .collect();
         assert_eq!(position(&room, &ev, "f9"), 10);
         room.leave(&tokens[0]).expect("leave");
@@ -1153,8 +1433,8 @@ mod tests {
         ev.sale_phase = SalePhase::Presale;
         ev.admission.burst = 10;
         ev.admission.rate_per_minute = 600;
-        room.join(&ev, "general", "").expect("join");
-        room.join(&ev, "fan", "FANCLUB").expect("join");
+        room.join_as(&ev, "general", "").expect("join");
+        room.join_as(&ev, "fan", "FANCLUB").expect("join");
         clock.advance_ms(10_000);
         room.pump();
         let stats = room.stats(&ev).expect("stats");

@@ -471,25 +471,6 @@ async fn events_are_created_from_layouts(backend: Backend) {
     server.stop().await;
 }
 
-async fn later_rpcs_say_what_is_missing(backend: Backend) {
-    let server = TestServer::start(backend).await;
-    let err = server
-        .operator()
-        .ban(pb::BanRequest {
-            target: Some(pb::ban_request::Target::Fingerprint("f".into())),
-            reason: String::new(),
-        })
-        .await
-        .expect_err("not built");
-    assert_eq!(err.code(), Code::Unimplemented);
-    assert!(
-        err.message().contains("abuse controls"),
-        "{}",
-        err.message()
-    );
-    server.stop().await;
-}
-
 async fn metrics_count_rpcs(backend: Backend) {
     let server = TestServer::start(backend).await;
     server
@@ -540,6 +521,5 @@ on_both_backends!(
     lux_tour_seeds_142000_seats_in_8_events,
     seat_map_of_an_arena_is_one_compact_message,
     events_are_created_from_layouts,
-    later_rpcs_say_what_is_missing,
     metrics_count_rpcs,
 );

@@ -418,7 +418,148 @@ async fn waiting_fans_hear_sold_out(backend: Backend) {
     server.stop().await;
 }
 
+async fn bans_rate_limits_and_proof_of_work(backend: Backend) {
+    let server = TestServer::start_with(
+        backend,
+        std::sync::Arc::new(taquilla_server::domain::clock::SystemClock),
+        |c| c.join_rate_per_fingerprint = 6,
+    )
+    .await;
+    create_event(&server, "ev", HALL, 4).await;
+    let join = |fp: &str, pow: Option<pb::PowSolution>| {
+        let mut client = server.waiting_room();
+        let request = pb::JoinRequest {
+            event_id: "ev".into(),
+            fingerprint: fp.into(),
+            presale_code: String::new(),
+            pow_solution: pow,
+        };
+        async move { client.join(request).await }
+    };
+    // Rate limit per fingerprint: a burst of 3, then RESOURCE_EXHAUSTED with a retry hint.
+    for _ in 0..3 {
+        join("refresher", None).await.expect("within the burst");
+    }
+    let err = join("refresher", None).await.expect_err("limited");
+    assert_eq!(err.code(), Code::ResourceExhausted);
+    let retry: u64 = err
+        .metadata()
+        .get("retry-after-ms")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .expect("retry-after-ms");
+    assert!(retry > 0 && retry <= 10_000, "{retry}");
+    // Banning a fingerprint removes its entry and refuses it from then on.
+    let token = join("bot-1", None)
+        .await
+        .expect("join")
+        .into_inner()
+        .queue_token;
+    let removed = server
+        .operator()
+        .ban(pb::BanRequest {
+            target: Some(pb::ban_request::Target::Fingerprint("bot-1".into())),
+            reason: "scripted".into(),
+        })
+        .await
+        .expect("ban")
+        .into_inner()
+        .removed_entries;
+    assert_eq!(removed, 1);
+    assert_eq!(
+        join("bot-1", None).await.expect_err("banned").code(),
+        Code::PermissionDenied
+    );
+    assert_eq!(
+        server
+            .waiting_room()
+            .watch(pb::WatchRequest { queue_token: token })
+            .await
+            .expect_err("removed")
+            .code(),
+        Code::NotFound
+    );
+    let err = server
+        .operator()
+        .ban(pb::BanRequest {
+            target: Some(pb::ban_request::Target::Ip("300.1.2.3".into())),
+            reason: String::new(),
+        })
+        .await
+        .expect_err("bad ip");
+    assert_eq!(err.code(), Code::InvalidArgument);
+    // Proof of work: asked for, solved, accepted; a wrong answer is refused.
+    server
+        .operator()
+        .set_admission(pb::SetAdmissionRequest {
+            event_id: "ev".into(),
+            rate_per_minute: 60,
+            burst: 1,
+            max_active: 10,
+            pow_difficulty_bits: 8,
+        })
+        .await
+        .expect("pow on");
+    let asked = join("careful", None).await.expect("challenge").into_inner();
+    assert!(asked.queue_token.is_empty());
+    let challenge = asked.challenge.expect("a challenge");
+    assert_eq!(challenge.difficulty_bits, 8);
+    let wrong = (0u64..)
+        .map(|n| n.to_string())
+        .find(|n| taquilla_server::tokens::pow_zero_bits(&challenge.challenge, n) < 8)
+        .expect("a wrong nonce");
+    let err = join(
+        "careful",
+        Some(pb::PowSolution {
+            challenge: challenge.challenge.clone(),
+            nonce: wrong,
+        }),
+    )
+    .await
+    .expect_err("wrong answer");
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    let nonce = taquilla_server::tokens::solve_pow(&challenge.challenge, 8);
+    let placed = join(
+        "careful",
+        Some(pb::PowSolution {
+            challenge: challenge.challenge.clone(),
+            nonce,
+        }),
+    )
+    .await
+    .expect("solved")
+    .into_inner();
+    assert!(!placed.queue_token.is_empty());
+    // A challenge is bound to the fingerprint it was issued to.
+    let stolen = join(
+        "other",
+        Some(pb::PowSolution {
+            challenge: challenge.challenge,
+            nonce: "0".into(),
+        }),
+    )
+    .await
+    .expect("a fresh challenge")
+    .into_inner();
+    assert!(stolen.queue_token.is_empty() && stolen.challenge.is_some());
+    // Banning the loopback address refuses everyone here.
+    server
+        .operator()
+        .ban(pb::BanRequest {
+            target: Some(pb::ban_request::Target::Ip("127.0.0.1".into())),
+            reason: "test".into(),
+        })
+        .await
+        .expect("ban ip");
+    assert_eq!(
+        join("anyone", None).await.expect_err("banned ip").code(),
+        Code::PermissionDenied
+    );
+    server.stop().await;
+}
+
 on_both_backends!(
+    bans_rate_limits_and_proof_of_work,
     fans_queue_get_passes_and_buy,
     queue_tokens_and_sale_controls_are_checked,
     waiting_fans_hear_sold_out,

@@ -169,6 +169,28 @@ impl TokenBucket {
         self.last_ms = now_ms.max(self.last_ms);
     }
 
+    /// Milliseconds until one whole token is available.
+    pub fn wait_ms(&mut self, now_ms: i64) -> u64 {
+        self.refill(now_ms);
+        if self.tokens >= 1.0 || self.rate_per_minute <= 0.0 {
+            return 0;
+        }
+        ((1.0 - self.tokens) * 60_000.0 / self.rate_per_minute).ceil() as u64
+    }
+
+    /// Whether the bucket is full at `now_ms` (nothing to remember about its owner).
+    pub fn is_full(&mut self, now_ms: i64) -> bool {
+        self.refill(now_ms);
+        self.tokens >= self.burst
+    }
+
+    /// A bucket that starts full.
+    pub fn full(rate_per_minute: u32, burst: u32, now_ms: i64) -> TokenBucket {
+        let mut bucket = TokenBucket::new(rate_per_minute, burst, now_ms);
+        bucket.tokens = bucket.burst;
+        bucket
+    }
+
     /// Takes up to `wanted` whole tokens at `now_ms`; returns how many were taken.
     pub fn take(&mut self, wanted: u64, now_ms: i64) -> u64 {
         self.refill(now_ms);

@@ -6,12 +6,3 @@ pub mod convert;
 pub mod operator;
 pub mod sales;
 pub mod waiting_room;
-
-use crate::error::ApiError;
-
-/// The answer of an RPC whose behaviour is not built yet: says what is missing.
-pub(crate) fn not_built(rpc: &str, missing: &str) -> ApiError {
-    ApiError::Unimplemented(format!(
-        "{rpc} is not available in this version of the server: {missing} is not built yet"
-    ))
-}

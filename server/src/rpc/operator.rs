@@ -10,7 +10,7 @@ use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 use tracing::instrument;
 
-use super::{convert, not_built};
+use super::convert;
 use crate::app::AppState;
 use crate::domain::demo::{self, DemoEvent};
 use crate::domain::ids::{check_event_id, check_text};
@@ -571,11 +571,54 @@ impl pb::operator_server::Operator for OperatorService {
         Ok(Response::new(pb::BroadcastResponse { alert: Some(alert) }))
     }
 
+    #[instrument(skip_all)]
     async fn ban(
         &self,
-        _request: Request<pb::BanRequest>,
+        request: Request<pb::BanRequest>,
     ) -> Result<Response<pb::BanResponse>, Status> {
-        Err(not_built("Ban", "the waiting room's abuse controls").into())
+        let request = request.into_inner();
+        let (kind, value, fingerprint, ip) = match request.target {
+            Some(pb::ban_request::Target::Fingerprint(fp)) => {
+                if fp.is_empty() || fp.len() > 128 {
+                    return Err(ApiError::InvalidArgument(
+                        "fingerprint must be 1 to 128 characters".into(),
+                    )
+                    .into());
+                }
+                let hash = crate::tokens::sha256_hex(&fp);
+                ("FINGERPRINT", hash.clone(), Some(hash), None)
+            }
+            Some(pb::ban_request::Target::Ip(ip)) => {
+                let ip: std::net::IpAddr = ip.trim().parse().map_err(|_| {
+                    ApiError::InvalidArgument(format!("ip {ip:?} is not an IPv4 or IPv6 address"))
+                })?;
+                ("IP", ip.to_string(), None, Some(ip))
+            }
+            None => {
+                return Err(ApiError::InvalidArgument(
+                    "say what to ban: a fingerprint or an ip".into(),
+                )
+                .into());
+            }
+        };
+        self.state
+            .store
+            .add_ban(kind, &value, &request.reason, self.state.clock.now_ms())
+            .await
+            .map_err(ApiError::from)?;
+        let removed = self.state.waiting_room.ban(fingerprint.as_deref(), ip);
+        self.audit(
+            "ban",
+            None,
+            format!(
+                "{kind} {value}: {} ({removed} entries removed)",
+                request.reason
+            ),
+        )
+        .await;
+        Ok(Response::new(pb::BanResponse {
+            removed_entries: removed,
+        }))
     }
 
     #[instrument(skip_all, fields(event_id = %request.get_ref().event_id))]

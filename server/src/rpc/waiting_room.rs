@@ -7,6 +7,7 @@ use tonic::{Request, Response, Status};
 use tracing::instrument;
 
 use crate::app::AppState;
+use crate::waiting_room::{JoinInput, Joined};
 
 #[derive(Debug, Clone)]
 pub struct WaitingRoomService {
@@ -26,17 +27,29 @@ impl pb::waiting_room_server::WaitingRoom for WaitingRoomService {
         &self,
         request: Request<pb::JoinRequest>,
     ) -> Result<Response<pb::JoinResponse>, Status> {
+        let ip = request.remote_addr().map(|a| a.ip());
         let request = request.into_inner();
         let event = super::sales::find_event(&self.state, &request.event_id).await?;
-        let (queue_token, status) =
-            self.state
-                .waiting_room
-                .join(&event, &request.fingerprint, &request.presale_code)?;
-        Ok(Response::new(pb::JoinResponse {
-            queue_token,
-            status: Some(status),
-            challenge: None,
-        }))
+        let input = JoinInput {
+            fingerprint: request.fingerprint,
+            presale_code: request.presale_code,
+            ip,
+            pow: request.pow_solution.map(|s| (s.challenge, s.nonce)),
+        };
+        Ok(Response::new(
+            match self.state.waiting_room.join(&event, &input)? {
+                Joined::Placed(queue_token, status) => pb::JoinResponse {
+                    queue_token,
+                    status: Some(status),
+                    challenge: None,
+                },
+                Joined::Challenge(challenge) => pb::JoinResponse {
+                    queue_token: String::new(),
+                    status: None,
+                    challenge: Some(challenge),
+                },
+            },
+        ))
     }
 
     type WatchStream = crate::waiting_room::QueueStream;

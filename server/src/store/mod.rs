@@ -272,6 +272,18 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         limit: i64,
     ) -> Result<Vec<OrderRecord>, StoreError>;
 
+    /// Records a ban (`kind` FINGERPRINT with the fingerprint's hash, or IP).
+    async fn add_ban(
+        &self,
+        kind: &str,
+        value: &str,
+        reason: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError>;
+
+    /// Every ban, as (kind, value).
+    async fn list_bans(&self) -> Result<Vec<(String, String)>, StoreError>;
+
     /// Paid orders of an event and their total (fees included).
     async fn paid_totals(&self, event_id: &str) -> Result<(u64, i64), StoreError>;
 
@@ -976,6 +988,18 @@ macro_rules! store_for {
                 limit: i64,
             ) -> Result<Vec<OrderRecord>, StoreError> {
                 SqlStore::sql_list_orders(self, event_id, state, before, limit).await
+            }
+            async fn add_ban(
+                &self,
+                kind: &str,
+                value: &str,
+                reason: &str,
+                now_ms: i64,
+            ) -> Result<(), StoreError> {
+                SqlStore::sql_add_ban(self, kind, value, reason, now_ms).await
+            }
+            async fn list_bans(&self) -> Result<Vec<(String, String)>, StoreError> {
+                SqlStore::sql_list_bans(self).await
             }
             async fn paid_totals(&self, event_id: &str) -> Result<(u64, i64), StoreError> {
                 SqlStore::sql_paid_totals(self, event_id).await

@@ -170,6 +170,12 @@ pub(crate) struct OrderTicketRow {
 }
 
 #[derive(Debug, FromRow)]
+pub(crate) struct BanRow {
+    kind: String,
+    value: String,
+}
+
+#[derive(Debug, FromRow)]
 pub(crate) struct DetailRow {
     detail: String,
 }
@@ -303,6 +309,7 @@ where
     for<'r> PaymentRow: FromRow<'r, <DB as Database>::Row>,
     for<'r> TicketRow: FromRow<'r, <DB as Database>::Row>,
     for<'r> DetailRow: FromRow<'r, <DB as Database>::Row>,
+    for<'r> BanRow: FromRow<'r, <DB as Database>::Row>,
     for<'r> OrderItemRow: FromRow<'r, <DB as Database>::Row>,
     for<'r> OrderTicketRow: FromRow<'r, <DB as Database>::Row>,
     for<'r> CountOnly: FromRow<'r, <DB as Database>::Row>,
@@ -1484,6 +1491,33 @@ where
             });
         }
         Ok(orders)
+    }
+
+    pub(crate) async fn sql_add_ban(
+        &self,
+        kind: &str,
+        value: &str,
+        reason: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO bans (kind, value, reason, created_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (kind, value) DO NOTHING",
+        )
+        .bind(kind)
+        .bind(value)
+        .bind(reason)
+        .bind(now_ms)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn sql_list_bans(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let rows: Vec<BanRow> = sqlx::query_as("SELECT kind, value FROM bans")
+            .fetch_all(&self.reader)
+            .await?;
+        Ok(rows.into_iter().map(|r| (r.kind, r.value)).collect())
     }
 
     pub(crate) async fn sql_paid_totals(&self, event_id: &str) -> Result<(u64, i64), StoreError> {
