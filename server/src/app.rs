@@ -190,7 +190,14 @@ impl App {
         };
         let store = store::open(config.database_url.as_deref(), &config.data_dir, &options).await?;
         let redis = match &config.redis_url {
-            Some(url) => Some(connect_redis(url, config.connect_timeout).await?),
+            Some(url) => {
+                let connection = connect_redis(url, config.connect_timeout).await?;
+                tracing::warn!(
+                    "Redis is reachable, but this version's waiting room runs in process: \
+                     run a single node per event until the Redis waiting room is built"
+                );
+                Some(connection)
+            }
             None => None,
         };
         let signing_key = match &config.signing_key {
@@ -341,7 +348,7 @@ impl App {
             grpc = %grpc_addr,
             admin = %admin_addr,
             backend = %state.store.backend(),
-            waiting_room = if state.redis.is_some() { "redis" } else { "embedded" },
+            waiting_room = "embedded",
             "taquilla-server is serving"
         );
 
