@@ -1,21 +1,30 @@
 //! `taquilla-ops`: the operator's command line. It speaks only to the server's `Operator` and
-//! public `Sales` RPCs; it never touches a database.
+//! public `Sales` RPCs; it never touches a database. Tables for people by default,
+//! `--output json` (stable field names) for scripts; every failure is one line on stderr and a
+//! non-zero exit code.
+
+mod output;
+mod time;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use taquilla_proto::v1 as pb;
+use tokio_stream::StreamExt;
 use tonic::Request;
 use tonic::metadata::MetadataValue;
+use tonic::transport::Channel;
 
-/// Run a Taquilla sale: seed events, list them, and (as the server grows) open sales, tune the
-/// admission valve, watch live figures and audit integrity.
+use output::Output;
+
+/// Run a Taquilla sale from the command line: seed or create events, open and tune the sale,
+/// watch it live, answer fans, and audit its integrity.
 #[derive(Debug, Parser)]
 #[command(
     name = "taquilla-ops",
     version,
-    after_help = "Example:\n  taquilla-ops seed lux-tour\n  taquilla-ops events"
+    after_help = "Examples:\n  taquilla-ops seed lux-tour\n  taquilla-ops sale open lux-mad-2026-03-30 --phase presale --code FANCLUB\n  taquilla-ops admission set lux-mad-2026-03-30 --rate 3000 --max-active 2000\n  taquilla-ops top lux-mad-2026-03-30\n  taquilla-ops audit lux-mad-2026-03-30"
 )]
 struct Cli {
     /// The server's gRPC address.
@@ -46,8 +55,18 @@ struct Cli {
     )]
     data_dir: PathBuf,
 
+    /// Output format.
+    #[arg(long, global = true, value_enum, default_value_t = Format::Table)]
+    output: Format,
+
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Table,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -57,8 +76,171 @@ enum Command {
         /// Which demo: lux-tour (8 concerts, 142,000 seats).
         demo: String,
     },
-    /// List events with capacity and availability. Example: taquilla-ops events
+    /// Events: create one from a layout file.
+    #[command(subcommand)]
+    Event(EventCommand),
+    /// List events with capacity, sold, held, available and sale state. Example: taquilla-ops events
     Events,
+    /// Open, pause, resume or close a sale.
+    #[command(subcommand)]
+    Sale(SaleCommand),
+    /// Tune the admission valve.
+    #[command(subcommand)]
+    Admission(AdmissionCommand),
+    /// An event's live figures, once. Example: taquilla-ops stats lux-mad-2026-03-30
+    Stats { event: String },
+    /// Live figures, refreshed until Ctrl-C. Example: taquilla-ops top lux-mad-2026-03-30
+    Top {
+        event: String,
+        /// Seconds between refreshes.
+        #[arg(long, default_value_t = 1.0)]
+        interval: f64,
+        /// Stop after this many refreshes (default: until Ctrl-C).
+        #[arg(long)]
+        count: Option<u64>,
+    },
+    /// Send an alert to everyone in an event's queue.
+    /// Example: taquilla-ops broadcast lux-mad-2026-03-30 "Doors at 21:00"
+    Broadcast {
+        event: String,
+        message: String,
+        #[arg(long, value_enum, default_value_t = Severity::Info)]
+        severity: Severity,
+    },
+    /// Ban a fingerprint or an IP address from every queue.
+    /// Example: taquilla-ops ban --ip 203.0.113.9 --reason "scripted joins"
+    Ban {
+        #[arg(long, conflicts_with = "ip", required_unless_present = "ip")]
+        fingerprint: Option<String>,
+        #[arg(long)]
+        ip: Option<String>,
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// An event's orders, newest first. Example: taquilla-ops orders lux-mad-2026-03-30 --state paid
+    Orders {
+        event: String,
+        #[arg(long, value_enum)]
+        state: Option<OrderStateArg>,
+        /// Most orders to show.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+    /// Refund a paid order. Example: taquilla-ops refund o_0123 --return-seats
+    Refund {
+        order: String,
+        /// Put the seats back on sale (otherwise they stay off sale).
+        #[arg(long)]
+        return_seats: bool,
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Check an event's integrity invariants; exits 1 when any fails.
+    /// Example: taquilla-ops audit lux-mad-2026-03-30
+    Audit { event: String },
+}
+
+#[derive(Debug, Subcommand)]
+enum EventCommand {
+    /// Create an event from a venue layout file (TOML or JSON, see the README).
+    /// Example: taquilla-ops event create --layout ops-cli/layouts/sala-demo.toml --id demo-1 --name "Demo" --artist "Band" --starts-at 2026-12-31T21:00:00Z
+    Create {
+        #[arg(long)]
+        layout: PathBuf,
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        artist: String,
+        /// Start time: RFC 3339 UTC (2026-12-31T21:00:00Z), +DURATION from now, or Unix ms.
+        #[arg(long)]
+        starts_at: String,
+        /// Booking fee per ticket in major units, e.g. 5.50.
+        #[arg(long, default_value = "0")]
+        fee: String,
+        #[arg(long, default_value_t = 4)]
+        max_per_fan: u32,
+        #[arg(long, default_value = "EUR")]
+        currency: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SaleCommand {
+    /// Open a sale now or at a time. Example: taquilla-ops sale open EVENT --phase general
+    Open {
+        event: String,
+        #[arg(long, value_enum)]
+        phase: Phase,
+        /// When: RFC 3339 UTC, +DURATION from now, or Unix ms (default now).
+        #[arg(long)]
+        at: Option<String>,
+        /// Presale codes to accept (repeatable).
+        #[arg(long = "code")]
+        codes: Vec<String>,
+    },
+    /// Stop admissions, keeping everyone's place. Example: taquilla-ops sale pause EVENT
+    Pause { event: String },
+    /// Resume a paused sale. Example: taquilla-ops sale resume EVENT
+    Resume { event: String },
+    /// End the sale and its queue. Example: taquilla-ops sale close EVENT
+    Close { event: String },
+}
+
+#[derive(Debug, Subcommand)]
+enum AdmissionCommand {
+    /// Set the admission valve. Example: taquilla-ops admission set EVENT --rate 3000 --max-active 2000
+    Set {
+        event: String,
+        /// Fans admitted per minute ("3000" or "3000/min").
+        #[arg(long, value_parser = parse_rate, allow_hyphen_values = true)]
+        rate: u32,
+        /// Most fans buying at once.
+        #[arg(long, value_parser = parse_positive, allow_hyphen_values = true)]
+        max_active: u32,
+        /// Most admitted at once after a lull (default: a second's worth).
+        #[arg(long, default_value_t = 0)]
+        burst: u32,
+        /// Proof-of-work difficulty for joining, in leading zero bits (0 = off).
+        #[arg(long, default_value_t = 0)]
+        pow: u32,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Phase {
+    Presale,
+    General,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Severity {
+    Info,
+    Warning,
+    Critical,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum OrderStateArg {
+    PendingPayment,
+    Paid,
+    Expired,
+    Cancelled,
+    Refunded,
+}
+
+fn parse_positive(input: &str) -> Result<u32, String> {
+    match input.trim().parse::<u32>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(format!("{input:?} must be a whole number above zero")),
+    }
+}
+
+fn parse_rate(input: &str) -> Result<u32, String> {
+    let number = input.trim().trim_end_matches("/min").trim_end_matches("/m");
+    parse_positive(number)
+        .map_err(|_| format!("{input:?} must be fans per minute above zero, e.g. 3000 or 3000/min"))
 }
 
 fn token(cli: &Cli) -> anyhow::Result<String> {
@@ -76,121 +258,375 @@ fn token(cli: &Cli) -> anyhow::Result<String> {
         })
 }
 
-fn authorized<T>(message: T, token: &str) -> anyhow::Result<Request<T>> {
-    let mut request = Request::new(message);
-    let value: MetadataValue<_> = format!("Bearer {token}").parse().map_err(|_| {
-        anyhow::anyhow!("the operator token contains characters that cannot be sent")
-    })?;
-    request.metadata_mut().insert("authorization", value);
-    Ok(request)
-}
+/// Adds the bearer token to every call.
+#[derive(Clone)]
+struct Bearer(MetadataValue<tonic::metadata::Ascii>);
 
-fn group_thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-fn print_events(events: &[pb::Event]) {
-    println!(
-        "{:<22} {:<18} {:<10} {:>9} {:>9} {:>8} {:>8}",
-        "EVENT", "VENUE", "CITY", "CAPACITY", "AVAILABLE", "HELD", "SOLD"
-    );
-    for e in events {
-        let inv = e.inventory.unwrap_or_default();
-        let venue = e.venue.clone().unwrap_or_default();
-        println!(
-            "{:<22} {:<18} {:<10} {:>9} {:>9} {:>8} {:>8}",
-            e.id,
-            venue.name,
-            venue.city,
-            group_thousands(u64::from(inv.capacity)),
-            group_thousands(u64::from(inv.available)),
-            group_thousands(u64::from(inv.soft_locked + inv.hard_locked)),
-            group_thousands(u64::from(inv.sold)),
-        );
+impl tonic::service::Interceptor for Bearer {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, tonic::Status> {
+        request
+            .metadata_mut()
+            .insert("authorization", self.0.clone());
+        Ok(request)
     }
 }
 
+type OperatorClient = pb::operator_client::OperatorClient<
+    tonic::service::interceptor::InterceptedService<Channel, Bearer>,
+>;
+
+/// Turns a status into one line a person understands.
 fn explain(status: tonic::Status) -> anyhow::Error {
     match status.code() {
         tonic::Code::Unavailable => {
-            anyhow::anyhow!("the server is unreachable: {}", status.message())
+            anyhow::anyhow!("the server is unavailable: {}", status.message())
         }
+        tonic::Code::Unauthenticated => anyhow::anyhow!(
+            "the server refused the operator token: {}",
+            status.message()
+        ),
         _ => anyhow::anyhow!("{}", status.message()),
     }
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
-    let channel = tonic::transport::Endpoint::from_shared(cli.server.clone())
-        .map_err(|_| anyhow::anyhow!("--server {:?} is not a valid URL", cli.server))?
+async fn connect(server: &str) -> anyhow::Result<Channel> {
+    tonic::transport::Endpoint::from_shared(server.to_string())
+        .map_err(|_| {
+            anyhow::anyhow!("--server {server:?} is not a valid URL, e.g. http://127.0.0.1:50051")
+        })?
+        .connect_timeout(std::time::Duration::from_secs(5))
         .connect()
         .await
-        .map_err(|e| anyhow::anyhow!("cannot reach the server at {}: {e}", cli.server))?;
-    match &cli.command {
+        .map_err(|_| anyhow::anyhow!("cannot reach the server at {server}: is it running?"))
+}
+
+fn operator(channel: Channel, token: &str) -> anyhow::Result<OperatorClient> {
+    let value = format!("Bearer {token}").parse().map_err(|_| {
+        anyhow::anyhow!("the operator token contains characters that cannot be sent")
+    })?;
+    Ok(pb::operator_client::OperatorClient::with_interceptor(
+        channel,
+        Bearer(value),
+    ))
+}
+
+/// Runs the command; `Ok(false)` means it ran but found a failure (the audit).
+async fn run(cli: Cli) -> anyhow::Result<bool> {
+    let out = Output::new(cli.output == Format::Json);
+    // Check what can be checked before connecting.
+    let token_needed = !matches!(cli.command, Command::Events);
+    let token = if token_needed {
+        Some(token(&cli)?)
+    } else {
+        None
+    };
+    let channel = connect(&cli.server).await?;
+    let op = || operator(channel.clone(), token.as_deref().unwrap_or_default());
+    match cli.command {
         Command::Seed { demo } => {
-            let token = token(&cli)?;
-            let mut client = pb::operator_client::OperatorClient::new(channel);
-            let response = client
-                .seed_demo(authorized(
-                    pb::SeedDemoRequest {
-                        scenario: demo.clone(),
-                    },
-                    &token,
-                )?)
+            let response = op()?
+                .seed_demo(pb::SeedDemoRequest {
+                    scenario: demo.clone(),
+                })
                 .await
                 .map_err(explain)?
                 .into_inner();
-            println!(
-                "seeded {}: {} events, {} seats created in {} ms",
-                demo,
-                response.events.len(),
-                group_thousands(response.seats_created),
-                group_thousands(response.elapsed_ms)
-            );
-            print_events(&response.events);
+            out.seeded(&demo, &response);
+        }
+        Command::Event(EventCommand::Create {
+            layout,
+            id,
+            name,
+            artist,
+            starts_at,
+            fee,
+            max_per_fan,
+            currency,
+        }) => {
+            let document = std::fs::read_to_string(&layout)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", layout.display()))?;
+            let layout_field = if layout.extension().is_some_and(|e| e == "json") {
+                pb::create_event_request::Layout::LayoutJson(document)
+            } else {
+                pb::create_event_request::Layout::LayoutToml(document)
+            };
+            let response = op()?
+                .create_event(pb::CreateEventRequest {
+                    event_id: id,
+                    name,
+                    artist,
+                    starts_at_unix_ms: time::parse_when(&starts_at)?,
+                    currency,
+                    fee_per_ticket_minor: output::parse_money(&fee)?,
+                    max_tickets_per_fan: max_per_fan,
+                    layout: Some(layout_field),
+                })
+                .await
+                .map_err(explain)?
+                .into_inner();
+            if let Some(event) = response.event {
+                out.events(&[event]);
+            }
         }
         Command::Events => {
-            let mut client = pb::sales_client::SalesClient::new(channel);
-            let response = client
+            let events = pb::sales_client::SalesClient::new(channel.clone())
                 .list_events(pb::ListEventsRequest {})
                 .await
                 .map_err(explain)?
+                .into_inner()
+                .events;
+            out.events(&events);
+        }
+        Command::Sale(command) => {
+            let mut op = op()?;
+            let status = match command {
+                SaleCommand::Open {
+                    event,
+                    phase,
+                    at,
+                    codes,
+                } => {
+                    op.open_sale(pb::OpenSaleRequest {
+                        event_id: event,
+                        phase: match phase {
+                            Phase::Presale => pb::SalePhase::Presale,
+                            Phase::General => pb::SalePhase::General,
+                        }
+                        .into(),
+                        opens_at_unix_ms: at
+                            .as_deref()
+                            .map(time::parse_when)
+                            .transpose()?
+                            .unwrap_or(0),
+                        presale_codes: codes,
+                    })
+                    .await
+                }
+                SaleCommand::Pause { event } => {
+                    op.pause_sale(pb::PauseSaleRequest { event_id: event })
+                        .await
+                }
+                SaleCommand::Resume { event } => {
+                    let stats = op
+                        .get_stats(pb::GetStatsRequest {
+                            event_id: event.clone(),
+                        })
+                        .await
+                        .map_err(explain)?
+                        .into_inner();
+                    op.open_sale(pb::OpenSaleRequest {
+                        event_id: event,
+                        phase: stats.sale_phase,
+                        opens_at_unix_ms: 0,
+                        presale_codes: vec![],
+                    })
+                    .await
+                }
+                SaleCommand::Close { event } => {
+                    op.close_sale(pb::CloseSaleRequest { event_id: event })
+                        .await
+                }
+            }
+            .map_err(explain)?
+            .into_inner();
+            out.sale(&status);
+        }
+        Command::Admission(AdmissionCommand::Set {
+            event,
+            rate,
+            max_active,
+            burst,
+            pow,
+        }) => {
+            let settings = op()?
+                .set_admission(pb::SetAdmissionRequest {
+                    event_id: event,
+                    rate_per_minute: rate,
+                    burst,
+                    max_active,
+                    pow_difficulty_bits: pow,
+                })
+                .await
+                .map_err(explain)?
                 .into_inner();
-            print_events(&response.events);
+            out.admission(&settings);
+        }
+        Command::Stats { event } => {
+            let stats = op()?
+                .get_stats(pb::GetStatsRequest { event_id: event })
+                .await
+                .map_err(explain)?
+                .into_inner();
+            out.stats(&stats, false);
+        }
+        Command::Top {
+            event,
+            interval,
+            count,
+        } => {
+            let interval_ms = (interval * 1_000.0).round().clamp(250.0, 60_000.0) as u32;
+            let mut stream = op()?
+                .watch_stats(pb::WatchStatsRequest {
+                    event_id: event,
+                    interval_ms,
+                })
+                .await
+                .map_err(explain)?
+                .into_inner();
+            let mut shown = 0u64;
+            loop {
+                tokio::select! {
+                    item = stream.next() => {
+                        let Some(item) = item else { break };
+                        out.stats(&item.map_err(explain)?, true);
+                        shown += 1;
+                        if count.is_some_and(|c| shown >= c) {
+                            break;
+                        }
+                    }
+                    _ = tokio::signal::ctrl_c() => break,
+                }
+            }
+        }
+        Command::Broadcast {
+            event,
+            message,
+            severity,
+        } => {
+            let alert = op()?
+                .broadcast(pb::BroadcastRequest {
+                    event_id: event,
+                    message,
+                    severity: match severity {
+                        Severity::Info => pb::AlertSeverity::Info,
+                        Severity::Warning => pb::AlertSeverity::Warning,
+                        Severity::Critical => pb::AlertSeverity::Critical,
+                    }
+                    .into(),
+                })
+                .await
+                .map_err(explain)?
+                .into_inner()
+                .alert
+                .unwrap_or_default();
+            out.alert(&alert);
+        }
+        Command::Ban {
+            fingerprint,
+            ip,
+            reason,
+        } => {
+            let target = match (fingerprint, ip) {
+                (Some(f), _) => pb::ban_request::Target::Fingerprint(f),
+                (None, Some(ip)) => pb::ban_request::Target::Ip(ip),
+                (None, None) => anyhow::bail!("say what to ban: --fingerprint or --ip"),
+            };
+            let response = op()?
+                .ban(pb::BanRequest {
+                    target: Some(target),
+                    reason,
+                })
+                .await
+                .map_err(explain)?
+                .into_inner();
+            out.banned(response.removed_entries);
+        }
+        Command::Orders {
+            event,
+            state,
+            limit,
+        } => {
+            let state = state.map(|s| match s {
+                OrderStateArg::PendingPayment => pb::OrderState::PendingPayment,
+                OrderStateArg::Paid => pb::OrderState::Paid,
+                OrderStateArg::Expired => pb::OrderState::Expired,
+                OrderStateArg::Cancelled => pb::OrderState::Cancelled,
+                OrderStateArg::Refunded => pb::OrderState::Refunded,
+            });
+            let mut op = op()?;
+            let mut orders = Vec::new();
+            let mut page_token = String::new();
+            while orders.len() < limit as usize {
+                let page = op
+                    .list_orders(pb::ListOrdersRequest {
+                        event_id: event.clone(),
+                        state: state.map(i32::from).unwrap_or(0),
+                        page_size: (limit as usize - orders.len()).min(1_000) as u32,
+                        page_token: page_token.clone(),
+                    })
+                    .await
+                    .map_err(explain)?
+                    .into_inner();
+                orders.extend(page.orders);
+                if page.next_page_token.is_empty() {
+                    break;
+                }
+                page_token = page.next_page_token;
+            }
+            out.orders(&orders);
+        }
+        Command::Refund {
+            order,
+            return_seats,
+            reason,
+        } => {
+            let refunded = op()?
+                .refund(pb::RefundRequest {
+                    order_id: order,
+                    return_seats_to_sale: return_seats,
+                    reason,
+                })
+                .await
+                .map_err(explain)?
+                .into_inner()
+                .order
+                .unwrap_or_default();
+            out.orders(&[refunded]);
+        }
+        Command::Audit { event } => {
+            let report = op()?
+                .audit(pb::AuditRequest { event_id: event })
+                .await
+                .map_err(explain)?
+                .into_inner();
+            out.audit(&report);
+            return Ok(report.ok);
         }
     }
-    Ok(())
+    Ok(true)
 }
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e)
+            if matches!(
+                e.kind(),
+                clap::error::ErrorKind::DisplayHelp
+                    | clap::error::ErrorKind::DisplayVersion
+                    | clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) =>
+        {
+            e.exit()
+        }
+        Err(e) => {
+            // One line: clap's first line without its "error: " prefix.
+            let rendered = e.render().to_string();
+            let first = rendered.lines().next().unwrap_or_default();
+            eprintln!(
+                "taquilla-ops: {} (see taquilla-ops --help)",
+                first.trim_start_matches("error: ")
+            );
+            return ExitCode::from(2);
+        }
+    };
     match run(cli).await {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
         Err(e) => {
             eprintln!("taquilla-ops: {e:#}");
-            ExitCode::FAILURE
+            ExitCode::from(2)
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::group_thousands;
-
-    #[test]
-    fn thousands() {
-        assert_eq!(group_thousands(0), "0");
-        assert_eq!(group_thousands(999), "999");
-        assert_eq!(group_thousands(1_000), "1,000");
-        assert_eq!(group_thousands(142_000), "142,000");
-        assert_eq!(group_thousands(1_234_567), "1,234,567");
     }
 }

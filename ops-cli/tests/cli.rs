@@ -1,0 +1,455 @@
+//! The real `taquilla-ops` binary against a real server started by the test, on the embedded
+//! backend and on PostgreSQL: every command, JSON output parsed back, and the error cases.
+
+use std::net::SocketAddr;
+use std::process::Output;
+
+use serde_json::Value;
+use sqlx::Connection;
+use taquilla_proto::v1 as pb;
+use taquilla_server::app::App;
+use taquilla_server::config::Config;
+
+const TOKEN: &str = "test-operator-token";
+
+struct Server {
+    addr: SocketAddr,
+    dir: tempfile::TempDir,
+    database: Option<String>,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+fn pg_admin_url() -> String {
+    std::env::var("TAQUILLA_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432/postgres".into())
+}
+
+async fn start(postgres: bool) -> Server {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = Config::for_tests(dir.path().to_path_buf());
+    let mut database = None;
+    if postgres {
+        let admin = pg_admin_url();
+        let name = format!("taquilla_ops_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = sqlx::PgConnection::connect(&admin)
+            .await
+            .expect("PostgreSQL for tests");
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .await
+            .expect("create db");
+        let base = admin
+            .rsplit_once('/')
+            .map(|(b, _)| b)
+            .unwrap_or(&admin)
+            .to_string();
+        config.database_url = Some(format!("{base}/{name}"));
+        database = Some(name);
+    }
+    let app = App::build(&config).await.expect("server builds");
+    let grpc = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let admin = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = grpc.local_addr().expect("addr");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(app.serve(grpc, admin, async move {
+        let _ = stopped.await;
+    }));
+    Server {
+        addr,
+        dir,
+        database,
+        stop,
+        task,
+    }
+}
+
+impl Server {
+    fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Runs `taquilla-ops ARGS` against this server.
+    async fn ops(&self, args: &[&str]) -> Output {
+        let mut command = assert_cmd::Command::cargo_bin("taquilla-ops").expect("binary");
+        command
+            .env_clear()
+            .args(["--server", &self.url(), "--token", TOKEN])
+            .args(args)
+            .timeout(std::time::Duration::from_secs(60));
+        tokio::task::spawn_blocking(move || command.output().expect("run"))
+            .await
+            .expect("join")
+    }
+
+    async fn ok(&self, args: &[&str]) -> String {
+        let out = self.ops(args).await;
+        assert!(
+            out.status.success(),
+            "{args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    async fn json(&self, args: &[&str]) -> Value {
+        let mut all = args.to_vec();
+        all.extend(["--output", "json"]);
+        serde_json::from_str(self.ok(&all).await.trim()).expect("JSON output")
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        self.task.await.expect("task").expect("clean stop");
+        if let Some(name) = &self.database {
+            if let Ok(mut conn) = sqlx::PgConnection::connect(&pg_admin_url()).await {
+                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut conn)
+                    .await;
+            }
+        }
+    }
+}
+
+/// One line on stderr and a non-zero exit code.
+fn assert_one_line_error(out: &Output, words: &str) {
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+    assert!(
+        stderr.contains(words),
+        "{stderr:?} should mention {words:?}"
+    );
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("Status {"),
+        "{stderr}"
+    );
+}
+
+/// Buys one seat of `event` as an operator acting for a fan; returns the order id.
+async fn buy(server: &Server, event: &str) -> String {
+    let channel = tonic::transport::Endpoint::from_shared(server.url())
+        .expect("url")
+        .connect()
+        .await
+        .expect("connect");
+    let mut sales = pb::sales_client::SalesClient::new(channel);
+    fn with<T>(message: T) -> tonic::Request<T> {
+        let mut r = tonic::Request::new(message);
+        r.metadata_mut().insert(
+            "authorization",
+            format!("Bearer {TOKEN}").parse().expect("ascii"),
+        );
+        r.metadata_mut()
+            .insert("x-fan-id", "box-office-fan".parse().expect("ascii"));
+        r
+    }
+    let hold = sales
+        .hold_seats(with(pb::HoldSeatsRequest {
+            event_id: event.into(),
+            selection: Some(pb::hold_seats_request::Selection::BestAvailable(
+                pb::BestAvailable {
+                    section_id: "a".into(),
+                    quantity: 1,
+                },
+            )),
+        }))
+        .await
+        .expect("hold")
+        .into_inner()
+        .hold
+        .expect("hold");
+    let order = sales
+        .checkout(with(pb::CheckoutRequest {
+            hold_id: hold.hold_id,
+            idempotency_key: "ops-test-checkout".into(),
+        }))
+        .await
+        .expect("checkout")
+        .into_inner()
+        .order
+        .expect("order");
+    sales
+        .pay(with(pb::PayRequest {
+            order_id: order.order_id.clone(),
+            idempotency_key: "ops-test-payment".into(),
+            card: Some(pb::Card {
+                number: "4242424242424242".into(),
+                exp_month: 12,
+                exp_year: 2099,
+                cvc: "123".into(),
+            }),
+        }))
+        .await
+        .expect("pay");
+    order.order_id
+}
+
+async fn run_a_sale_from_the_command_line(postgres: bool) {
+    let server = start(postgres).await;
+    // Seed and list.
+    let seeded = server.json(&["seed", "lux-tour"]).await;
+    assert_eq!(seeded["seats_created"], 142_000);
+    assert_eq!(seeded["events"].as_array().map(Vec::len), Some(8));
+    let events = server.json(&["events"]).await;
+    let capacity: u64 = events
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|e| e["capacity"].as_u64().unwrap_or(0))
+        .sum();
+    assert_eq!(capacity, 142_000);
+    let table = server.ok(&["events"]).await;
+    assert!(
+        table.contains("17,500") && table.contains("Movistar Arena"),
+        "{table}"
+    );
+
+    // An event from the shipped layout file.
+    let layout = concat!(env!("CARGO_MANIFEST_DIR"), "/layouts/sala-demo.toml");
+    let created = server
+        .ok(&[
+            "event",
+            "create",
+            "--layout",
+            layout,
+            "--id",
+            "demo-1",
+            "--name",
+            "Demo Night",
+            "--artist",
+            "Band",
+            "--starts-at",
+            "2026-12-31T21:00:00Z",
+            "--fee",
+            "5.50",
+        ])
+        .await;
+    assert!(
+        created.contains("demo-1") && created.contains("2026-12-31 21:00 UTC"),
+        "{created}"
+    );
+
+    // Run the sale.
+    let opened = server
+        .json(&[
+            "sale", "open", "demo-1", "--phase", "presale", "--code", "FANCLUB",
+        ])
+        .await;
+    assert_eq!(opened["sale_state"], "OPEN");
+    assert_eq!(opened["sale_phase"], "PRESALE");
+    let admission = server
+        .json(&[
+            "admission",
+            "set",
+            "demo-1",
+            "--rate",
+            "600/min",
+            "--max-active",
+            "100",
+        ])
+        .await;
+    assert_eq!(admission["rate_per_minute"], 600);
+    assert_eq!(admission["burst"], 10);
+    let stats = server.json(&["stats", "demo-1"]).await;
+    assert_eq!(stats["sale_state"], "OPEN");
+    assert_eq!(stats["capacity"], 400 + 60 + 300);
+    assert_eq!(stats["shuffle_seed"].as_str().map(str::len), Some(16));
+    let top = server
+        .ok(&[
+            "top",
+            "demo-1",
+            "--count",
+            "2",
+            "--interval",
+            "0.25",
+            "--output",
+            "json",
+        ])
+        .await;
+    let lines: Vec<Value> = top
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[1]["event_id"], "demo-1");
+    let alert = server
+        .json(&[
+            "broadcast",
+            "demo-1",
+            "Doors at 21:00",
+            "--severity",
+            "warning",
+        ])
+        .await;
+    assert_eq!(alert["message"], "Doors at 21:00");
+    assert_eq!(alert["severity"], "WARNING");
+    assert_eq!(
+        server
+            .json(&["ban", "--fingerprint", "bot-42", "--reason", "scripted"])
+            .await["removed_entries"],
+        0
+    );
+    let opened = server
+        .json(&["sale", "open", "demo-1", "--phase", "general"])
+        .await;
+    assert_eq!(opened["sale_phase"], "GENERAL");
+    assert_eq!(
+        server.json(&["sale", "pause", "demo-1"]).await["sale_state"],
+        "PAUSED"
+    );
+    assert_eq!(
+        server.json(&["sale", "resume", "demo-1"]).await["sale_state"],
+        "OPEN"
+    );
+
+    // Orders, refunds and the audit.
+    let order_id = buy(&server, "demo-1").await;
+    let orders = server.json(&["orders", "demo-1", "--state", "paid"]).await;
+    assert_eq!(orders.as_array().map(Vec::len), Some(1));
+    assert_eq!(orders[0]["order_id"], order_id.as_str());
+    assert_eq!(orders[0]["total"]["amount_minor"], 5_500 + 550);
+    let table = server.ok(&["orders", "demo-1"]).await;
+    assert!(table.contains("60.50 EUR"), "{table}");
+    let refunded = server
+        .json(&["refund", &order_id, "--return-seats", "--reason", "test"])
+        .await;
+    assert_eq!(refunded[0]["state"], "REFUNDED");
+    let audit = server.json(&["audit", "demo-1"]).await;
+    assert_eq!(audit["ok"], true);
+    assert!(
+        server
+            .ok(&["audit", "demo-1"])
+            .await
+            .contains("all invariants hold")
+    );
+    assert_eq!(
+        server.json(&["sale", "close", "demo-1"]).await["sale_state"],
+        "CLOSED"
+    );
+
+    // Errors: one clear line and a non-zero exit code.
+    assert_one_line_error(
+        &server.ops(&["stats", "no-such-event"]).await,
+        "there is no event",
+    );
+    let mut wrong = assert_cmd::Command::cargo_bin("taquilla-ops").expect("binary");
+    wrong.env_clear().args([
+        "--server",
+        &server.url(),
+        "--token",
+        "wrong",
+        "stats",
+        "demo-1",
+    ]);
+    let wrong = tokio::task::spawn_blocking(move || wrong.output().expect("run"))
+        .await
+        .expect("join");
+    assert_one_line_error(&wrong, "operator token");
+    assert_one_line_error(
+        &server
+            .ops(&[
+                "admission",
+                "set",
+                "demo-1",
+                "--rate",
+                "0",
+                "--max-active",
+                "5",
+            ])
+            .await,
+        "above zero",
+    );
+    assert_one_line_error(
+        &server
+            .ops(&[
+                "admission",
+                "set",
+                "demo-1",
+                "--rate",
+                "lots",
+                "--max-active",
+                "5",
+            ])
+            .await,
+        "per minute",
+    );
+    assert_one_line_error(
+        &server
+            .ops(&[
+                "admission",
+                "set",
+                "demo-1",
+                "--rate",
+                "-5",
+                "--max-active",
+                "5",
+            ])
+            .await,
+        "above zero",
+    );
+    assert_one_line_error(
+        &server.ops(&["sale", "pause", "demo-1"]).await,
+        "only an open sale can be paused",
+    );
+
+    // A broken invariant makes the audit exit 1 and say which.
+    if !postgres {
+        let db = server.dir.path().join("taquilla.db");
+        let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
+            .await
+            .expect("db");
+        sqlx::query("UPDATE seats SET status = 'SOLD', order_id = 'o_forged', sold_to = 'x', sold_at = 1 WHERE event_id = 'demo-1' AND seat_id = 500")
+            .execute(&mut conn)
+            .await
+            .expect("corrupt");
+        let out = server.ops(&["audit", "demo-1"]).await;
+        assert_eq!(out.status.code(), Some(1));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            stdout.contains("FAIL") && stdout.contains("sold_seat_has_one_ticket"),
+            "{stdout}"
+        );
+    }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded() {
+    run_a_sale_from_the_command_line(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres() {
+    run_a_sale_from_the_command_line(true).await;
+}
+
+#[test]
+fn unreachable_server_is_one_line() {
+    let out = assert_cmd::Command::cargo_bin("taquilla-ops")
+        .expect("binary")
+        .env_clear()
+        .args(["--server", "http://127.0.0.1:1", "--token", "t", "events"])
+        .timeout(std::time::Duration::from_secs(30))
+        .output()
+        .expect("run");
+    assert_one_line_error(&out, "cannot reach the server");
+    let out = assert_cmd::Command::cargo_bin("taquilla-ops")
+        .expect("binary")
+        .env_clear()
+        .args(["--server", "not a url", "events"])
+        .output()
+        .expect("run");
+    assert_one_line_error(&out, "not a valid URL");
+    let help = assert_cmd::Command::cargo_bin("taquilla-ops")
+        .expect("binary")
+        .args(["sale", "open", "--help"])
+        .output()
+        .expect("run");
+    assert!(help.status.success());
+    assert!(String::from_utf8_lossy(&help.stdout).contains("Example"));
+}
