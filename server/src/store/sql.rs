@@ -247,6 +247,56 @@ fn hold_record(row: HoldRow, seats: Vec<SeatInfo>) -> Result<HoldRecord, StoreEr
     })
 }
 
+fn ticket_record(
+    id: String,
+    seat_id: i64,
+    code: String,
+    state: &str,
+    issued_at: i64,
+) -> Result<TicketRecord, StoreError> {
+    Ok(TicketRecord {
+        seat_id: u32_of("seat id", seat_id)?,
+        state: match state {
+            "VALID" => TicketState::Valid,
+            "REFUNDED" => TicketState::Refunded,
+            other => {
+                return Err(StoreError::Corrupt(format!(
+                    "unknown ticket state {other:?}"
+                )));
+            }
+        },
+        id,
+        code,
+        issued_at_ms: issued_at,
+    })
+}
+
+fn order_record(
+    row: OrderRow,
+    items: Vec<SeatInfo>,
+    payments: Vec<PaymentRecord>,
+    tickets: Vec<TicketRecord>,
+) -> Result<OrderRecord, StoreError> {
+    Ok(OrderRecord {
+        state: OrderState::from_db(&row.state)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown order state {:?}", row.state)))?,
+        id: row.id,
+        event_id: row.event_id,
+        fan_id: row.fan_id,
+        hold_id: row.hold_id,
+        subtotal_minor: row.subtotal,
+        fees_minor: row.fees,
+        total_minor: row.total,
+        currency: row.currency,
+        expires_at_ms: row.expires_at,
+        created_at_ms: row.created_at,
+        paid_at_ms: row.paid_at,
+        items,
+        payments,
+        tickets,
+    })
+}
+
 fn payment_record(row: PaymentRow) -> Result<PaymentRecord, StoreError> {
     Ok(PaymentRecord {
         state: PaymentState::from_db(&row.state)
@@ -785,39 +835,9 @@ where
             Vec::new()
         }
         .into_iter()
-        .map(|t| {
-            Ok(TicketRecord {
-                seat_id: u32_of("seat id", t.seat_id)?,
-                state: match t.state.as_str() {
-                    "VALID" => TicketState::Valid,
-                    "REFUNDED" => TicketState::Refunded,
-                    other => return Err(StoreError::Corrupt(format!("unknown ticket state {other:?}"))),
-                },
-                id: t.id,
-                code: t.code,
-                issued_at_ms: t.issued_at,
-            })
-        })
+        .map(|t| ticket_record(t.id, t.seat_id, t.code, &t.state, t.issued_at))
         .collect::<Result<_, StoreError>>()?;
-        Ok(Some(OrderRecord {
-            state: OrderState::from_db(&row.state).ok_or_else(|| {
-                StoreError::Corrupt(format!("unknown order state {:?}", row.state))
-            })?,
-            id: row.id,
-            event_id: row.event_id,
-            fan_id: row.fan_id,
-            hold_id: row.hold_id,
-            subtotal_minor: row.subtotal,
-            fees_minor: row.fees,
-            total_minor: row.total,
-            currency: row.currency,
-            expires_at_ms: row.expires_at,
-            created_at_ms: row.created_at,
-            paid_at_ms: row.paid_at,
-            items,
-            payments,
-            tickets,
-        }))
+        Ok(Some(order_record(row, items, payments, tickets)?))
     }
 
     pub(crate) async fn sql_get_order(
@@ -1457,38 +1477,21 @@ where
                 .iter()
                 .filter(|t| t.order_id == row.id)
                 .map(|t| {
-                    Ok(TicketRecord {
-                        id: t.id.clone(),
-                        seat_id: u32_of("seat id", t.seat_id)?,
-                        code: t.code.clone(),
-                        state: if t.state == "VALID" {
-                            TicketState::Valid
-                        } else {
-                            TicketState::Refunded
-                        },
-                        issued_at_ms: t.issued_at,
-                    })
+                    ticket_record(
+                        t.id.clone(),
+                        t.seat_id,
+                        t.code.clone(),
+                        &t.state,
+                        t.issued_at,
+                    )
                 })
                 .collect::<Result<Vec<_>, StoreError>>()?;
-            orders.push(OrderRecord {
-                state: OrderState::from_db(&row.state).ok_or_else(|| {
-                    StoreError::Corrupt(format!("unknown order state {:?}", row.state))
-                })?,
-                id: row.id,
-                event_id: row.event_id,
-                fan_id: row.fan_id,
-                hold_id: row.hold_id,
-                subtotal_minor: row.subtotal,
-                fees_minor: row.fees,
-                total_minor: row.total,
-                currency: row.currency,
-                expires_at_ms: row.expires_at,
-                created_at_ms: row.created_at,
-                paid_at_ms: row.paid_at,
-                items: order_items,
-                payments: order_payments,
-                tickets: order_tickets,
-            });
+            orders.push(order_record(
+                row,
+                order_items,
+                order_payments,
+                order_tickets,
+            )?);
         }
         Ok(orders)
     }
