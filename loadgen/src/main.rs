@@ -3,6 +3,7 @@
 //! on it.
 
 mod bench;
+mod queue_bench;
 
 use std::process::ExitCode;
 
@@ -41,6 +42,10 @@ enum Command {
     /// Measure hold → checkout → pay throughput (tickets per second) and latency.
     /// Example: taquilla-loadgen --token T bench-sales --concurrency 64 --seconds 15
     BenchSales(bench::BenchArgs),
+    /// Measure the waiting room: joins per second, server memory per idle watcher, and the time
+    /// from admission to the fan's stream delivering it.
+    /// Example: taquilla-loadgen --token T bench-queue --watchers 100000 --server-pid 1234
+    BenchQueue(queue_bench::QueueArgs),
 }
 
 async fn connect(
@@ -70,6 +75,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .ok_or_else(|| anyhow::anyhow!("bench-sales needs the operator token (--token)"))?;
             let channels = connect(&cli.target, args.connections).await?;
             bench::run(channels, token, args).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::BenchQueue(args)) => {
+            let token = cli
+                .token
+                .ok_or_else(|| anyhow::anyhow!("bench-queue needs the operator token (--token)"))?;
+            let channels = connect(&cli.target, args.connections).await?;
+            queue_bench::run(channels, token, args).await?;
             Ok(ExitCode::SUCCESS)
         }
         None => {

@@ -274,8 +274,18 @@ pub fn verify_ticket(code: &str, event_ticket_key: &[u8; 32]) -> Result<TicketCl
 
 /// Reads a ticket code's claims without verifying it (to show them; never to admit anyone).
 pub fn peek_ticket(code: &str) -> Option<TicketClaims> {
-    let (body, _) = code.rsplit_once('.')?;
-    let claims = body.strip_prefix("tq1.t.")?;
+    peek(code, TokenKind::Ticket)
+}
+
+/// Reads an admission pass's claims without verifying it (a client showing its own pass, or a
+/// load generator timing admissions); never to admit anyone.
+pub fn peek_pass(pass: &str) -> Option<PassClaims> {
+    peek(pass, TokenKind::AdmissionPass)
+}
+
+fn peek<C: DeserializeOwned>(token: &str, kind: TokenKind) -> Option<C> {
+    let (body, _) = token.rsplit_once('.')?;
+    let claims = body.strip_prefix(&format!("{PREFIX}.{}.", kind.tag()))?;
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(claims).ok()?).ok()
 }
 

@@ -150,6 +150,8 @@ struct Entry {
     detached_at_ms: Option<i64>,
     admission: Option<Admission>,
     ip: Option<IpAddr>,
+    /// Wakes this entry's watchers when its own state changes (admitted, removed, expired).
+    signal: Arc<tokio::sync::Notify>,
 }
 
 #[derive(Debug)]
@@ -414,6 +416,7 @@ impl WaitingRoom {
                     inner.detached.remove(&id);
                     if let Some(entry) = inner.entries.get_mut(&id) {
                         entry.state = EntryState::Removed;
+                        entry.signal.notify_one();
                     }
                     removed += 1;
                 }
@@ -679,6 +682,7 @@ impl WaitingRoom {
                 detached_at_ms: Some(now),
                 admission: None,
                 ip: input.ip,
+                signal: Arc::new(tokio::sync::Notify::new()),
             },
         );
         inner.by_fingerprint.insert(fp, id);
@@ -730,11 +734,12 @@ impl WaitingRoom {
         token: &str,
         stopping: watch::Receiver<bool>,
     ) -> ApiResult<QueueStream> {
-        let (room, id) = self.attach(token)?;
+        let (room, id, signal) = self.attach(token)?;
         let this = self.clone();
         let (tx, rx) = tokio::sync::mpsc::channel(4);
         tokio::spawn(async move {
-            this.stream_entry(room.clone(), id, tx, stopping).await;
+            this.stream_entry(room.clone(), id, signal, tx, stopping)
+                .await;
             // The client went (or the entry ended): start the grace period.
             if let Ok(mut inner) = room.inner.lock() {
                 let now = this.clock.now_ms();
@@ -755,7 +760,7 @@ impl WaitingRoom {
     }
 
     /// Counts a new watcher of the entry behind `token` (its grace period stops).
-    fn attach(&self, token: &str) -> ApiResult<(Arc<Room>, u64)> {
+    fn attach(&self, token: &str) -> ApiResult<(Arc<Room>, u64, Arc<tokio::sync::Notify>)> {
         let (claims, id) = self.claims(token)?;
         let gone = || {
             ApiError::NotFound(
@@ -773,15 +778,17 @@ impl WaitingRoom {
             }
             entry.watchers += 1;
             entry.detached_at_ms = None;
+            let signal = entry.signal.clone();
             inner.detached.remove(&id);
+            return Ok((room.clone(), id, signal));
         }
-        Ok((room, id))
     }
 
     async fn stream_entry(
         &self,
         room: Arc<Room>,
         id: u64,
+        signal: Arc<tokio::sync::Notify>,
         tx: tokio::sync::mpsc::Sender<Result<pb::QueueUpdate, Status>>,
         mut stopping: watch::Receiver<bool>,
     ) {
@@ -789,6 +796,7 @@ impl WaitingRoom {
         let mut alerts = room.alerts.subscribe();
         let mut last: Option<View> = None;
         let mut first = true;
+        let mut hold_off_until: Option<tokio::time::Instant> = None;
         loop {
             let (view, alert) = {
                 let Ok(inner) = room.inner.lock() else { return };
@@ -839,23 +847,32 @@ impl WaitingRoom {
             {
                 return;
             }
-            // Wait for a change, an alert, the heartbeat or shutdown; then let changes settle.
+            // Wait for this entry's own change (at once), a room-wide change (positions: read at
+            // most every PUSH_INTERVAL), an alert, the heartbeat or shutdown.
             enum Wake {
+                Own,
                 Changed,
+                HoldOffOver,
                 Alert(Option<pb::Alert>),
                 Beat,
                 Stop,
             }
+            let holding_off =
+                hold_off_until.is_some_and(|until| until > tokio::time::Instant::now());
             let wake = tokio::select! {
-                _ = changed.changed() => Wake::Changed,
+                _ = signal.notified() => Wake::Own,
+                _ = changed.changed(), if !holding_off => Wake::Changed,
+                _ = tokio::time::sleep_until(hold_off_until.unwrap_or_else(tokio::time::Instant::now)), if holding_off => Wake::HoldOffOver,
                 alert = alerts.recv() => Wake::Alert(alert.ok()),
                 _ = tokio::time::sleep(HEARTBEAT) => Wake::Beat,
                 _ = stopping.wait_for(|s| *s) => Wake::Stop,
             };
             let status = last.as_ref().map(|l| l.status.clone());
             let message = match wake {
+                Wake::Own | Wake::HoldOffOver => continue,
                 Wake::Changed => {
-                    tokio::time::sleep(PUSH_INTERVAL).await;
+                    // Read now, then not again before the hold-off ends.
+                    hold_off_until = Some(tokio::time::Instant::now() + PUSH_INTERVAL);
                     continue;
                 }
                 Wake::Alert(None) => continue,
@@ -934,6 +951,7 @@ impl WaitingRoom {
             inner.active.remove(&id);
             if let Some(entry) = inner.entries.get_mut(&id) {
                 entry.state = EntryState::Expired;
+                entry.signal.notify_one();
             }
             changed = true;
         }
@@ -955,6 +973,7 @@ impl WaitingRoom {
             inner.detached.remove(&id);
             if let Some(entry) = inner.entries.get_mut(&id) {
                 entry.state = EntryState::Removed;
+                entry.signal.notify_one();
             }
             changed = true;
         }
@@ -999,6 +1018,8 @@ impl WaitingRoom {
                 },
             );
             entry.state = EntryState::Admitted;
+            entry.signal.notify_waiters();
+            entry.signal.notify_one();
             entry.admission = Some(Admission {
                 pass,
                 pass_exp_ms: pass_exp,
@@ -1065,6 +1086,7 @@ impl WaitingRoom {
         self.with_entry(claims, |active, entry| {
             active.remove(&entry.0);
             entry.1.state = EntryState::Removed;
+            entry.1.signal.notify_one();
         });
     }
 
