@@ -770,7 +770,7 @@ impl WaitingRoom {
             )
         };
         let room = self.known_room(&claims.ev).ok_or_else(gone)?;
-        {
+        let signal = {
             let mut inner = lock(&room)?;
             let entry = inner.entries.get_mut(&id).ok_or_else(gone)?;
             if entry.state == EntryState::Removed {
@@ -780,8 +780,9 @@ impl WaitingRoom {
             entry.detached_at_ms = None;
             let signal = entry.signal.clone();
             inner.detached.remove(&id);
-            return Ok((room.clone(), id, signal));
-        }
+            signal
+        };
+        Ok((room, id, signal))
     }
 
     async fn stream_entry(
