@@ -45,6 +45,13 @@ impl From<StoreError> for ApiError {
                 )
             }
             StoreError::Conflict(message) => ApiError::Aborted(message),
+            StoreError::Collision(detail) => {
+                tracing::info!(%detail, "transaction collision");
+                ApiError::Aborted(
+                    "the request collided with another at the same moment; nothing changed, please retry"
+                        .into(),
+                )
+            }
             other => ApiError::Internal(other.to_string()),
         }
     }

@@ -322,6 +322,48 @@ impl Room {
     }
 }
 
+/// One `Watch` stream's state.
+struct Watcher {
+    changed: watch::Receiver<u64>,
+    alerts: broadcast::Receiver<pb::Alert>,
+    stopping: watch::Receiver<bool>,
+    signal: Arc<tokio::sync::Notify>,
+    last: Option<View>,
+    first: bool,
+    /// Whether the next step is to wait for something to change.
+    waiting: bool,
+    finished: bool,
+    hold_off_until: Option<tokio::time::Instant>,
+    guard: Detach,
+}
+
+/// Starts the entry's grace period when its last stream goes away (the client disconnected,
+/// or the stream ended).
+struct Detach {
+    rooms: Arc<WaitingRoom>,
+    room: Arc<Room>,
+    id: u64,
+}
+
+impl Drop for Detach {
+    fn drop(&mut self) {
+        let now = self.rooms.clock.now_ms();
+        if let Ok(mut inner) = self.room.inner.lock() {
+            let mut detached = false;
+            if let Some(entry) = inner.entries.get_mut(&self.id) {
+                entry.watchers = entry.watchers.saturating_sub(1);
+                if entry.watchers == 0 {
+                    entry.detached_at_ms = Some(now);
+                    detached = true;
+                }
+            }
+            if detached {
+                inner.detached.insert(self.id);
+            }
+        }
+    }
+}
+
 /// Snapshot of one event's queue, for operators.
 #[derive(Debug, Clone, Default)]
 pub struct RoomStats {
@@ -735,28 +777,31 @@ impl WaitingRoom {
         stopping: watch::Receiver<bool>,
     ) -> ApiResult<QueueStream> {
         let (room, id, signal) = self.attach(token)?;
-        let this = self.clone();
-        let (tx, rx) = tokio::sync::mpsc::channel(4);
-        tokio::spawn(async move {
-            this.stream_entry(room.clone(), id, signal, tx, stopping)
-                .await;
-            // The client went (or the entry ended): start the grace period.
-            if let Ok(mut inner) = room.inner.lock() {
-                let now = this.clock.now_ms();
-                let mut detached = false;
-                if let Some(entry) = inner.entries.get_mut(&id) {
-                    entry.watchers = entry.watchers.saturating_sub(1);
-                    if entry.watchers == 0 {
-                        entry.detached_at_ms = Some(now);
-                        detached = true;
-                    }
-                }
-                if detached {
-                    inner.detached.insert(id);
-                }
-            }
-        });
-        Ok(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx)))
+        let watcher = Watcher {
+            changed: room.changed.subscribe(),
+            alerts: room.alerts.subscribe(),
+            stopping,
+            signal,
+            last: None,
+            first: true,
+            waiting: false,
+            finished: false,
+            hold_off_until: None,
+            guard: Detach {
+                rooms: self.clone(),
+                room,
+                id,
+            },
+        };
+        // The stream computes each update when polled: no task and no channel per watcher.
+        Ok(Box::pin(futures_util::stream::unfold(
+            watcher,
+            |mut w| async move {
+                let rooms = w.guard.rooms.clone();
+                let update = rooms.next_update(&mut w).await?;
+                Some((Ok(update), w))
+            },
+        )))
     }
 
     /// Counts a new watcher of the entry behind `token` (its grace period stops).
@@ -785,43 +830,98 @@ impl WaitingRoom {
         Ok((room, id, signal))
     }
 
-    async fn stream_entry(
-        &self,
-        room: Arc<Room>,
-        id: u64,
-        signal: Arc<tokio::sync::Notify>,
-        tx: tokio::sync::mpsc::Sender<Result<pb::QueueUpdate, Status>>,
-        mut stopping: watch::Receiver<bool>,
-    ) {
-        let mut changed = room.changed.subscribe();
-        let mut alerts = room.alerts.subscribe();
-        let mut last: Option<View> = None;
-        let mut first = true;
-        let mut hold_off_until: Option<tokio::time::Instant> = None;
+    /// Computes a watcher's next update, waiting as long as there is nothing to say.
+    async fn next_update(&self, w: &mut Watcher) -> Option<pb::QueueUpdate> {
+        if w.finished {
+            return None;
+        }
         loop {
+            if w.waiting {
+                // Wait for this entry's own change (at once), a room-wide change (positions:
+                // read at most every PUSH_INTERVAL), an alert, the heartbeat or shutdown.
+                enum Wake {
+                    Own,
+                    Changed,
+                    HoldOffOver,
+                    Alert(Option<pb::Alert>),
+                    Beat,
+                    Stop,
+                }
+                let holding_off = w
+                    .hold_off_until
+                    .is_some_and(|until| until > tokio::time::Instant::now());
+                let wake = tokio::select! {
+                    _ = w.signal.notified() => Wake::Own,
+                    _ = w.changed.changed(), if !holding_off => Wake::Changed,
+                    _ = tokio::time::sleep_until(w.hold_off_until.unwrap_or_else(tokio::time::Instant::now)), if holding_off => Wake::HoldOffOver,
+                    alert = w.alerts.recv() => Wake::Alert(alert.ok()),
+                    _ = tokio::time::sleep(HEARTBEAT) => Wake::Beat,
+                    _ = w.stopping.wait_for(|s| *s) => Wake::Stop,
+                };
+                let status = w.last.as_ref().map(|l| l.status.clone());
+                let now = self.clock.now_ms();
+                match wake {
+                    Wake::Own | Wake::HoldOffOver => {}
+                    Wake::Changed => {
+                        // Read now, then not again before the hold-off ends.
+                        w.hold_off_until = Some(tokio::time::Instant::now() + PUSH_INTERVAL);
+                    }
+                    Wake::Alert(None) => continue,
+                    Wake::Alert(Some(alert)) => {
+                        return Some(pb::QueueUpdate {
+                            status,
+                            alert: Some(alert),
+                            server_time_unix_ms: now,
+                            ..Default::default()
+                        });
+                    }
+                    Wake::Beat => {
+                        return Some(pb::QueueUpdate {
+                            status,
+                            heartbeat: true,
+                            server_time_unix_ms: now,
+                            ..Default::default()
+                        });
+                    }
+                    Wake::Stop => {
+                        w.finished = true;
+                        return Some(pb::QueueUpdate {
+                            status,
+                            reconnect: true,
+                            server_time_unix_ms: now,
+                            ..Default::default()
+                        });
+                    }
+                }
+            }
+            let room = w.guard.room.clone();
             let (view, alert) = {
-                let Ok(inner) = room.inner.lock() else { return };
+                let Ok(inner) = room.inner.lock() else {
+                    w.finished = true;
+                    return None;
+                };
                 let rate = f64::from(inner.admission.rate_per_minute);
                 (
-                    inner.view(&room.event_id, id, rate),
-                    if first { inner.alert.clone() } else { None },
+                    inner.view(&room.event_id, w.guard.id, rate),
+                    if w.first { inner.alert.clone() } else { None },
                 )
             };
-            let Some(view) = view else { return };
-            let moved = last
-                .as_ref()
-                .is_some_and(|l| l.status.position != view.status.position);
-            if last.as_ref() != Some(&view) || alert.is_some() {
-                let reason = if moved {
-                    if view.status.position < last.as_ref().map_or(0, |l| l.status.position) {
+            let Some(view) = view else {
+                w.finished = true;
+                return None;
+            };
+            let update = (w.last.as_ref() != Some(&view) || alert.is_some()).then(|| {
+                let before = w.last.as_ref().map(|l| l.status.position);
+                let reason = match before {
+                    Some(before)
+                        if before != view.status.position && view.status.position < before =>
+                    {
                         pb::MoveReason::Admissions
-                    } else {
-                        pb::MoveReason::PriorityTier
                     }
-                } else {
-                    pb::MoveReason::Unspecified
+                    Some(before) if before != view.status.position => pb::MoveReason::PriorityTier,
+                    _ => pb::MoveReason::Unspecified,
                 };
-                let update = pb::QueueUpdate {
+                pb::QueueUpdate {
                     status: Some(view.status.clone()),
                     move_reason: reason.into(),
                     alert,
@@ -829,80 +929,26 @@ impl WaitingRoom {
                     heartbeat: false,
                     reconnect: false,
                     server_time_unix_ms: self.clock.now_ms(),
-                };
-                if tx.send(Ok(update)).await.is_err() {
-                    return;
                 }
-            }
-            first = false;
+            });
+            w.first = false;
             let state = view.status.state;
-            last = Some(view);
-            if [
+            w.last = Some(view);
+            w.waiting = true;
+            let terminal = [
                 pb::QueueState::Removed,
                 pb::QueueState::Expired,
                 pb::QueueState::Closed,
                 pb::QueueState::SoldOut,
             ]
             .iter()
-            .any(|s| *s as i32 == state)
-            {
-                return;
+            .any(|s| *s as i32 == state);
+            if terminal {
+                w.finished = true;
+                return update;
             }
-            // Wait for this entry's own change (at once), a room-wide change (positions: read at
-            // most every PUSH_INTERVAL), an alert, the heartbeat or shutdown.
-            enum Wake {
-                Own,
-                Changed,
-                HoldOffOver,
-                Alert(Option<pb::Alert>),
-                Beat,
-                Stop,
-            }
-            let holding_off =
-                hold_off_until.is_some_and(|until| until > tokio::time::Instant::now());
-            let wake = tokio::select! {
-                _ = signal.notified() => Wake::Own,
-                _ = changed.changed(), if !holding_off => Wake::Changed,
-                _ = tokio::time::sleep_until(hold_off_until.unwrap_or_else(tokio::time::Instant::now)), if holding_off => Wake::HoldOffOver,
-                alert = alerts.recv() => Wake::Alert(alert.ok()),
-                _ = tokio::time::sleep(HEARTBEAT) => Wake::Beat,
-                _ = stopping.wait_for(|s| *s) => Wake::Stop,
-            };
-            let status = last.as_ref().map(|l| l.status.clone());
-            let message = match wake {
-                Wake::Own | Wake::HoldOffOver => continue,
-                Wake::Changed => {
-                    // Read now, then not again before the hold-off ends.
-                    hold_off_until = Some(tokio::time::Instant::now() + PUSH_INTERVAL);
-                    continue;
-                }
-                Wake::Alert(None) => continue,
-                Wake::Alert(Some(alert)) => pb::QueueUpdate {
-                    status,
-                    alert: Some(alert),
-                    server_time_unix_ms: self.clock.now_ms(),
-                    ..Default::default()
-                },
-                Wake::Beat => pb::QueueUpdate {
-                    status,
-                    heartbeat: true,
-                    server_time_unix_ms: self.clock.now_ms(),
-                    ..Default::default()
-                },
-                Wake::Stop => {
-                    let _ = tx
-                        .send(Ok(pb::QueueUpdate {
-                            status,
-                            reconnect: true,
-                            server_time_unix_ms: self.clock.now_ms(),
-                            ..Default::default()
-                        }))
-                        .await;
-                    return;
-                }
-            };
-            if tx.send(Ok(message)).await.is_err() {
-                return;
+            if update.is_some() {
+                return update;
             }
         }
     }

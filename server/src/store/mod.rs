@@ -47,6 +47,10 @@ pub enum StoreError {
     /// A uniqueness rule refused the write (e.g. the id is taken).
     #[error("{0}")]
     Conflict(String),
+    /// The database aborted the transaction to resolve a collision (deadlock, serialization
+    /// failure); nothing was written and the call may be retried.
+    #[error("the transaction collided with another: {0}")]
+    Collision(String),
     /// Stored data that cannot be read back as the domain expects.
     #[error("stored data is inconsistent: {0}")]
     Corrupt(String),
@@ -65,6 +69,12 @@ impl From<sqlx::Error> for StoreError {
             | sqlx::Error::WorkerCrashed => StoreError::Unavailable(e.to_string()),
             sqlx::Error::Database(db) if db.is_unique_violation() => {
                 StoreError::Conflict(db.message().to_string())
+            }
+            // PostgreSQL's deadlock_detected and serialization_failure; SQLite's busy/locked.
+            sqlx::Error::Database(db)
+                if matches!(db.code().as_deref(), Some("40P01" | "40001" | "5" | "6")) =>
+            {
+                StoreError::Collision(db.message().to_string())
             }
             _ => StoreError::Database(e),
         }

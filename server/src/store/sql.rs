@@ -597,18 +597,40 @@ where
                 quantity,
             } => {
                 let limit = i64::from(*quantity) * 4 + 8;
-                let rows: Vec<SeatInfoRow> = sqlx::query_as(&format!(
-                    "SELECT {SEAT_INFO} FROM seats WHERE event_id = $1 AND section_id = $2 AND {} \
-                     ORDER BY seat_id LIMIT $4{}",
-                    takeable(3),
-                    DB::SKIP_LOCKED
-                ))
-                .bind(hold.event_id.as_str())
-                .bind(section_id.as_str())
-                .bind(hold.now_ms)
-                .bind(limit)
-                .fetch_all(&mut *tx)
-                .await?;
+                // First skip rows other holds are taking, so concurrent buyers spread out. If that
+                // leaves too few, the skipped rows may yet come free (their holds take only a few
+                // of the rows they locked): wait for them, in seat order, and re-check each.
+                // The first pass runs in a savepoint: rolling back to it releases the rows it
+                // locked out of order, so the second pass waits while holding no seat locks and
+                // ordered waits cannot deadlock.
+                let retries = DB::SKIP_LOCKED != DB::FOR_UPDATE;
+                if retries {
+                    sqlx::query("SAVEPOINT candidates")
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                let mut rows: Vec<SeatInfoRow> = Vec::new();
+                for (pass, suffix) in [DB::SKIP_LOCKED, DB::FOR_UPDATE].into_iter().enumerate() {
+                    if pass == 1 {
+                        sqlx::query("ROLLBACK TO SAVEPOINT candidates")
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    rows = sqlx::query_as(&format!(
+                        "SELECT {SEAT_INFO} FROM seats WHERE event_id = $1 AND section_id = $2 AND {} \
+                         ORDER BY seat_id LIMIT $4{suffix}",
+                        takeable(3),
+                    ))
+                    .bind(hold.event_id.as_str())
+                    .bind(section_id.as_str())
+                    .bind(hold.now_ms)
+                    .bind(limit)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    if rows.len() >= *quantity as usize || !retries {
+                        break;
+                    }
+                }
                 let candidates: Vec<Candidate> = rows
                     .into_iter()
                     .map(|r| {
