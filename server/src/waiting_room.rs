@@ -40,7 +40,8 @@ pub type QueueStream = Pin<Box<dyn Stream<Item = Result<pb::QueueUpdate, Status>
 
 /// How often the pump admits fans and expires slots.
 pub const PUMP_INTERVAL: Duration = Duration::from_millis(100);
-/// Least time between two position pushes to one watcher.
+/// Least time between two position pushes to one watcher near the front (farther back it
+/// grows, up to ten times).
 pub const PUSH_INTERVAL: Duration = Duration::from_millis(500);
 /// A watcher hears from the server at least this often.
 pub const HEARTBEAT: Duration = Duration::from_secs(5);
@@ -863,8 +864,13 @@ impl WaitingRoom {
                 match wake {
                     Wake::Own | Wake::HoldOffOver => {}
                     Wake::Changed => {
-                        // Read now, then not again before the hold-off ends.
-                        w.hold_off_until = Some(tokio::time::Instant::now() + PUSH_INTERVAL);
+                        // Read now, then not again before the hold-off ends. Far back in line a
+                        // position moves slowly relative to its size, so it is read less often:
+                        // 0.5 s near the front, up to 5 s from 20,000th place back.
+                        let position = w.last.as_ref().map_or(0, |l| l.status.position);
+                        let factor = (position / 2_000).clamp(1, 10) as u32;
+                        w.hold_off_until =
+                            Some(tokio::time::Instant::now() + PUSH_INTERVAL * factor);
                     }
                     Wake::Alert(None) => continue,
                     Wake::Alert(Some(alert)) => {
