@@ -14,6 +14,7 @@ use std::time::Instant;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use tonic::codegen::http;
@@ -29,12 +30,43 @@ struct MethodLabels {
     method: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EventLabels {
+    event: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SeatLabels {
+    event: String,
+    status: &'static str,
+}
+
+/// One event's figures, as the sweeper reads them each second.
+#[derive(Debug, Clone, Default)]
+pub struct EventFigures {
+    pub prequeue: u64,
+    pub waiting: u64,
+    pub active: u64,
+    pub admitted_total: u64,
+    pub watchers: u64,
+    pub available: u64,
+    pub soft_locked: u64,
+    pub hard_locked: u64,
+    pub sold: u64,
+}
+
 /// The server's metrics registry.
 pub struct Metrics {
     registry: Mutex<Registry>,
     rpc_requests: Family<RpcLabels, Counter>,
     rpc_seconds: Family<MethodLabels, Histogram>,
     known_methods: HashSet<String>,
+    queue_prequeue: Family<EventLabels, Gauge>,
+    queue_waiting: Family<EventLabels, Gauge>,
+    queue_active: Family<EventLabels, Gauge>,
+    queue_admitted: Family<EventLabels, Gauge>,
+    queue_watchers: Family<EventLabels, Gauge>,
+    seats: Family<SeatLabels, Gauge>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -67,11 +99,53 @@ impl Metrics {
             "Time to the response headers of gRPC requests, by method",
             rpc_seconds.clone(),
         );
+        let gauge = |registry: &mut Registry, name: &str, help: &str| {
+            let family = Family::<EventLabels, Gauge>::default();
+            registry.register(name, help, family.clone());
+            family
+        };
+        let queue_prequeue = gauge(
+            &mut registry,
+            "queue_prequeue",
+            "Fans in the pre-queue, by event",
+        );
+        let queue_waiting = gauge(
+            &mut registry,
+            "queue_waiting",
+            "Fans waiting in line, by event",
+        );
+        let queue_active = gauge(
+            &mut registry,
+            "queue_active",
+            "Admitted fans buying now, by event",
+        );
+        let queue_admitted = gauge(
+            &mut registry,
+            "queue_admitted",
+            "Fans admitted since the sale opened, by event (this node)",
+        );
+        let queue_watchers = gauge(
+            &mut registry,
+            "queue_watchers",
+            "Open Watch streams, by event",
+        );
+        let seats = Family::<SeatLabels, Gauge>::default();
+        registry.register(
+            "seats",
+            "Seats by event and effective status",
+            seats.clone(),
+        );
         Metrics {
             registry: Mutex::new(registry),
             rpc_requests,
             rpc_seconds,
             known_methods,
+            queue_prequeue,
+            queue_waiting,
+            queue_active,
+            queue_admitted,
+            queue_watchers,
+            seats,
         }
     }
 
@@ -84,6 +158,34 @@ impl Metrics {
     ) {
         if let Ok(mut registry) = self.registry.lock() {
             registry.register(name, help, metric);
+        }
+    }
+
+    /// Publishes one event's figures.
+    pub fn set_event(&self, event: &str, f: &EventFigures) {
+        let labels = EventLabels {
+            event: event.to_string(),
+        };
+        let set = |family: &Family<EventLabels, Gauge>, value: u64| {
+            family.get_or_create(&labels).set(value as i64);
+        };
+        set(&self.queue_prequeue, f.prequeue);
+        set(&self.queue_waiting, f.waiting);
+        set(&self.queue_active, f.active);
+        set(&self.queue_admitted, f.admitted_total);
+        set(&self.queue_watchers, f.watchers);
+        for (status, value) in [
+            ("available", f.available),
+            ("soft_locked", f.soft_locked),
+            ("hard_locked", f.hard_locked),
+            ("sold", f.sold),
+        ] {
+            self.seats
+                .get_or_create(&SeatLabels {
+                    event: event.to_string(),
+                    status,
+                })
+                .set(value as i64);
         }
     }
 

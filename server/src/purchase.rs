@@ -684,6 +684,36 @@ pub async fn run_sweeper(state: Arc<AppState>, mut stop: tokio::sync::watch::Rec
     }
 }
 
+/// Publishes each event's queue and seat figures as metrics.
+async fn publish_figures(state: &AppState) -> ApiResult<()> {
+    let counts = state.catalog.counts(state.clock.now_ms()).await?;
+    for (event_id, sections) in counts.iter() {
+        let mut seats = crate::domain::InventoryCounts::default();
+        for c in sections.values() {
+            seats.merge(c);
+        }
+        let mut figures = crate::metrics::EventFigures {
+            available: seats.available.into(),
+            soft_locked: seats.soft_locked.into(),
+            hard_locked: seats.hard_locked.into(),
+            sold: seats.sold.into(),
+            ..Default::default()
+        };
+        if state.waiting_room.event_ids().contains(event_id)
+            && let Some(event) = state.catalog.event(event_id).await?
+        {
+            let room = state.waiting_room.stats(&event)?;
+            figures.prequeue = room.prequeue;
+            figures.waiting = room.waiting.iter().sum();
+            figures.active = room.active;
+            figures.admitted_total = room.admitted_total;
+            figures.watchers = room.watchers;
+        }
+        state.metrics.set_event(event_id, &figures);
+    }
+    Ok(())
+}
+
 /// Ends the queue of every event whose seats are all sold: waiting fans are told SOLD_OUT.
 async fn end_sold_out_queues(state: &AppState) -> ApiResult<()> {
     let events = state.waiting_room.event_ids();
@@ -754,6 +784,7 @@ pub async fn sweep_once(state: &AppState) -> ApiResult<()> {
         }
     }
     end_sold_out_queues(state).await?;
+    publish_figures(state).await?;
     let before = state.clock.now_ms() - state.reconcile_after.as_millis() as i64;
     for payment in state.store.stale_payments(before, 100).await? {
         let id = payment.id.clone();

@@ -174,6 +174,8 @@ struct Inner {
     active: HashSet<u64>,
     detached: HashSet<u64>,
     admitted_total: u64,
+    /// Open Watch streams.
+    watchers: u64,
     seed: Option<u64>,
     alert: Option<pb::Alert>,
     next_alert: u64,
@@ -350,6 +352,7 @@ impl Drop for Detach {
     fn drop(&mut self) {
         let now = self.rooms.clock.now_ms();
         if let Ok(mut inner) = self.room.inner.lock() {
+            inner.watchers = inner.watchers.saturating_sub(1);
             let mut detached = false;
             if let Some(entry) = inner.entries.get_mut(&self.id) {
                 entry.watchers = entry.watchers.saturating_sub(1);
@@ -611,6 +614,7 @@ impl WaitingRoom {
                 active: HashSet::new(),
                 detached: HashSet::new(),
                 admitted_total: 0,
+                watchers: 0,
                 seed,
                 alert: None,
                 next_alert: 1,
@@ -826,6 +830,7 @@ impl WaitingRoom {
             entry.detached_at_ms = None;
             let signal = entry.signal.clone();
             inner.detached.remove(&id);
+            inner.watchers += 1;
             signal
         };
         Ok((room, id, signal))
@@ -1250,7 +1255,7 @@ impl WaitingRoom {
                 .rate
                 .eta_seconds(total, f64::from(inner.admission.rate_per_minute))
                 .unwrap_or(0),
-            watchers: inner.entries.values().map(|e| u64::from(e.watchers)).sum(),
+            watchers: inner.watchers,
             shuffle_seed: inner.seed.map(|s| format!("{s:016x}")),
         })
     }

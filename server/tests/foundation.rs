@@ -485,7 +485,20 @@ async fn metrics_count_rpcs(backend: Backend) {
             section_ids: vec![],
         })
         .await;
+    server
+        .operator()
+        .create_event(small_event("gauged"))
+        .await
+        .expect("create");
+    taquilla_server::purchase::sweep_once(&server.state)
+        .await
+        .expect("sweep");
     let body = http_get(server.admin_addr, "/metrics").await;
+    assert!(
+        body.contains("taquilla_seats{event=\"gauged\",status=\"available\"} 20"),
+        "{body}"
+    );
+    assert!(body.contains("taquilla_queue_waiting"), "{body}");
     assert!(
         body.contains(
             "taquilla_rpc_requests_total{method=\"/taquilla.v1.Sales/ListEvents\",code=\"OK\"} 1"
