@@ -23,6 +23,9 @@ pub struct Catalog {
     loading: tokio::sync::Mutex<()>,
     events: RwLock<HashMap<String, (Instant, Arc<EventRecord>)>>,
     counts: Mutex<Option<(Instant, Arc<CountsByEvent>)>>,
+    /// Bumped by every invalidation. A read that started before an invalidation is not cached:
+    /// otherwise a slow read of the old state could land in the cache after the change.
+    generation: std::sync::atomic::AtomicU64,
 }
 
 impl Catalog {
@@ -33,6 +36,7 @@ impl Catalog {
             loading: tokio::sync::Mutex::new(()),
             events: RwLock::new(HashMap::new()),
             counts: Mutex::new(None),
+            generation: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -46,11 +50,14 @@ impl Catalog {
         }) {
             return Ok(Some(event));
         }
+        let generation = self.generation();
         let Some(event) = self.store.get_event(event_id).await? else {
             return Ok(None);
         };
         let event = Arc::new(event);
-        if let Ok(mut events) = self.events.write() {
+        if let Ok(mut events) = self.events.write()
+            && self.generation() == generation
+        {
             events.insert(event_id.to_string(), (Instant::now(), event.clone()));
         }
         Ok(Some(event))
@@ -59,8 +66,18 @@ impl Catalog {
     /// Forgets a cached event record (after this node changed it).
     pub fn invalidate_event(&self, event_id: &str) {
         if let Ok(mut events) = self.events.write() {
+            self.bump();
             events.remove(event_id);
         }
+    }
+
+    fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn bump(&self) {
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
 
     fn cached_shape(&self, event_id: &str) -> Option<Arc<EventShape>> {
@@ -100,8 +117,11 @@ impl Catalog {
         }) {
             return Ok(counts);
         }
+        let generation = self.generation();
         let counts = Arc::new(self.store.inventory_counts(now_ms).await?);
-        if let Ok(mut cached) = self.counts.lock() {
+        if let Ok(mut cached) = self.counts.lock()
+            && self.generation() == generation
+        {
             *cached = Some((Instant::now(), counts.clone()));
         }
         Ok(counts)
@@ -110,6 +130,7 @@ impl Catalog {
     /// Forgets cached counts (after events are created or seats change hands in bulk).
     pub fn invalidate_counts(&self) {
         if let Ok(mut cached) = self.counts.lock() {
+            self.bump();
             *cached = None;
         }
     }
