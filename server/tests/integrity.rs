@@ -466,7 +466,9 @@ async fn payment_landing_after_the_lock_lapsed_is_voided(backend: Backend) {
     let clock = ManualClock::new(1_800_000_000_000);
     let server = TestServer::start_with(backend, Arc::new(clock.clone()), |c| {
         // The provider takes a while to authorize; the lock lapses meanwhile.
-        c.payment_latency = std::time::Duration::from_millis(400);
+        // Long enough that the test's clock move and rival hold surely land inside it, even on
+        // a loaded machine.
+        c.payment_latency = std::time::Duration::from_millis(1_500);
         c.payment_latency_tail = std::time::Duration::from_millis(1);
     })
     .await;
