@@ -353,16 +353,7 @@ async fn order_for(server: &TestServer, event_id: &str, fan: &str, seat_ids: &[u
         .into_inner()
         .hold
         .expect("hold");
-    client
-        .checkout(pb::CheckoutRequest {
-            hold_id: hold.hold_id,
-            idempotency_key: format!("co-{fan}-0001"),
-        })
-        .await
-        .expect("checkout")
-        .into_inner()
-        .order
-        .expect("order")
+    checkout_hold(&mut client, hold.hold_id, format!("co-{fan}-0001")).await
 }
 
 async fn concurrent_pays_charge_once(backend: Backend) {
@@ -629,17 +620,7 @@ async fn declines_can_be_retried_and_tickets_verify_offline(backend: Backend) {
         pb::OrderState::PendingPayment as i32
     );
 
-    let paid = fan
-        .pay(pb::PayRequest {
-            order_id: order.order_id.clone(),
-            idempotency_key: "dave-pay-2".into(),
-            card: Some(good_card()),
-        })
-        .await
-        .expect("pay")
-        .into_inner()
-        .order
-        .expect("order");
+    let paid = pay_order(&mut fan, order.order_id.clone(), "dave-pay-2".to_string()).await;
     assert_eq!(paid.state, pb::OrderState::Paid as i32);
     assert_eq!(paid.payments.len(), 2);
     assert_eq!(paid.tickets.len(), 3);
@@ -778,16 +759,7 @@ async fn bad_input_gets_clear_errors_and_changes_nothing(backend: Backend) {
         .await
         .expect_err("unknown hold");
     assert_eq!(status.code(), Code::NotFound);
-    let order = fan
-        .checkout(pb::CheckoutRequest {
-            hold_id: hold.hold_id.clone(),
-            idempotency_key: "good-key-1".into(),
-        })
-        .await
-        .expect("checkout")
-        .into_inner()
-        .order
-        .expect("order");
+    let order = checkout_hold(&mut fan, hold.hold_id.clone(), "good-key-1".to_string()).await;
     let bad_cards = [
         (None, "card is missing"),
         (Some(card("1234")), "12 to 19 digits"),

@@ -11,19 +11,6 @@ use taquilla_proto::v1 as pb;
 use tokio_stream::StreamExt;
 use tonic::Code;
 
-const HALL: &str = r#"
-[venue]
-id = "hall"
-name = "Hall"
-[[sections]]
-id = "s"
-name = "Stalls"
-kind = "seated"
-price = 50
-row_count = 4
-seats_per_row = 10
-"#;
-
 async fn seat_map_changes_are_streamed(backend: Backend) {
     let server = TestServer::start(backend).await;
     create_event(&server, "ev", HALL, 4).await;
@@ -112,27 +99,8 @@ async fn refunds_never_make_two_tickets_for_a_seat(backend: Backend) {
                 .into_inner()
                 .hold
                 .expect("hold");
-            let order = client
-                .checkout(pb::CheckoutRequest {
-                    hold_id: hold.hold_id,
-                    idempotency_key: format!("{fan}-checkout"),
-                })
-                .await
-                .expect("checkout")
-                .into_inner()
-                .order
-                .expect("order");
-            client
-                .pay(pb::PayRequest {
-                    order_id: order.order_id,
-                    idempotency_key: format!("{fan}-payment"),
-                    card: Some(good_card()),
-                })
-                .await
-                .expect("pay")
-                .into_inner()
-                .order
-                .expect("order")
+            let order = checkout_hold(&mut client, hold.hold_id, format!("{fan}-checkout")).await;
+            pay_order(&mut client, order.order_id, format!("{fan}-payment")).await
         }
     };
     let first = buy("first-buyer", 1).await;
@@ -260,27 +228,8 @@ async fn an_arena_sells_out_with_a_clean_audit(backend: Backend) {
                         }
                         Err(status) => panic!("hold failed: {status:?}"),
                     };
-                    let order = client
-                        .checkout(pb::CheckoutRequest {
-                            hold_id: hold.hold_id,
-                            idempotency_key: format!("co-{fan}"),
-                        })
-                        .await
-                        .expect("checkout")
-                        .into_inner()
-                        .order
-                        .expect("order");
-                    let paid = client
-                        .pay(pb::PayRequest {
-                            order_id: order.order_id,
-                            idempotency_key: format!("pay-{fan}"),
-                            card: Some(good_card()),
-                        })
-                        .await
-                        .expect("pay")
-                        .into_inner()
-                        .order
-                        .expect("order");
+                    let order = checkout_hold(&mut client, hold.hold_id, format!("co-{fan}")).await;
+                    let paid = pay_order(&mut client, order.order_id, format!("pay-{fan}")).await;
                     assert_eq!(paid.state, pb::OrderState::Paid as i32);
                     sold += paid.tickets.len() as u32;
                     orders += 1;
@@ -360,16 +309,7 @@ async fn operators_page_through_orders(backend: Backend) {
             .into_inner()
             .hold
             .expect("hold");
-        let order = fan
-            .checkout(pb::CheckoutRequest {
-                hold_id: hold.hold_id,
-                idempotency_key: format!("list-co-{i}"),
-            })
-            .await
-            .expect("checkout")
-            .into_inner()
-            .order
-            .expect("order");
+        let order = checkout_hold(&mut fan, hold.hold_id, format!("list-co-{i}")).await;
         if i < 3 {
             fan.pay(pb::PayRequest {
                 order_id: order.order_id.clone(),

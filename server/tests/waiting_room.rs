@@ -10,19 +10,6 @@ use taquilla_proto::v1 as pb;
 use tokio_stream::StreamExt;
 use tonic::Code;
 
-const HALL: &str = r#"
-[venue]
-id = "hall"
-name = "Hall"
-[[sections]]
-id = "s"
-name = "Stalls"
-kind = "seated"
-price = 50
-row_count = 4
-seats_per_row = 10
-"#;
-
 async fn open(server: &TestServer, event_id: &str, phase: pb::SalePhase, codes: &[&str]) {
     server
         .operator()
@@ -146,27 +133,8 @@ async fn fans_queue_get_passes_and_buy(backend: Backend) {
                 .into_inner()
                 .hold
                 .expect("hold");
-            let order = sales
-                .checkout(pb::CheckoutRequest {
-                    hold_id: hold.hold_id,
-                    idempotency_key: format!("checkout-{i:03}"),
-                })
-                .await
-                .expect("checkout")
-                .into_inner()
-                .order
-                .expect("order");
-            let paid = sales
-                .pay(pb::PayRequest {
-                    order_id: order.order_id,
-                    idempotency_key: format!("payment-{i:03}"),
-                    card: Some(good_card()),
-                })
-                .await
-                .expect("pay")
-                .into_inner()
-                .order
-                .expect("order");
+            let order = checkout_hold(&mut sales, hold.hold_id, format!("checkout-{i:03}")).await;
+            let paid = pay_order(&mut sales, order.order_id, format!("payment-{i:03}")).await;
             assert_eq!(paid.state, pb::OrderState::Paid as i32);
             // Paying ends the admission: the pass no longer opens the sales RPCs.
             let err = sales
@@ -373,16 +341,7 @@ async fn waiting_fans_hear_sold_out(backend: Backend) {
         .into_inner()
         .hold
         .expect("hold");
-    let order = sales
-        .checkout(pb::CheckoutRequest {
-            hold_id: hold.hold_id,
-            idempotency_key: "last-two-seats".into(),
-        })
-        .await
-        .expect("checkout")
-        .into_inner()
-        .order
-        .expect("order");
+    let order = checkout_hold(&mut sales, hold.hold_id, "last-two-seats".to_string()).await;
     sales
         .pay(pb::PayRequest {
             order_id: order.order_id,

@@ -402,3 +402,54 @@ pub async fn seat_statuses(server: &TestServer, event_id: &str) -> Vec<i32> {
     }
     statuses
 }
+
+/// A 40-seat seated hall: section "s", 4 rows of 10.
+pub const HALL: &str = r#"
+[venue]
+id = "hall"
+name = "Hall"
+[[sections]]
+id = "s"
+name = "Stalls"
+kind = "seated"
+price = 50
+row_count = 4
+seats_per_row = 10
+"#;
+
+/// Checks out a hold; panics on failure.
+pub async fn checkout_hold(
+    client: &mut SalesClientWithPass,
+    hold_id: String,
+    key: String,
+) -> pb::Order {
+    client
+        .checkout(pb::CheckoutRequest {
+            hold_id,
+            idempotency_key: key,
+        })
+        .await
+        .expect("checkout")
+        .into_inner()
+        .order
+        .expect("order")
+}
+
+/// Pays an order with the card that always works; returns the order afterwards.
+pub async fn pay_order(
+    client: &mut SalesClientWithPass,
+    order_id: String,
+    key: String,
+) -> pb::Order {
+    client
+        .pay(pb::PayRequest {
+            order_id,
+            idempotency_key: key,
+            card: Some(good_card()),
+        })
+        .await
+        .expect("pay")
+        .into_inner()
+        .order
+        .expect("order")
+}
