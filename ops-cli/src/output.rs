@@ -4,31 +4,8 @@
 use serde_json::{Value, json};
 use taquilla_proto::v1 as pb;
 
-/// Groups digits in threes: 142000 → "142,000".
-pub fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// "1,234.50 EUR".
-pub fn money(m: Option<&pb::Money>) -> String {
-    match m {
-        Some(m) => format!(
-            "{}.{:02} {}",
-            thousands((m.amount_minor / 100).unsigned_abs()),
-            (m.amount_minor % 100).abs(),
-            m.currency
-        ),
-        None => "-".into(),
-    }
-}
+use taquilla_proto::display::utc_time as time;
+pub use taquilla_proto::display::{money, thousands};
 
 /// Parses "5.50" into minor units.
 pub fn parse_money(input: &str) -> anyhow::Result<i64> {
@@ -62,29 +39,6 @@ fn name<E: std::fmt::Debug>(value: Result<E, prost::UnknownEnumValue>) -> String
         }
         Err(_) => "UNKNOWN".into(),
     }
-}
-
-fn time(ms: i64) -> String {
-    if ms <= 0 {
-        return "-".into();
-    }
-    let secs = ms / 1_000;
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
-        rem / 3_600,
-        rem % 3_600 / 60
-    )
 }
 
 fn money_json(m: Option<&pb::Money>) -> Value {

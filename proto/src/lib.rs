@@ -1,8 +1,10 @@
 //! Taquilla's gRPC API, package `taquilla.v1`: the generated prost messages and tonic clients and
 //! servers for the `WaitingRoom`, `Sales` and `Operator` services, and the encoded file
-//! descriptor set that server reflection serves; and [`signed`], the signed credentials (queue
-//! tokens, admission passes, ticket codes) with the offline ticket-code check.
+//! descriptor set that server reflection serves; [`signed`], the signed credentials (queue
+//! tokens, admission passes, ticket codes) with the offline ticket-code check; and [`display`],
+//! wire values written for people (money, counts, times) as every client shows them.
 
+pub mod display;
 pub mod signed;
 
 /// Messages, clients and servers of package `taquilla.v1`.

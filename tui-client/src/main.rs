@@ -1,17 +1,18 @@
-//! `taquilla-fan`: the fan's terminal app. This first version lists the events on sale; the
-//! interactive queue, seat map and checkout screens build on it.
+//! `taquilla-fan`: parses flags, sets up the terminal (restored on exit and on panic) and runs
+//! the app. Everything else is in the library.
 
 use std::process::ExitCode;
 
 use clap::Parser;
-use taquilla_proto::v1 as pb;
+use taquilla_fan::app::{App, Options};
+use taquilla_fan::{event, net};
 
-/// Join a Taquilla queue and buy tickets from the terminal.
+/// Join a Taquilla waiting room and buy tickets from the terminal.
 #[derive(Debug, Parser)]
 #[command(
     name = "taquilla-fan",
     version,
-    after_help = "Example:\n  taquilla-fan --server http://127.0.0.1:50051"
+    after_help = "Examples:\n  taquilla-fan\n  taquilla-fan --server http://127.0.0.1:50051 --event lux-mad-2026-03-30\n  taquilla-fan --event lux-mad-2026-03-30 --presale-code LUX-EARLY\n\nKeys are shown at the bottom of every screen; ? shows them all, q quits."
 )]
 struct Cli {
     /// The server's gRPC address.
@@ -21,67 +22,59 @@ struct Cli {
         default_value = "http://127.0.0.1:50051"
     )]
     server: String,
-    /// Event to join (skips the event list).
-    #[arg(long)]
+    /// Event to join straight away (skips the event list).
+    #[arg(long, env = "TAQUILLA_EVENT")]
     event: Option<String>,
-    /// Device fingerprint (default: one derived from this machine and user).
-    #[arg(long)]
+    /// Device fingerprint: one place in line per fingerprint (default: derived from this user
+    /// and machine, so restarting the app keeps the same place).
+    #[arg(long, env = "TAQUILLA_FINGERPRINT")]
     fingerprint: Option<String>,
-    /// Presale code, if you have one.
-    #[arg(long)]
-    presale_code: Option<String>,
+    /// Presale code, for the presale queue.
+    #[arg(long, env = "TAQUILLA_PRESALE_CODE", default_value = "")]
+    presale_code: String,
 }
 
-fn euros(money: Option<&pb::Money>) -> String {
-    money
-        .map(|m| {
-            format!(
-                "{}.{:02} {}",
-                m.amount_minor / 100,
-                m.amount_minor % 100,
-                m.currency
-            )
-        })
-        .unwrap_or_default()
+/// A stable fingerprint for this user on this machine.
+fn default_fingerprint() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .unwrap_or_default();
+    let host = std::fs::read_to_string("/etc/machine-id")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .unwrap_or_default();
+    let digest = taquilla_proto::signed::sha256_hex(&format!("{user}@{}", host.trim()));
+    format!("tui-{}", &digest[..24])
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
-    let mut client = pb::sales_client::SalesClient::connect(cli.server.clone())
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot reach the server at {}: {e}", cli.server))?;
-    let events = client
-        .list_events(pb::ListEventsRequest {})
-        .await
-        .map_err(|s| anyhow::anyhow!("{}", s.message()))?
-        .into_inner()
-        .events;
-    for e in events
-        .iter()
-        .filter(|e| cli.event.as_ref().is_none_or(|id| &e.id == id))
-    {
-        let venue = e.venue.clone().unwrap_or_default();
-        let inventory = e.inventory.unwrap_or_default();
-        println!(
-            "{}  {} at {}, {}  from {} to {}  ({} of {} available)",
-            e.id,
-            e.name,
-            venue.name,
-            venue.city,
-            euros(e.min_price.as_ref()),
-            euros(e.max_price.as_ref()),
-            inventory.available,
-            inventory.capacity
-        );
-    }
-    Ok(())
-}
-
-#[tokio::main(flavor = "current_thread")]
+#[tokio::main]
 async fn main() -> ExitCode {
-    match run(Cli::parse()).await {
-        Ok(()) => ExitCode::SUCCESS,
+    let cli = Cli::parse();
+    let channel = match net::channel(&cli.server) {
+        Ok(channel) => channel,
+        Err(why) => {
+            eprintln!("taquilla-fan: {why}");
+            return ExitCode::from(2);
+        }
+    };
+    let options = Options {
+        event_id: cli.event,
+        fingerprint: cli.fingerprint.unwrap_or_else(default_fingerprint),
+        presale_code: cli.presale_code,
+        session: uuid::Uuid::new_v4().simple().to_string(),
+    };
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let network = net::Network::new(channel, tx.clone());
+    let app = App::new(options, net::now_ms());
+    // Raw mode and the alternate screen, with a panic hook that restores the terminal.
+    let mut terminal = ratatui::init();
+    event::spawn_terminal_reader(tx.clone());
+    event::spawn_ticker(tx);
+    let result = event::run(&mut terminal, app, network, rx).await;
+    ratatui::restore();
+    match result {
+        Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("taquilla-fan: {e:#}");
+            eprintln!("taquilla-fan: the terminal failed: {e}");
             ExitCode::FAILURE
         }
     }
