@@ -1,9 +1,10 @@
 //! `taquilla-loadgen`: replays a high-demand sale against Taquilla servers and measures it.
-//! This version has the sales-path benchmark (`bench-sales`); the fan scenarios with goose build
-//! on it.
+//! Without a subcommand it runs the sale with a crowd of goose users ([`sale`]); `bench-sales`
+//! and `bench-queue` measure the sales path and the waiting room alone.
 
 mod bench;
 mod queue_bench;
+mod sale;
 
 use std::process::ExitCode;
 
@@ -14,7 +15,8 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "taquilla-loadgen",
     version,
-    after_help = "Example:\n  taquilla-loadgen --target http://127.0.0.1:50051 bench-sales --concurrency 64 --seconds 15"
+    args_conflicts_with_subcommands = true,
+    after_help = "Examples:\n  taquilla-loadgen --token T --scenario small --users 2000 --hatch-rate 500\n  taquilla-loadgen --target http://a:50051,http://b:50051 --events lux-mad-2026-03-30 --users 400000 --hatch-rate 5000 --report-file report.html\n  taquilla-loadgen --token T bench-sales --concurrency 64 --seconds 15"
 )]
 struct Cli {
     /// Server addresses, comma-separated; load is spread across them.
@@ -35,6 +37,8 @@ struct Cli {
     token: Option<String>,
     #[command(subcommand)]
     command: Option<Command>,
+    #[command(flatten)]
+    sale: sale::SaleArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -86,12 +90,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         None => {
-            eprintln!(
-                "taquilla-loadgen: the fan scenarios are not available in this version; \
-                 use bench-sales (nothing was sent to {})",
-                cli.target.join(", ")
-            );
-            Ok(ExitCode::from(2))
+            let channels = connect(&cli.target, cli.sale.connections).await?;
+            let passed = sale::run(&cli.target, channels, cli.token, cli.sale).await?;
+            Ok(if passed {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
     }
 }

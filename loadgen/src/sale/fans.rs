@@ -1,0 +1,660 @@
+//! A fan as a goose user. Each user runs one journey: join (a share before the sale opens, a
+//! share with a presale code), watch until admitted (some drop and reconnect their stream, some
+//! leave), hold (mostly best available in a preferred section, some contending for the same
+//! front-row seats, falling back), checkout (some abandon and release instead), pay (some with a
+//! card that is declined first, then retry), done. Every call is a tonic call recorded in goose's
+//! metrics as `gRPC <Rpc>` with the gRPC status code as the status, and every wait is bounded,
+//! so goose's shutdown never waits on a fan.
+//!
+//! The journey is one goose transaction rather than one per step: its state (the stream, the
+//! pass, the hold) lives in the transaction's locals instead of goose session data, which
+//! would have to be `Clone + Sync`.
+
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use goose::prelude::*;
+use rand::Rng;
+use taquilla_proto::v1 as pb;
+use tokio::sync::OnceCell;
+use tonic::transport::Channel;
+use tonic::{Code, Request, Status};
+
+use super::record::{Recorder, Stage};
+
+/// How fans behave; shares are 0–1.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Mix {
+    /// Share of fans that leave the queue before their turn.
+    #[arg(long, default_value_t = 0.02)]
+    pub leave_share: f64,
+    /// Share of fans that drop their stream once while waiting and reconnect with their token.
+    #[arg(long, default_value_t = 0.05)]
+    pub reconnect_share: f64,
+    /// Share of fans that go for the same front-row seats (falling back to best available).
+    #[arg(long, default_value_t = 0.10)]
+    pub contend_share: f64,
+    /// Share of fans that let their hold go instead of checking out.
+    #[arg(long, default_value_t = 0.03)]
+    pub abandon_share: f64,
+    /// Share of fans whose first card is declined; they retry with a good one.
+    #[arg(long, default_value_t = 0.05)]
+    pub decline_share: f64,
+    /// Most tickets a fan asks for (each asks for 1..=this, capped by the event's cap).
+    #[arg(long, default_value_t = 4)]
+    pub max_quantity: u32,
+    /// Longest a fan waits in the queue before giving up.
+    #[arg(long, default_value = "600", value_name = "SECONDS")]
+    pub patience: u64,
+}
+
+/// One event the fans go for, as read before the run.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub event_id: String,
+    pub cap: u32,
+    pub presale_codes: Vec<String>,
+}
+
+/// Everything the fans share.
+#[derive(Debug)]
+pub struct Crowd {
+    pub channels: Vec<Channel>,
+    pub events: Vec<Target>,
+    pub mix: Mix,
+    pub recorder: Arc<Recorder>,
+    /// Prefix of every fingerprint, unique per shard so shards never share a fan.
+    pub fingerprint_prefix: String,
+    /// Index of this process's first fan (shard offset).
+    pub first_fan: usize,
+    /// The run's end: no fan waits beyond it.
+    pub deadline: Instant,
+    seat_maps: Vec<OnceCell<Option<Arc<pb::SeatMap>>>>,
+}
+
+impl Crowd {
+    pub fn new(
+        channels: Vec<Channel>,
+        events: Vec<Target>,
+        mix: Mix,
+        recorder: Arc<Recorder>,
+        fingerprint_prefix: String,
+        first_fan: usize,
+        deadline: Instant,
+    ) -> Crowd {
+        let seat_maps = events.iter().map(|_| OnceCell::new()).collect();
+        Crowd {
+            channels,
+            events,
+            mix,
+            recorder,
+            fingerprint_prefix,
+            first_fan,
+            deadline,
+            seat_maps,
+        }
+    }
+}
+
+static CROWD: OnceLock<Arc<Crowd>> = OnceLock::new();
+
+/// Installs the crowd the goose transactions read (goose transactions are plain functions).
+pub fn install(crowd: Arc<Crowd>) -> bool {
+    CROWD.set(crowd).is_ok()
+}
+
+/// The goose scenario of one fan.
+pub fn scenario() -> Scenario {
+    scenario!("Fan").register_transaction(transaction!(journey).set_name("journey"))
+}
+
+/// Test cards of the simulated provider.
+const GOOD_CARD: &str = "4242424242424242";
+const DECLINED_CARD: &str = "4000000000000002";
+/// Bound on each call; a call slower than this counts as DEADLINE_EXCEEDED.
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+struct Fan {
+    crowd: Arc<Crowd>,
+    channel: Channel,
+    event: Target,
+    event_index: usize,
+    fingerprint: String,
+    pass: String,
+}
+
+/// A failed step: the RPC and its status.
+struct Failed {
+    rpc: &'static str,
+    status: Status,
+}
+
+impl Failed {
+    fn new(rpc: &'static str, status: Status) -> Failed {
+        Failed { rpc, status }
+    }
+}
+
+/// How a journey ended, counted in the report.
+enum End {
+    Bought,
+    Left,
+    GaveUp,
+    Abandoned,
+    SoldOut(&'static str),
+    QueueEnded(pb::QueueState),
+    Failed(Failed),
+}
+
+async fn record(user: &mut GooseUser, rpc: &str, started: Instant, result: Result<(), &Status>) {
+    let (success, code, error) = match result {
+        Ok(()) => (true, Code::Ok, None),
+        Err(status) => (
+            // A refusal the API promises (taken seat, rate limit) is an answer, not a failure
+            // of the service; goose counts it under its own status code either way.
+            matches!(
+                status.code(),
+                Code::Aborted | Code::ResourceExhausted | Code::FailedPrecondition
+            ),
+            status.code(),
+            Some(status.message()),
+        ),
+    };
+    let _ = user
+        .record_custom_request_duration(
+            "gRPC",
+            rpc,
+            started.elapsed(),
+            success,
+            Some(code as u16),
+            error,
+        )
+        .await;
+}
+
+/// Runs `call` with a bound, records it in goose's metrics under `rpc`.
+async fn timed<T, F>(user: &mut GooseUser, rpc: &'static str, call: F) -> Result<T, Failed>
+where
+    F: std::future::Future<Output = Result<tonic::Response<T>, Status>>,
+{
+    let started = Instant::now();
+    let result = match tokio::time::timeout(CALL_TIMEOUT, call).await {
+        Ok(result) => result.map(tonic::Response::into_inner),
+        Err(_) => Err(Status::deadline_exceeded("no answer in time")),
+    };
+    record(user, rpc, started, result.as_ref().map(|_| ())).await;
+    if let Err(status) = &result
+        && let Some(crowd) = CROWD.get()
+    {
+        crowd.recorder.error(rpc, status.code());
+    }
+    result.map_err(|status| Failed::new(rpc, status))
+}
+
+/// Like [`timed`], retrying what the server says may work later (UNAVAILABLE, a timeout, a
+/// rate limit) up to five times, after the server's `retry-after-ms` or a growing pause, never
+/// past the run's deadline. Only for calls that are safe to repeat: every sales call here is
+/// (holds are all-or-nothing and capped per fan; checkout and pay carry idempotency keys).
+async fn retried<T, F, Fut>(
+    user: &mut GooseUser,
+    rpc: &'static str,
+    mut call: F,
+) -> Result<T, Failed>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<tonic::Response<T>, Status>>,
+{
+    let deadline = CROWD.get().map(|c| c.deadline).unwrap_or_else(Instant::now);
+    let mut attempt = 0u32;
+    loop {
+        match timed(user, rpc, call()).await {
+            Err(failed)
+                if attempt < 5
+                    && matches!(
+                        failed.status.code(),
+                        Code::Unavailable | Code::DeadlineExceeded | Code::ResourceExhausted
+                    ) =>
+            {
+                attempt += 1;
+                let pause = retry_after(&failed.status)
+                    .unwrap_or(Duration::from_millis(100 << attempt))
+                    .min(Duration::from_secs(5));
+                if Instant::now() + pause >= deadline {
+                    return Err(failed);
+                }
+                tokio::time::sleep(pause).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+fn retry_after(status: &Status) -> Option<Duration> {
+    status
+        .metadata()
+        .get(taquilla_proto::RETRY_AFTER_MS_HEADER)
+        .and_then(|v| v.to_str().ok()?.parse().ok())
+        .map(Duration::from_millis)
+}
+
+fn with_pass<T>(message: T, pass: &str) -> Request<T> {
+    let mut request = Request::new(message);
+    if let Ok(value) = pass.parse() {
+        request
+            .metadata_mut()
+            .insert(taquilla_proto::ADMISSION_PASS_HEADER, value);
+    }
+    request
+}
+
+async fn journey(user: &mut GooseUser) -> TransactionResult {
+    let Some(crowd) = CROWD.get().cloned() else {
+        return Ok(());
+    };
+    if crowd.channels.is_empty() || crowd.events.is_empty() {
+        return Ok(());
+    }
+    let index = crowd.first_fan + user.weighted_users_index;
+    let event_index = index % crowd.events.len();
+    let mut fan = Fan {
+        channel: crowd.channels[index % crowd.channels.len()].clone(),
+        event: crowd.events[event_index].clone(),
+        event_index,
+        fingerprint: format!("{}-{index}", crowd.fingerprint_prefix),
+        pass: String::new(),
+        crowd: crowd.clone(),
+    };
+    let end = run(user, &mut fan).await;
+    let outcome = match end {
+        End::Bought => "bought".to_string(),
+        End::Left => "left the queue".to_string(),
+        End::GaveUp => "gave up waiting".to_string(),
+        End::Abandoned => "abandoned the hold".to_string(),
+        End::SoldOut(why) => why.to_string(),
+        End::QueueEnded(pb::QueueState::SoldOut) => "queue: sold out".to_string(),
+        End::QueueEnded(pb::QueueState::Closed) => "queue: sale closed".to_string(),
+        End::QueueEnded(_) => "queue: removed or expired".to_string(),
+        End::Failed(failed) => format!("failed at {} ({:?})", failed.rpc, failed.status.code()),
+    };
+    crowd.recorder.outcome(&outcome);
+    Ok(())
+}
+
+fn chance(share: f64) -> bool {
+    share > 0.0 && rand::thread_rng().gen_bool(share.clamp(0.0, 1.0))
+}
+
+async fn run(user: &mut GooseUser, fan: &mut Fan) -> End {
+    let crowd = fan.crowd.clone();
+    let recorder = crowd.recorder.clone();
+    let journey_started = Instant::now();
+
+    // Join, solving the proof of work when the server asks for one.
+    let mut waiting_room = pb::waiting_room_client::WaitingRoomClient::new(fan.channel.clone());
+    let presale_code = fan.event.presale_codes.first().cloned().unwrap_or_default();
+    let mut solution = None;
+    let joined = loop {
+        let started = Instant::now();
+        let request = pb::JoinRequest {
+            event_id: fan.event.event_id.clone(),
+            fingerprint: fan.fingerprint.clone(),
+            presale_code: presale_code.clone(),
+            pow_solution: solution.take(),
+        };
+        match timed(user, "Join", waiting_room.join(request)).await {
+            Ok(joined) if joined.queue_token.is_empty() => {
+                let Some(challenge) = joined.challenge else {
+                    return End::Failed(Failed::new("Join", Status::internal("no token")));
+                };
+                let bits = challenge.difficulty_bits;
+                let text = challenge.challenge.clone();
+                let nonce = tokio::task::spawn_blocking(move || {
+                    taquilla_proto::signed::solve_pow(&text, bits)
+                })
+                .await
+                .unwrap_or_default();
+                solution = Some(pb::PowSolution {
+                    challenge: challenge.challenge,
+                    nonce,
+                });
+            }
+            Ok(joined) => {
+                recorder.stage(Stage::Join, started.elapsed());
+                break joined;
+            }
+            Err(failed)
+                if failed.status.code() == Code::ResourceExhausted
+                    && Instant::now() < crowd.deadline =>
+            {
+                // Honour the server's retry-after before joining again.
+                let wait = retry_after(&failed.status)
+                    .unwrap_or(Duration::from_millis(500))
+                    .min(Duration::from_secs(10));
+                tokio::time::sleep(wait).await;
+            }
+            Err(failed) => return End::Failed(failed),
+        }
+    };
+    let joined_at = Instant::now();
+    let token = joined.queue_token;
+
+    // Watch until admitted.
+    let patience = joined_at + Duration::from_secs(crowd.mix.patience);
+    let give_up_at = patience.min(crowd.deadline);
+    let leaves = chance(crowd.mix.leave_share);
+    let mut reconnects_left = u32::from(chance(crowd.mix.reconnect_share));
+    let pass = 'watching: loop {
+        let started = Instant::now();
+        let stream = tokio::time::timeout(
+            CALL_TIMEOUT,
+            waiting_room.watch(pb::WatchRequest {
+                queue_token: token.clone(),
+            }),
+        )
+        .await;
+        let mut stream = match stream {
+            Ok(Ok(response)) => {
+                record(user, "Watch", started, Ok(())).await;
+                response.into_inner()
+            }
+            Ok(Err(status)) => {
+                record(user, "Watch", started, Err(&status)).await;
+                recorder.error("Watch", status.code());
+                if !matches!(status.code(), Code::Unavailable | Code::ResourceExhausted)
+                    || Instant::now() >= give_up_at
+                {
+                    return End::Failed(Failed::new("Watch", status));
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+            Err(_) => return End::GaveUp,
+        };
+        let mut updates = 0u32;
+        loop {
+            let now = Instant::now();
+            if now >= give_up_at {
+                let _ = waiting_room
+                    .leave(pb::LeaveRequest {
+                        queue_token: token.clone(),
+                    })
+                    .await;
+                return End::GaveUp;
+            }
+            let next = tokio::time::timeout(give_up_at - now, stream.message()).await;
+            let update = match next {
+                Ok(Ok(Some(update))) => update,
+                Ok(Ok(None)) | Ok(Err(_)) => continue 'watching,
+                Err(_) => continue,
+            };
+            updates += 1;
+            if let Some(pass) = update.admission_pass {
+                let seen = Instant::now();
+                recorder.stage(Stage::Queue, seen - joined_at);
+                let now_ms = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_millis() as i64)
+                    .unwrap_or(0);
+                if update.server_time_unix_ms > 0 {
+                    let lag = (now_ms - update.server_time_unix_ms).max(0) as u64;
+                    recorder.stage(Stage::AdmissionSeen, Duration::from_millis(lag));
+                }
+                break 'watching pass;
+            }
+            let state = update
+                .status
+                .as_ref()
+                .map(|s| s.state())
+                .unwrap_or_default();
+            if matches!(
+                state,
+                pb::QueueState::SoldOut
+                    | pb::QueueState::Closed
+                    | pb::QueueState::Removed
+                    | pb::QueueState::Expired
+            ) {
+                return End::QueueEnded(state);
+            }
+            if leaves && updates >= 2 {
+                let _ = timed(
+                    user,
+                    "Leave",
+                    waiting_room.leave(pb::LeaveRequest {
+                        queue_token: token.clone(),
+                    }),
+                )
+                .await;
+                return End::Left;
+            }
+            if reconnects_left > 0 && updates >= 1 {
+                reconnects_left -= 1;
+                continue 'watching;
+            }
+        }
+    };
+    fan.pass = pass.token;
+
+    // Hold, checkout, pay.
+    match buy(user, fan).await {
+        Ok(true) => {
+            recorder.stage(Stage::EndToEnd, journey_started.elapsed());
+            End::Bought
+        }
+        Ok(false) => End::Abandoned,
+        Err(end) => end,
+    }
+}
+
+async fn seat_map(user: &mut GooseUser, fan: &Fan) -> Option<Arc<pb::SeatMap>> {
+    let cell = &fan.crowd.seat_maps[fan.event_index];
+    if let Some(map) = cell.get() {
+        return map.clone();
+    }
+    let mut sales = pb::sales_client::SalesClient::new(fan.channel.clone());
+    let result = timed(
+        user,
+        "GetSeatMap",
+        sales.get_seat_map(pb::GetSeatMapRequest {
+            event_id: fan.event.event_id.clone(),
+            section_ids: Vec::new(),
+        }),
+    )
+    .await
+    .ok()
+    .map(Arc::new);
+    let _ = cell.set(result.clone());
+    result
+}
+
+/// Returns Ok(true) when paid, Ok(false) when the fan let the hold go.
+async fn buy(user: &mut GooseUser, fan: &Fan) -> Result<bool, End> {
+    let crowd = fan.crowd.clone();
+    let recorder = crowd.recorder.clone();
+    let map = seat_map(user, fan).await;
+    let sections: Vec<pb::SectionSummary> = map
+        .as_deref()
+        .map(|m| {
+            m.sections
+                .iter()
+                .filter_map(|s| s.summary.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    let quantity =
+        rand::thread_rng().gen_range(1..=crowd.mix.max_quantity.clamp(1, fan.event.cap.max(1)));
+    let sales = pb::sales_client::SalesClient::new(fan.channel.clone());
+
+    // Contenders go for the first seats of the first seated row.
+    let mut attempts: Vec<pb::hold_seats_request::Selection> = Vec::new();
+    if chance(crowd.mix.contend_share)
+        && let Some(row) = map
+            .as_deref()
+            .and_then(|m| m.sections.iter().find_map(|s| s.rows.first()))
+    {
+        let seat_ids = (0..quantity.min(row.statuses.len() as u32))
+            .map(|i| row.first_seat_id + i)
+            .collect();
+        attempts.push(pb::hold_seats_request::Selection::Seats(
+            pb::SeatSelection { seat_ids },
+        ));
+    }
+    // Then best available: a preferred section first, then the others from a random start.
+    if !sections.is_empty() {
+        let start = rand::thread_rng().gen_range(0..sections.len());
+        for i in 0..sections.len().min(4) {
+            let section = &sections[(start + i) % sections.len()];
+            attempts.push(pb::hold_seats_request::Selection::BestAvailable(
+                pb::BestAvailable {
+                    section_id: section.id.clone(),
+                    quantity,
+                },
+            ));
+        }
+    }
+    let mut hold = None;
+    for selection in attempts {
+        let started = Instant::now();
+        let result = retried(user, "HoldSeats", || {
+            let request = with_pass(
+                pb::HoldSeatsRequest {
+                    event_id: fan.event.event_id.clone(),
+                    selection: Some(selection.clone()),
+                },
+                &fan.pass,
+            );
+            let mut sales = sales.clone();
+            async move { sales.hold_seats(request).await }
+        })
+        .await;
+        match result {
+            Ok(response) => {
+                recorder.stage(Stage::Hold, started.elapsed());
+                hold = response.hold;
+                break;
+            }
+            Err(failed)
+                if matches!(
+                    failed.status.code(),
+                    Code::Aborted | Code::FailedPrecondition
+                ) =>
+            {
+                if failed.status.message().contains("tickets allowed per fan") {
+                    return Err(End::SoldOut("hold refused: over the cap"));
+                }
+                continue;
+            }
+            Err(failed) => return Err(End::Failed(failed)),
+        }
+    }
+    let Some(hold) = hold else {
+        return Err(End::SoldOut("no seats left to hold"));
+    };
+
+    if chance(crowd.mix.abandon_share) {
+        let _ = retried(user, "ReleaseHold", || {
+            let request = with_pass(
+                pb::ReleaseHoldRequest {
+                    hold_id: hold.hold_id.clone(),
+                },
+                &fan.pass,
+            );
+            let mut sales = sales.clone();
+            async move { sales.release_hold(request).await }
+        })
+        .await;
+        return Ok(false);
+    }
+
+    let started = Instant::now();
+    let key = |what: &str| {
+        format!(
+            "lg-{what}-{}",
+            &taquilla_proto::signed::sha256_hex(&format!("{}:{}", fan.fingerprint, hold.hold_id))
+                [..40]
+        )
+    };
+    let checkout = retried(user, "Checkout", || {
+        let request = with_pass(
+            pb::CheckoutRequest {
+                hold_id: hold.hold_id.clone(),
+                idempotency_key: key("co"),
+            },
+            &fan.pass,
+        );
+        let mut sales = sales.clone();
+        async move { sales.checkout(request).await }
+    })
+    .await;
+    let order = match checkout {
+        Ok(response) => {
+            recorder.stage(Stage::Checkout, started.elapsed());
+            response.order.unwrap_or_default()
+        }
+        Err(failed) => {
+            // Let the seats go rather than leave them locked until the hold lapses.
+            let request = with_pass(
+                pb::ReleaseHoldRequest {
+                    hold_id: hold.hold_id.clone(),
+                },
+                &fan.pass,
+            );
+            let _ = timed(user, "ReleaseHold", sales.clone().release_hold(request)).await;
+            return Err(End::Failed(failed));
+        }
+    };
+
+    let mut cards = vec![GOOD_CARD];
+    if chance(crowd.mix.decline_share) {
+        cards.insert(0, DECLINED_CARD);
+    }
+    for (attempt, number) in cards.into_iter().enumerate() {
+        let started = Instant::now();
+        let pay_key = key(&format!("pay{attempt}"));
+        let paid = retried(user, "Pay", || {
+            let request = with_pass(
+                pb::PayRequest {
+                    order_id: order.order_id.clone(),
+                    idempotency_key: pay_key.clone(),
+                    card: Some(pb::Card {
+                        number: number.into(),
+                        exp_month: 12,
+                        exp_year: 2099,
+                        cvc: "123".into(),
+                    }),
+                },
+                &fan.pass,
+            );
+            let mut sales = sales.clone();
+            async move { sales.pay(request).await }
+        })
+        .await;
+        match paid {
+            Ok(paid) => {
+                let order = paid.order.unwrap_or_default();
+                if order.state() == pb::OrderState::Paid {
+                    recorder.stage(Stage::Pay, started.elapsed());
+                    let tickets: Vec<(u32, String)> = order
+                        .tickets
+                        .iter()
+                        .map(|t| {
+                            (
+                                t.seat.as_ref().map(|s| s.seat_id).unwrap_or(0),
+                                t.code.clone(),
+                            )
+                        })
+                        .collect();
+                    recorder.bought(
+                        &fan.event.event_id,
+                        &fan.fingerprint,
+                        fan.event.cap,
+                        &order.order_id,
+                        &tickets,
+                    );
+                    return Ok(true);
+                }
+            }
+            Err(failed) => return Err(End::Failed(failed)),
+        }
+    }
+    Err(End::SoldOut("payment never went through"))
+}

@@ -1,0 +1,388 @@
+//! `taquilla-loadgen` (no subcommand): the sale replayed by a crowd of goose users, each a fan
+//! calling the real gRPC API (see [`fans`]), then measured ([`record`]) and judged: the
+//! server's audit of every event must be clean and must agree with the run's own ledger of the
+//! tickets it was told it bought.
+
+pub mod fans;
+pub mod record;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use goose::config::{GooseConfiguration, GooseDefault, GooseDefaultType};
+use goose::prelude::GooseAttack;
+use taquilla_proto::v1 as pb;
+use tonic::Request;
+use tonic::transport::Channel;
+
+use fans::{Crowd, Mix, Target};
+use record::Recorder;
+
+/// Ready-made sales.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Preset {
+    /// Use the events already on sale on the server (`--events` or all open ones).
+    None,
+    /// Create a fresh 1,000-seat event, open its general sale and let the crowd at it
+    /// (what CI runs, with 2,000 fans).
+    Small,
+}
+
+/// `i/n`: this process runs the i-th (1-based) of n disjoint slices of the fans.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Shard, String> {
+        let bad = || format!("{s:?} is not a shard like 1/4 (i/n with 1 <= i <= n)");
+        let (i, n) = s.split_once('/').ok_or_else(bad)?;
+        let index: usize = i.trim().parse().map_err(|_| bad())?;
+        let count: usize = n.trim().parse().map_err(|_| bad())?;
+        if index == 0 || count == 0 || index > count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+}
+
+/// The sale run's options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SaleArgs {
+    /// Fans to simulate (in this shard).
+    #[arg(long, default_value_t = 2_000)]
+    pub users: usize,
+    /// Fans started per second (goose's increase rate).
+    #[arg(long, default_value = "500")]
+    pub hatch_rate: String,
+    /// Events to go for, comma-separated (default: every event whose sale is open or about to).
+    #[arg(long, value_delimiter = ',')]
+    pub events: Vec<String>,
+    /// Longest the run may take; fans still waiting then give up.
+    #[arg(long, default_value_t = 600, value_name = "SECONDS")]
+    pub duration: u64,
+    /// A ready-made sale to set up first.
+    #[arg(long, value_enum, default_value = "none")]
+    pub scenario: Preset,
+    /// Run the i-th of n disjoint slices of the fans (several processes or machines).
+    #[arg(long, default_value = "1/1")]
+    pub shard: Shard,
+    /// gRPC connections per target (HTTP/2, many streams each).
+    #[arg(long, default_value_t = 8)]
+    pub connections: usize,
+    /// goose's report: .html, .json or .md (repeat for several).
+    #[arg(long)]
+    pub report_file: Vec<String>,
+    /// Where to write the per-stage latency percentiles (CSV).
+    #[arg(long)]
+    pub hdr_out: Option<PathBuf>,
+    #[command(flatten)]
+    pub mix: Mix,
+    /// Further goose options, after `--` (e.g. `-- --no-print-metrics --log-level 1`).
+    #[arg(last = true)]
+    pub goose: Vec<String>,
+}
+
+fn with_token<T>(message: T, token: &str) -> anyhow::Result<Request<T>> {
+    let mut request = Request::new(message);
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse()?);
+    Ok(request)
+}
+
+/// Goose's errors print their details only in `Debug`.
+fn goose_error(e: goose::GooseError) -> anyhow::Error {
+    anyhow::anyhow!("goose: {e:?}")
+}
+
+/// Creates the small preset's event and opens it; returns its id.
+async fn set_up_small(channel: Channel, token: &str) -> anyhow::Result<String> {
+    let mut operator = pb::operator_client::OperatorClient::new(channel);
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    let event_id = format!("lg-small-{stamp}");
+    let layout = r#"
+[venue]
+id = "lg-hall"
+name = "Loadgen Hall"
+city = "Madrid"
+
+[[sections]]
+id = "front"
+name = "Front"
+kind = "seated"
+price = 90.00
+row_count = 10
+seats_per_row = 20
+
+[[sections]]
+id = "middle"
+name = "Middle"
+kind = "seated"
+price = 60.00
+row_count = 20
+seats_per_row = 20
+
+[[sections]]
+id = "floor"
+name = "Floor"
+kind = "general_admission"
+price = 45.00
+capacity = 400
+"#;
+    operator
+        .create_event(with_token(
+            pb::CreateEventRequest {
+                event_id: event_id.clone(),
+                name: "Loadgen small sale".into(),
+                artist: "The Crowd".into(),
+                starts_at_unix_ms: (stamp as i64) + 30 * 86_400_000,
+                currency: "EUR".into(),
+                fee_per_ticket_minor: 250,
+                max_tickets_per_fan: 4,
+                layout: Some(pb::create_event_request::Layout::LayoutToml(layout.into())),
+            },
+            token,
+        )?)
+        .await
+        .map_err(|s| anyhow::anyhow!("creating the small sale's event: {}", s.message()))?;
+    operator
+        .set_admission(with_token(
+            pb::SetAdmissionRequest {
+                event_id: event_id.clone(),
+                rate_per_minute: 120_000,
+                burst: 2_000,
+                max_active: 2_000,
+                pow_difficulty_bits: 0,
+            },
+            token,
+        )?)
+        .await
+        .map_err(|s| anyhow::anyhow!("setting admission: {}", s.message()))?;
+    operator
+        .open_sale(with_token(
+            pb::OpenSaleRequest {
+                event_id: event_id.clone(),
+                phase: pb::SalePhase::General as i32,
+                opens_at_unix_ms: 0,
+                presale_codes: Vec::new(),
+            },
+            token,
+        )?)
+        .await
+        .map_err(|s| anyhow::anyhow!("opening the sale: {}", s.message()))?;
+    Ok(event_id)
+}
+
+async fn list_events(channel: Channel) -> anyhow::Result<Vec<pb::Event>> {
+    Ok(pb::sales_client::SalesClient::new(channel)
+        .list_events(pb::ListEventsRequest {})
+        .await
+        .map_err(|s| anyhow::anyhow!("listing events: {}", s.message()))?
+        .into_inner()
+        .events)
+}
+
+/// Runs the sale; returns whether the integrity verdict passed.
+pub async fn run(
+    targets: &[String],
+    channels: Vec<Channel>,
+    token: Option<String>,
+    args: SaleArgs,
+) -> anyhow::Result<bool> {
+    let first = channels
+        .first()
+        .cloned()
+        .ok_or_else(|| anyhow::anyhow!("no target"))?;
+    let mut wanted = args.events.clone();
+    if args.scenario == Preset::Small {
+        let token = token.as_deref().ok_or_else(|| {
+            anyhow::anyhow!("--scenario small needs the operator token (--token)")
+        })?;
+        wanted = vec![set_up_small(first.clone(), token).await?];
+    }
+    let events = list_events(first.clone()).await?;
+    let targets_events: Vec<Target> = events
+        .iter()
+        .filter(|e| {
+            if wanted.is_empty() {
+                matches!(e.sale_state(), pb::SaleState::Open | pb::SaleState::NotOpen)
+            } else {
+                wanted.contains(&e.id)
+            }
+        })
+        .map(|e| Target {
+            event_id: e.id.clone(),
+            cap: e.max_tickets_per_fan.max(1),
+            presale_codes: Vec::new(),
+        })
+        .collect();
+    for id in &wanted {
+        anyhow::ensure!(
+            targets_events.iter().any(|t| &t.event_id == id),
+            "there is no event {id:?} on {}",
+            targets[0]
+        );
+    }
+    anyhow::ensure!(
+        !targets_events.is_empty(),
+        "no event is on sale; open one or pass --scenario small"
+    );
+
+    let recorder = Arc::new(Recorder::new());
+    let deadline = Instant::now() + Duration::from_secs(args.duration);
+    let crowd = Arc::new(Crowd::new(
+        channels.clone(),
+        targets_events.clone(),
+        args.mix.clone(),
+        recorder.clone(),
+        format!("lg{}of{}", args.shard.index, args.shard.count),
+        (args.shard.index - 1) * args.users,
+        deadline,
+    ));
+    anyhow::ensure!(fans::install(crowd), "the crowd was already installed");
+
+    let config = GooseConfiguration::parse_args_default(&args.goose)
+        .map_err(|e| anyhow::anyhow!("goose options: {e}"))?;
+    let mut attack = GooseAttack::initialize_with_config(config)
+        .map_err(goose_error)?
+        .register_scenario(fans::scenario())
+        // One shared HTTP client for all users (goose's default is one per user, ~115 KiB
+        // each); the fans speak gRPC through the channel pool anyway.
+        .set_client_builder_without_cookies(
+            goose::client::GooseClientBuilder::new().without_cookies(),
+        )
+        .map_err(goose_error)?
+        .set_default(GooseDefault::Host, targets[0].as_str())
+        .map_err(goose_error)?
+        .set_default(GooseDefault::Users, args.users)
+        .map_err(goose_error)?
+        .set_default(GooseDefault::IncreaseRate, args.hatch_rate.as_str())
+        .map_err(goose_error)?
+        // Each fan makes one journey; the run ends when every fan is done (each bounded by
+        // --duration, so goose's shutdown never waits on a stuck fan).
+        .set_default(GooseDefault::Iterations, 1usize)
+        .map_err(goose_error)?;
+    for file in &args.report_file {
+        attack = attack.set_default(GooseDefault::ReportFile, file.as_str())?;
+    }
+    let started = Instant::now();
+    attack.execute().await.map_err(goose_error)?;
+    let took = started.elapsed();
+
+    // The verdict.
+    let after = list_events(first.clone()).await?;
+    let bought = recorder.tickets_per_event();
+    let mut lines = Vec::new();
+    for target in &targets_events {
+        let Some(event) = after.iter().find(|e| e.id == target.event_id) else {
+            recorder.add_evidence(format!("event {} vanished", target.event_id));
+            continue;
+        };
+        let inventory = event.inventory.unwrap_or_default();
+        let ours = bought.get(&target.event_id).copied().unwrap_or(0);
+        lines.push(format!(
+            "{}: server sold {} of {}, this run was told it bought {ours}",
+            event.id, inventory.sold, inventory.capacity
+        ));
+        // With shards or other buyers, the server may have sold more than this process saw;
+        // alone it must match exactly.
+        if args.shard.count == 1 && u64::from(inventory.sold) != ours {
+            recorder.add_evidence(format!(
+                "{}: the server sold {} tickets but this run was told of {ours}",
+                event.id, inventory.sold
+            ));
+        }
+        if let Some(token) = &token {
+            let mut operator = pb::operator_client::OperatorClient::new(first.clone());
+            match operator
+                .audit(with_token(
+                    pb::AuditRequest {
+                        event_id: event.id.clone(),
+                    },
+                    token,
+                )?)
+                .await
+            {
+                Ok(report) => {
+                    let report = report.into_inner();
+                    for check in report.invariants.iter().filter(|c| !c.ok) {
+                        recorder.add_evidence(format!(
+                            "{}: audit: {} ({} violations, e.g. {})",
+                            event.id,
+                            check.name,
+                            check.violations,
+                            check.examples.join("; ")
+                        ));
+                    }
+                    if !report.ok && report.invariants.iter().all(|c| c.ok) {
+                        recorder.add_evidence(format!("{}: audit failed", event.id));
+                    }
+                }
+                Err(status) => recorder.add_evidence(format!(
+                    "{}: audit could not run: {}",
+                    event.id,
+                    status.message()
+                )),
+            }
+        } else {
+            lines.push(format!(
+                "{}: no --token, so the server's audit was not run",
+                event.id
+            ));
+        }
+    }
+
+    let mut report = format!(
+        "\nTaquilla sale: {} fans (shard {}/{}) against {} in {:.1} s\n\n",
+        args.users,
+        args.shard.index,
+        args.shard.count,
+        targets.join(", "),
+        took.as_secs_f64()
+    );
+    report.push_str(&recorder.report());
+    report.push('\n');
+    for line in &lines {
+        report.push_str(line);
+        report.push('\n');
+    }
+    let sold_out = after
+        .iter()
+        .filter(|e| targets_events.iter().any(|t| t.event_id == e.id))
+        .all(|e| {
+            e.inventory
+                .is_some_and(|i| i.available == 0 && i.soft_locked == 0 && i.hard_locked == 0)
+        });
+    match (sold_out, recorder.last_ticket_at()) {
+        (true, Some(at)) => {
+            report.push_str(&format!("time to sell out: {:.1} s\n", at.as_secs_f64()))
+        }
+        _ => report.push_str("not sold out by the end of the run\n"),
+    }
+    let evidence = recorder.evidence();
+    if evidence.is_empty() {
+        report.push_str(
+            "integrity: OK (audit clean, ledger agrees, no seat twice, no fan over the cap)\n",
+        );
+    } else {
+        report.push_str("integrity: FAILED\n");
+        for e in &evidence {
+            report.push_str(&format!("  {e}\n"));
+        }
+    }
+    println!("{report}");
+    if let Some(path) = &args.hdr_out {
+        std::fs::write(path, recorder.percentiles_csv())
+            .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+    }
+    Ok(evidence.is_empty())
+}

@@ -1,0 +1,327 @@
+//! What a sale run measures and remembers: an HDR histogram per stage of the fan's journey,
+//! error counts by gRPC status, tickets per second, and the ledger of every ticket the server
+//! said this run bought (for the integrity verdict).
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+
+/// The measured stages of a fan's journey.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Stage {
+    /// The Join call.
+    Join,
+    /// From joined to the admission seen on the stream.
+    Queue,
+    /// From the server stamping the admission to this fan's stream delivering it.
+    AdmissionSeen,
+    /// HoldSeats (the successful attempt).
+    Hold,
+    /// Checkout.
+    Checkout,
+    /// Pay (the attempt that paid).
+    Pay,
+    /// From Join to paid.
+    EndToEnd,
+}
+
+impl Stage {
+    pub const ALL: [Stage; 7] = [
+        Stage::Join,
+        Stage::Queue,
+        Stage::AdmissionSeen,
+        Stage::Hold,
+        Stage::Checkout,
+        Stage::Pay,
+        Stage::EndToEnd,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Join => "join",
+            Stage::Queue => "time in queue",
+            Stage::AdmissionSeen => "admission -> seen",
+            Stage::Hold => "hold",
+            Stage::Checkout => "checkout",
+            Stage::Pay => "pay",
+            Stage::EndToEnd => "end to end",
+        }
+    }
+}
+
+/// One ticket the server confirmed to this run.
+#[derive(Debug, Clone)]
+pub struct Bought {
+    pub fan: String,
+    pub order_id: String,
+}
+
+/// A problem found in what the run was told.
+pub type Evidence = String;
+
+#[derive(Debug, Default)]
+struct Inner {
+    stages: BTreeMap<Stage, Histogram<u64>>,
+    errors: BTreeMap<(String, String), u64>,
+    outcomes: BTreeMap<String, u64>,
+    /// (event, seat id) → who bought it.
+    seats: HashMap<(String, u32), Bought>,
+    /// (event, fan) → tickets bought.
+    per_fan: HashMap<(String, String), u32>,
+    /// Seconds since start → tickets confirmed in that second.
+    per_second: BTreeMap<u64, u64>,
+    last_ticket_at: Option<Duration>,
+    evidence: Vec<Evidence>,
+}
+
+/// Shared by every fan of the run.
+#[derive(Debug)]
+pub struct Recorder {
+    started: Instant,
+    inner: Mutex<Inner>,
+}
+
+fn histogram() -> Histogram<u64> {
+    // Microseconds from 1 µs to 1 hour at 3 significant digits: constant, valid bounds.
+    Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid HDR histogram bounds")
+}
+
+impl Default for Recorder {
+    fn default() -> Self {
+        Recorder::new()
+    }
+}
+
+impl Recorder {
+    pub fn new() -> Recorder {
+        Recorder {
+            started: Instant::now(),
+            inner: Mutex::default(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn stage(&self, stage: Stage, took: Duration) {
+        let micros = (took.as_micros() as u64).clamp(1, 3_600_000_000);
+        let mut inner = self.lock();
+        let h = inner.stages.entry(stage).or_insert_with(histogram);
+        let _ = h.record(micros);
+    }
+
+    /// Counts a failed call by RPC and status code.
+    pub fn error(&self, rpc: &str, code: tonic::Code) {
+        *self
+            .lock()
+            .errors
+            .entry((rpc.to_string(), format!("{code:?}")))
+            .or_default() += 1;
+    }
+
+    /// Counts how fans' journeys ended.
+    pub fn outcome(&self, outcome: &str) {
+        *self.lock().outcomes.entry(outcome.to_string()).or_default() += 1;
+    }
+
+    /// Records tickets the server confirmed; notes evidence if a seat comes back twice or a
+    /// fan goes over `cap`.
+    pub fn bought(
+        &self,
+        event: &str,
+        fan: &str,
+        cap: u32,
+        order_id: &str,
+        tickets: &[(u32, String)],
+    ) {
+        let at = self.started.elapsed();
+        let mut inner = self.lock();
+        for (seat, code) in tickets {
+            let bought = Bought {
+                fan: fan.to_string(),
+                order_id: order_id.to_string(),
+            };
+            if code.is_empty() {
+                inner.evidence.push(format!(
+                    "seat {seat} of {event} was sold to {fan} without a ticket code"
+                ));
+            }
+            if let Some(earlier) = inner.seats.insert((event.to_string(), *seat), bought) {
+                let evidence = format!(
+                    "seat {seat} of {event} sold twice: to {} in order {} and to {fan} in order {order_id}",
+                    earlier.fan, earlier.order_id
+                );
+                inner.evidence.push(evidence);
+            }
+        }
+        let count = inner
+            .per_fan
+            .entry((event.to_string(), fan.to_string()))
+            .or_default();
+        *count += tickets.len() as u32;
+        if *count > cap {
+            let evidence =
+                format!("fan {fan} holds {count} tickets for {event}, over the cap of {cap}");
+            inner.evidence.push(evidence);
+        }
+        *inner.per_second.entry(at.as_secs()).or_default() += tickets.len() as u64;
+        inner.last_ticket_at = Some(at);
+    }
+
+    pub fn add_evidence(&self, evidence: Evidence) {
+        self.lock().evidence.push(evidence);
+    }
+
+    pub fn evidence(&self) -> Vec<Evidence> {
+        self.lock().evidence.clone()
+    }
+
+    /// Tickets this run bought, per event.
+    pub fn tickets_per_event(&self) -> BTreeMap<String, u64> {
+        let mut out = BTreeMap::new();
+        for (event, _) in self.lock().seats.keys() {
+            *out.entry(event.clone()).or_default() += 1;
+        }
+        out
+    }
+
+    pub fn last_ticket_at(&self) -> Option<Duration> {
+        self.lock().last_ticket_at
+    }
+
+    /// The report printed at the end (and saved next to the HDR CSV).
+    pub fn report(&self) -> String {
+        let inner = self.lock();
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "{:<20}{:>9}{:>11}{:>11}{:>11}{:>11}{:>11}",
+            "stage (ms)", "count", "p50", "p90", "p99", "p99.9", "max"
+        );
+        for stage in Stage::ALL {
+            let Some(h) = inner.stages.get(&stage) else {
+                continue;
+            };
+            let ms = |q: f64| h.value_at_quantile(q) as f64 / 1_000.0;
+            let _ = writeln!(
+                out,
+                "{:<20}{:>9}{:>11.1}{:>11.1}{:>11.1}{:>11.1}{:>11.1}",
+                stage.name(),
+                h.len(),
+                ms(0.5),
+                ms(0.9),
+                ms(0.99),
+                ms(0.999),
+                h.max() as f64 / 1_000.0
+            );
+        }
+        let _ = writeln!(out, "\njourneys:");
+        for (outcome, n) in &inner.outcomes {
+            let _ = writeln!(out, "  {outcome:<34}{n:>9}");
+        }
+        let (limited, failed): (Vec<_>, Vec<_>) = inner
+            .errors
+            .iter()
+            .partition(|((_, code), _)| code == "ResourceExhausted");
+        let _ = writeln!(
+            out,
+            "\ndeliberate RESOURCE_EXHAUSTED (rate limits, shedding):"
+        );
+        for ((rpc, _), n) in &limited {
+            let _ = writeln!(out, "  {rpc:<34}{n:>9}");
+        }
+        let _ = writeln!(out, "\nother failed calls by status:");
+        for ((rpc, code), n) in &failed {
+            let _ = writeln!(out, "  {:<34}{n:>9}", format!("{rpc} {code}"));
+        }
+        let _ = writeln!(out, "\ntickets per second (5 s buckets from the start):");
+        let mut buckets: BTreeMap<u64, u64> = BTreeMap::new();
+        for (second, n) in &inner.per_second {
+            *buckets.entry(second / 5).or_default() += n;
+        }
+        for (bucket, n) in buckets {
+            let _ = writeln!(
+                out,
+                "  {:>4}-{:<4}s {:>9.1}/s",
+                bucket * 5,
+                bucket * 5 + 5,
+                n as f64 / 5.0
+            );
+        }
+        out
+    }
+
+    /// Every stage's histogram as CSV: stage, percentile, microseconds.
+    pub fn percentiles_csv(&self) -> String {
+        let inner = self.lock();
+        let mut out = String::from("stage,percentile,micros,count\n");
+        for stage in Stage::ALL {
+            if let Some(h) = inner.stages.get(&stage) {
+                for q in [0.5, 0.9, 0.99, 0.999, 1.0] {
+                    let _ = writeln!(
+                        out,
+                        "{},{},{},{}",
+                        stage.name(),
+                        q * 100.0,
+                        h.value_at_quantile(q),
+                        h.len()
+                    );
+                }
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_seat_bought_twice_or_a_fan_over_the_cap_is_evidence() {
+        let r = Recorder::new();
+        r.bought(
+            "ev",
+            "fan-1",
+            4,
+            "o1",
+            &[(1, "c1".into()), (2, "c2".into())],
+        );
+        assert!(r.evidence().is_empty());
+        r.bought("ev", "fan-2", 4, "o2", &[(2, "c3".into())]);
+        r.bought(
+            "ev",
+            "fan-1",
+            4,
+            "o3",
+            &[(3, "c4".into()), (4, "c5".into()), (5, "c6".into())],
+        );
+        let evidence = r.evidence();
+        assert_eq!(evidence.len(), 2, "{evidence:?}");
+        assert!(evidence[0].contains("seat 2 of ev sold twice"));
+        assert!(evidence[1].contains("fan-1 holds 5 tickets"));
+        assert_eq!(r.tickets_per_event().get("ev"), Some(&5));
+    }
+
+    #[test]
+    fn the_report_has_every_recorded_stage() {
+        let r = Recorder::new();
+        r.stage(Stage::Join, Duration::from_millis(3));
+        r.stage(Stage::Pay, Duration::from_millis(40));
+        r.error("HoldSeats", tonic::Code::ResourceExhausted);
+        r.error("Pay", tonic::Code::Unavailable);
+        let report = r.report();
+        assert!(report.contains("join"));
+        assert!(report.contains("pay"));
+        assert!(!report.contains("checkout "));
+        assert!(report.contains("HoldSeats"));
+        assert!(report.contains("Pay Unavailable"));
+        assert!(r.percentiles_csv().contains("join,50,"));
+    }
+}

@@ -1,0 +1,262 @@
+//! The CI preset of the sale: the real `taquilla-loadgen` binary sends 2,000 goose fans at a
+//! real server (embedded backend, then PostgreSQL) for a 1,000-seat event; it must sell out
+//! with a clean integrity verdict. And the verdict must be able to fail: a seat sold behind the
+//! run's back makes the server's count disagree with the run's ledger, and the run exits 1.
+
+use std::process::Output;
+
+use sqlx::Connection;
+use taquilla_proto::v1 as pb;
+use taquilla_server::app::App;
+use taquilla_server::config::Config;
+
+const TOKEN: &str = "test-operator-token";
+
+struct Server {
+    url: String,
+    _dir: tempfile::TempDir,
+    database: Option<String>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+fn pg_admin_url() -> String {
+    std::env::var("TAQUILLA_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432/postgres".into())
+}
+
+async fn start(postgres: bool) -> Server {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = Config::for_tests(dir.path().to_path_buf());
+    let mut database = None;
+    if postgres {
+        let admin = pg_admin_url();
+        let name = format!("taquilla_lg_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = sqlx::PgConnection::connect(&admin)
+            .await
+            .expect("PostgreSQL for tests");
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .await
+            .expect("create db");
+        let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+        config.database_url = Some(format!("{base}/{name}"));
+        database = Some(name);
+    }
+    let app = App::build(&config).await.expect("server builds");
+    let grpc = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let admin = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", grpc.local_addr().expect("addr"));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(app.serve(grpc, admin, async move {
+        let _ = stopped.await;
+    }));
+    Server {
+        url,
+        _dir: dir,
+        database,
+        stop: Some(stop),
+    }
+}
+
+impl Server {
+    async fn loadgen(&self, args: &[&str]) -> Output {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_taquilla-loadgen"));
+        command
+            .env_clear()
+            .args(["--target", &self.url, "--token", TOKEN])
+            .args(args)
+            // goose's own summary is long; the verdict is what the test reads.
+            .args(["--", "--no-print-metrics", "--quiet"]);
+        tokio::task::spawn_blocking(move || command.output().expect("loadgen runs"))
+            .await
+            .expect("join")
+    }
+
+    async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(name) = &self.database
+            && let Ok(mut conn) = sqlx::PgConnection::connect(&pg_admin_url()).await
+        {
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&mut conn)
+                .await;
+        }
+    }
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}\n--- stderr\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+async fn the_small_sale_sells_out_cleanly(postgres: bool) {
+    let server = start(postgres).await;
+    let out = server
+        .loadgen(&[
+            "--scenario",
+            "small",
+            "--users",
+            "2000",
+            "--hatch-rate",
+            "1000",
+            "--duration",
+            "120",
+        ])
+        .await;
+    let report = text(&out);
+    assert!(out.status.success(), "{report}");
+    assert!(report.contains("integrity: OK"), "{report}");
+    assert!(
+        report.contains("server sold 1000 of 1000, this run was told it bought 1000"),
+        "{report}"
+    );
+    assert!(report.contains("time to sell out:"), "{report}");
+    for stage in [
+        "join",
+        "time in queue",
+        "hold",
+        "checkout",
+        "pay",
+        "end to end",
+    ] {
+        assert!(report.contains(stage), "stage {stage} missing: {report}");
+    }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_small_sale_sells_out_cleanly_embedded() {
+    the_small_sale_sells_out_cleanly(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_small_sale_sells_out_cleanly_on_postgres() {
+    the_small_sale_sells_out_cleanly(true).await;
+}
+
+fn with_token<T>(message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {TOKEN}").parse().expect("ascii"),
+    );
+    request
+        .metadata_mut()
+        .insert("x-fan-id", "box-office".parse().expect("ascii"));
+    request
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sale_the_run_was_not_told_about_fails_the_verdict() {
+    let server = start(false).await;
+    let channel = tonic::transport::Endpoint::from_shared(server.url.clone())
+        .expect("url")
+        .connect()
+        .await
+        .expect("connect");
+    let mut operator = pb::operator_client::OperatorClient::new(channel.clone());
+    operator
+        .create_event(with_token(pb::CreateEventRequest {
+            event_id: "side-door".into(),
+            name: "Side door".into(),
+            artist: "Nobody".into(),
+            starts_at_unix_ms: 1_900_000_000_000,
+            currency: "EUR".into(),
+            fee_per_ticket_minor: 0,
+            max_tickets_per_fan: 2,
+            layout: Some(pb::create_event_request::Layout::LayoutToml(
+                "[venue]\nid = \"v\"\nname = \"V\"\ncity = \"Madrid\"\n\n[[sections]]\nid = \"ga\"\nname = \"GA\"\nkind = \"general_admission\"\nprice = 10.00\ncapacity = 30\n".into(),
+            )),
+        }))
+        .await
+        .expect("event");
+    operator
+        .open_sale(with_token(pb::OpenSaleRequest {
+            event_id: "side-door".into(),
+            phase: pb::SalePhase::General as i32,
+            opens_at_unix_ms: 0,
+            presale_codes: Vec::new(),
+        }))
+        .await
+        .expect("open");
+    operator
+        .set_admission(with_token(pb::SetAdmissionRequest {
+            event_id: "side-door".into(),
+            rate_per_minute: 60_000,
+            burst: 100,
+            max_active: 100,
+            pow_difficulty_bits: 0,
+        }))
+        .await
+        .expect("admission");
+    // One ticket sold at the box office, not by the run.
+    let mut sales = pb::sales_client::SalesClient::new(channel);
+    let hold = sales
+        .hold_seats(with_token(pb::HoldSeatsRequest {
+            event_id: "side-door".into(),
+            selection: Some(pb::hold_seats_request::Selection::BestAvailable(
+                pb::BestAvailable {
+                    section_id: "ga".into(),
+                    quantity: 1,
+                },
+            )),
+        }))
+        .await
+        .expect("hold")
+        .into_inner()
+        .hold
+        .expect("hold");
+    let order = sales
+        .checkout(with_token(pb::CheckoutRequest {
+            hold_id: hold.hold_id,
+            idempotency_key: "box-office-checkout".into(),
+        }))
+        .await
+        .expect("checkout")
+        .into_inner()
+        .order
+        .expect("order");
+    sales
+        .pay(with_token(pb::PayRequest {
+            order_id: order.order_id,
+            idempotency_key: "box-office-payment".into(),
+            card: Some(pb::Card {
+                number: "4242424242424242".into(),
+                exp_month: 12,
+                exp_year: 2099,
+                cvc: "123".into(),
+            }),
+        }))
+        .await
+        .expect("pay");
+
+    let out = server
+        .loadgen(&[
+            "--events",
+            "side-door",
+            "--users",
+            "60",
+            "--hatch-rate",
+            "100",
+            "--duration",
+            "60",
+        ])
+        .await;
+    let report = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    assert!(report.contains("integrity: FAILED"), "{report}");
+    assert!(
+        report.contains("side-door: the server sold 30 tickets but this run was told of 29"),
+        "{report}"
+    );
+    server.stop().await;
+}
