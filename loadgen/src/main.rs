@@ -50,6 +50,14 @@ enum Command {
     /// from admission to the fan's stream delivering it.
     /// Example: taquilla-loadgen --token T bench-queue --watchers 100000 --server-pid 1234
     BenchQueue(queue_bench::QueueArgs),
+    /// Combine the results of several shards (`--shard i/n --out DIR`) into one report and one
+    /// integrity verdict; exits 1 if it fails.
+    /// Example: taquilla-loadgen merge results/1 results/2 results/3
+    Merge {
+        /// The shards' result directories.
+        #[arg(required = true)]
+        dirs: Vec<std::path::PathBuf>,
+    },
 }
 
 async fn connect(
@@ -89,6 +97,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             queue_bench::run(channels, token, args).await?;
             Ok(ExitCode::SUCCESS)
         }
+        Some(Command::Merge { dirs }) => Ok(if sale::merge(&dirs)? {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        }),
         None => {
             let channels = connect(&cli.target, cli.sale.connections).await?;
             let passed = sale::run(&cli.target, channels, cli.token, cli.sale).await?;

@@ -155,33 +155,28 @@ fn with_token<T>(message: T) -> tonic::Request<T> {
     request
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_sale_the_run_was_not_told_about_fails_the_verdict() {
-    let server = start(false).await;
-    let channel = tonic::transport::Endpoint::from_shared(server.url.clone())
-        .expect("url")
-        .connect()
-        .await
-        .expect("connect");
-    let mut operator = pb::operator_client::OperatorClient::new(channel.clone());
+/// Creates `event_id` (one standing area of `capacity`, at most 2 per fan), opens its general
+/// sale and lets fans in quickly.
+async fn create_open_event(channel: tonic::transport::Channel, event_id: &str, capacity: u32) {
+    let mut operator = pb::operator_client::OperatorClient::new(channel);
     operator
         .create_event(with_token(pb::CreateEventRequest {
-            event_id: "side-door".into(),
+            event_id: event_id.into(),
             name: "Side door".into(),
             artist: "Nobody".into(),
             starts_at_unix_ms: 1_900_000_000_000,
             currency: "EUR".into(),
             fee_per_ticket_minor: 0,
             max_tickets_per_fan: 2,
-            layout: Some(pb::create_event_request::Layout::LayoutToml(
-                "[venue]\nid = \"v\"\nname = \"V\"\ncity = \"Madrid\"\n\n[[sections]]\nid = \"ga\"\nname = \"GA\"\nkind = \"general_admission\"\nprice = 10.00\ncapacity = 30\n".into(),
-            )),
+            layout: Some(pb::create_event_request::Layout::LayoutToml(format!(
+                "[venue]\nid = \"v\"\nname = \"V\"\ncity = \"Madrid\"\n\n[[sections]]\nid = \"ga\"\nname = \"GA\"\nkind = \"general_admission\"\nprice = 10.00\ncapacity = {capacity}\n"
+            ))),
         }))
         .await
         .expect("event");
     operator
         .open_sale(with_token(pb::OpenSaleRequest {
-            event_id: "side-door".into(),
+            event_id: event_id.into(),
             phase: pb::SalePhase::General as i32,
             opens_at_unix_ms: 0,
             presale_codes: Vec::new(),
@@ -190,14 +185,29 @@ async fn a_sale_the_run_was_not_told_about_fails_the_verdict() {
         .expect("open");
     operator
         .set_admission(with_token(pb::SetAdmissionRequest {
-            event_id: "side-door".into(),
+            event_id: event_id.into(),
             rate_per_minute: 60_000,
-            burst: 100,
-            max_active: 100,
+            burst: 500,
+            max_active: 500,
             pow_difficulty_bits: 0,
         }))
         .await
         .expect("admission");
+}
+
+async fn connect(url: &str) -> tonic::transport::Channel {
+    tonic::transport::Endpoint::from_shared(url.to_string())
+        .expect("url")
+        .connect()
+        .await
+        .expect("connect")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sale_the_run_was_not_told_about_fails_the_verdict() {
+    let server = start(false).await;
+    let channel = connect(&server.url).await;
+    create_open_event(channel.clone(), "side-door", 30).await;
     // One ticket sold at the box office, not by the run.
     let mut sales = pb::sales_client::SalesClient::new(channel);
     let hold = sales
@@ -257,6 +267,67 @@ async fn a_sale_the_run_was_not_told_about_fails_the_verdict() {
     assert!(
         report.contains("side-door: the server sold 30 tickets but this run was told of 29"),
         "{report}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_shards_merge_into_one_report_and_verdict() {
+    let server = start(false).await;
+    create_open_event(connect(&server.url).await, "sharded", 300).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = |i: usize| dir.path().join(format!("shard-{i}")).display().to_string();
+    let (one, two) = (out(1), out(2));
+    let run = |shard: &'static str, out: String| {
+        let url = server.url.clone();
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_taquilla-loadgen"))
+                .env_clear()
+                .args(["--target", &url, "--token", TOKEN, "--events", "sharded"])
+                .args(["--users", "300", "--hatch-rate", "500", "--duration", "60"])
+                .args(["--shard", shard, "--out", &out])
+                .args(["--", "--no-print-metrics", "--quiet"])
+                .output()
+                .expect("loadgen runs")
+        })
+    };
+    let (a, b) = (run("1/2", one.clone()), run("2/2", two.clone()));
+    let (a, b) = (a.await.expect("join"), b.await.expect("join"));
+    for out in [&a, &b] {
+        assert!(out.status.success(), "{}", text(out));
+        // A shard alone cannot compare its ledger with the whole sale.
+        assert!(text(out).contains("integrity: OK"), "{}", text(out));
+    }
+    for file in [
+        "stages.hlog",
+        "percentiles.csv",
+        "ledger.csv",
+        "summary.json",
+        "report.txt",
+    ] {
+        assert!(dir.path().join("shard-1").join(file).exists(), "{file}");
+    }
+    let merged = std::process::Command::new(env!("CARGO_BIN_EXE_taquilla-loadgen"))
+        .args(["merge", &one, &two])
+        .output()
+        .expect("merge runs");
+    let report = text(&merged);
+    assert!(merged.status.success(), "{report}");
+    assert!(report.contains("600 fans in 2 shards"), "{report}");
+    assert!(
+        report.contains("sharded: server sold 300 of 300, this run was told it bought 300"),
+        "{report}"
+    );
+    assert!(report.contains("integrity: OK"), "{report}");
+    // One shard alone is not the whole sale: no exact comparison, and it says so.
+    let partial = std::process::Command::new(env!("CARGO_BIN_EXE_taquilla-loadgen"))
+        .args(["merge", &one])
+        .output()
+        .expect("merge runs");
+    assert!(
+        text(&partial).contains("not all present"),
+        "{}",
+        text(&partial)
     );
     server.stop().await;
 }

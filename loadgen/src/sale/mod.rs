@@ -5,7 +5,9 @@
 
 pub mod fans;
 pub mod record;
+pub mod shard;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,6 +20,7 @@ use tonic::transport::Channel;
 
 use fans::{Crowd, Mix, Target};
 use record::Recorder;
+use shard::ServerCount;
 
 /// Ready-made sales.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -78,9 +81,10 @@ pub struct SaleArgs {
     /// goose's report: .html, .json or .md (repeat for several).
     #[arg(long)]
     pub report_file: Vec<String>,
-    /// Where to write the per-stage latency percentiles (CSV).
-    #[arg(long)]
-    pub hdr_out: Option<PathBuf>,
+    /// Directory for the results (HdrHistogram log, percentiles, ledger, summary, report),
+    /// which `taquilla-loadgen merge` combines across shards.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
     #[command(flatten)]
     pub mix: Mix,
     /// Further goose options, after `--` (e.g. `-- --no-print-metrics --log-level 1`).
@@ -278,95 +282,137 @@ pub async fn run(
     attack.execute().await.map_err(goose_error)?;
     let took = started.elapsed();
 
-    // The verdict.
+    // What the server says now.
     let after = list_events(first.clone()).await?;
-    let bought = recorder.tickets_per_event();
-    let mut lines = Vec::new();
+    let mut server = BTreeMap::new();
     for target in &targets_events {
         let Some(event) = after.iter().find(|e| e.id == target.event_id) else {
             recorder.add_evidence(format!("event {} vanished", target.event_id));
             continue;
         };
         let inventory = event.inventory.unwrap_or_default();
-        let ours = bought.get(&target.event_id).copied().unwrap_or(0);
-        lines.push(format!(
-            "{}: server sold {} of {}, this run was told it bought {ours}",
-            event.id, inventory.sold, inventory.capacity
-        ));
-        // With shards or other buyers, the server may have sold more than this process saw;
-        // alone it must match exactly.
-        if args.shard.count == 1 && u64::from(inventory.sold) != ours {
-            recorder.add_evidence(format!(
-                "{}: the server sold {} tickets but this run was told of {ours}",
-                event.id, inventory.sold
-            ));
-        }
-        if let Some(token) = &token {
-            let mut operator = pb::operator_client::OperatorClient::new(first.clone());
-            match operator
-                .audit(with_token(
-                    pb::AuditRequest {
-                        event_id: event.id.clone(),
-                    },
-                    token,
-                )?)
-                .await
-            {
-                Ok(report) => {
-                    let report = report.into_inner();
-                    for check in report.invariants.iter().filter(|c| !c.ok) {
-                        recorder.add_evidence(format!(
-                            "{}: audit: {} ({} violations, e.g. {})",
-                            event.id,
-                            check.name,
-                            check.violations,
-                            check.examples.join("; ")
-                        ));
-                    }
-                    if !report.ok && report.invariants.iter().all(|c| c.ok) {
-                        recorder.add_evidence(format!("{}: audit failed", event.id));
-                    }
-                }
-                Err(status) => recorder.add_evidence(format!(
-                    "{}: audit could not run: {}",
-                    event.id,
-                    status.message()
-                )),
-            }
-        } else {
-            lines.push(format!(
+        server.insert(
+            event.id.clone(),
+            ServerCount {
+                sold: u64::from(inventory.sold),
+                capacity: u64::from(inventory.capacity),
+                sold_out: inventory.available == 0
+                    && inventory.soft_locked == 0
+                    && inventory.hard_locked == 0,
+                cap_per_fan: target.cap,
+            },
+        );
+        match &token {
+            Some(token) => audit(first.clone(), token, &event.id, &recorder).await?,
+            None => println!(
                 "{}: no --token, so the server's audit was not run",
                 event.id
-            ));
+            ),
         }
     }
-
-    let mut report = format!(
-        "\nTaquilla sale: {} fans (shard {}/{}) against {} in {:.1} s\n\n",
+    // With shards or other buyers the server may have sold more than this process saw; a
+    // single shard must match exactly.
+    let report = verdict(&recorder, &server, args.shard.count == 1, took);
+    let report = format!(
+        "\nTaquilla sale: {} fans (shard {}/{}) against {} in {:.1} s\n\n{report}",
         args.users,
         args.shard.index,
         args.shard.count,
         targets.join(", "),
         took.as_secs_f64()
     );
-    report.push_str(&recorder.report());
-    report.push('\n');
-    for line in &lines {
-        report.push_str(line);
-        report.push('\n');
+    println!("{report}");
+    if let Some(dir) = &args.out {
+        let (errors, outcomes) = recorder.counts();
+        let summary = shard::Summary {
+            users: args.users,
+            shard_index: args.shard.index,
+            shard_count: args.shard.count,
+            took_ms: took.as_millis() as u64,
+            errors,
+            outcomes,
+            server,
+            evidence: recorder.evidence(),
+        };
+        shard::save(dir, &recorder, &summary, &report)?;
     }
-    let sold_out = after
-        .iter()
-        .filter(|e| targets_events.iter().any(|t| t.event_id == e.id))
-        .all(|e| {
-            e.inventory
-                .is_some_and(|i| i.available == 0 && i.soft_locked == 0 && i.hard_locked == 0)
-        });
+    Ok(recorder.evidence().is_empty())
+}
+
+/// Adds the failed invariants of the server's audit of `event_id` to the evidence.
+async fn audit(
+    channel: Channel,
+    token: &str,
+    event_id: &str,
+    recorder: &Recorder,
+) -> anyhow::Result<()> {
+    let mut operator = pb::operator_client::OperatorClient::new(channel);
+    match operator
+        .audit(with_token(
+            pb::AuditRequest {
+                event_id: event_id.into(),
+            },
+            token,
+        )?)
+        .await
+    {
+        Ok(report) => {
+            let report = report.into_inner();
+            for check in report.invariants.iter().filter(|c| !c.ok) {
+                recorder.add_evidence(format!(
+                    "{event_id}: audit: {} ({} violations, e.g. {})",
+                    check.name,
+                    check.violations,
+                    check.examples.join("; ")
+                ));
+            }
+            if !report.ok && report.invariants.iter().all(|c| c.ok) {
+                recorder.add_evidence(format!("{event_id}: audit failed"));
+            }
+        }
+        Err(status) => recorder.add_evidence(format!(
+            "{event_id}: audit could not run: {}",
+            status.message()
+        )),
+    }
+    Ok(())
+}
+
+/// Compares the ledger with the server's counts (exactly when the ledger is the whole sale's)
+/// and writes the report with the verdict.
+pub fn verdict(
+    recorder: &Recorder,
+    server: &BTreeMap<String, ServerCount>,
+    exact: bool,
+    took: Duration,
+) -> String {
+    let bought = recorder.tickets_per_event();
+    let mut lines = String::new();
+    for (event, count) in server {
+        let ours = bought.get(event).copied().unwrap_or(0);
+        lines.push_str(&format!(
+            "{event}: server sold {} of {}, this run was told it bought {ours}\n",
+            count.sold, count.capacity
+        ));
+        if exact && count.sold != ours {
+            recorder.add_evidence(format!(
+                "{event}: the server sold {} tickets but this run was told of {ours}",
+                count.sold
+            ));
+        }
+    }
+    let mut report = recorder.report();
+    report.push('\n');
+    report.push_str(&lines);
+    let sold_out = !server.is_empty() && server.values().all(|c| c.sold_out);
     match (sold_out, recorder.last_ticket_at()) {
         (true, Some(at)) => {
             report.push_str(&format!("time to sell out: {:.1} s\n", at.as_secs_f64()))
         }
-        _ => report.push_str("not sold out by the end of the run\n"),
+        _ => report.push_str(&format!(
+            "not sold out by the end of the run ({:.1} s)\n",
+            took.as_secs_f64()
+        )),
     }
     let evidence = recorder.evidence();
     if evidence.is_empty() {
@@ -379,10 +425,46 @@ pub async fn run(
             report.push_str(&format!("  {e}\n"));
         }
     }
-    println!("{report}");
-    if let Some(path) = &args.hdr_out {
-        std::fs::write(path, recorder.percentiles_csv())
-            .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+    report
+}
+
+/// `taquilla-loadgen merge DIR...`: one report and one verdict from several shards' results.
+pub fn merge(dirs: &[PathBuf]) -> anyhow::Result<bool> {
+    anyhow::ensure!(
+        !dirs.is_empty(),
+        "name the shards' result directories (written with --out)"
+    );
+    let recorder = Recorder::new();
+    let summaries = shard::load(dirs, &recorder)?;
+    // The server's figures from the shard that finished last saw the most sales.
+    let mut server: BTreeMap<String, ServerCount> = BTreeMap::new();
+    let mut took = Duration::ZERO;
+    for summary in &summaries {
+        took = took.max(Duration::from_millis(summary.took_ms));
+        for (event, count) in &summary.server {
+            let entry = server.entry(event.clone()).or_insert(*count);
+            if count.sold > entry.sold {
+                *entry = *count;
+            }
+        }
     }
-    Ok(evidence.is_empty())
+    let count = summaries[0].shard_count;
+    let mut indices: Vec<usize> = summaries.iter().map(|s| s.shard_index).collect();
+    indices.sort_unstable();
+    indices.dedup();
+    let complete = summaries.iter().all(|s| s.shard_count == count)
+        && indices == (1..=count).collect::<Vec<_>>();
+    if !complete {
+        println!(
+            "shards {indices:?} of {count}: not all present, so the ledger is not compared exactly"
+        );
+    }
+    let users: usize = summaries.iter().map(|s| s.users).sum();
+    let report = verdict(&recorder, &server, complete, took);
+    println!(
+        "\nTaquilla sale: {users} fans in {} shards, longest {:.1} s\n\n{report}",
+        summaries.len(),
+        took.as_secs_f64()
+    );
+    Ok(recorder.evidence().is_empty())
 }

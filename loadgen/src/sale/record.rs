@@ -39,6 +39,23 @@ impl Stage {
         Stage::EndToEnd,
     ];
 
+    /// The stage's tag in HdrHistogram logs (no spaces or commas).
+    pub fn tag(self) -> &'static str {
+        match self {
+            Stage::Join => "join",
+            Stage::Queue => "queue",
+            Stage::AdmissionSeen => "admission_seen",
+            Stage::Hold => "hold",
+            Stage::Checkout => "checkout",
+            Stage::Pay => "pay",
+            Stage::EndToEnd => "end_to_end",
+        }
+    }
+
+    pub fn from_tag(tag: &str) -> Option<Stage> {
+        Stage::ALL.into_iter().find(|s| s.tag() == tag)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Stage::Join => "join",
@@ -57,7 +74,12 @@ impl Stage {
 pub struct Bought {
     pub fan: String,
     pub order_id: String,
+    /// Milliseconds from the run's start.
+    pub at_ms: u64,
 }
+
+/// Failed calls of one RPC with one status code: (rpc, code, count).
+pub type ErrorCount = (String, String, u64);
 
 /// A problem found in what the run was told.
 pub type Evidence = String;
@@ -146,6 +168,7 @@ impl Recorder {
             let bought = Bought {
                 fan: fan.to_string(),
                 order_id: order_id.to_string(),
+                at_ms: at.as_millis() as u64,
             };
             if code.is_empty() {
                 inner.evidence.push(format!(
@@ -193,6 +216,130 @@ impl Recorder {
 
     pub fn last_ticket_at(&self) -> Option<Duration> {
         self.lock().last_ticket_at
+    }
+
+    /// Adds one ticket from another shard's ledger, with the same checks as [`Recorder::bought`].
+    pub fn absorb_ticket(
+        &self,
+        event: &str,
+        seat: u32,
+        fan: &str,
+        cap: u32,
+        order_id: &str,
+        at_ms: u64,
+    ) {
+        let mut inner = self.lock();
+        let bought = Bought {
+            fan: fan.to_string(),
+            order_id: order_id.to_string(),
+            at_ms,
+        };
+        if let Some(earlier) = inner.seats.insert((event.to_string(), seat), bought) {
+            let evidence = format!(
+                "seat {seat} of {event} sold twice: to {} in order {} and to {fan} in order {order_id}",
+                earlier.fan, earlier.order_id
+            );
+            inner.evidence.push(evidence);
+        }
+        let count = inner
+            .per_fan
+            .entry((event.to_string(), fan.to_string()))
+            .or_default();
+        *count += 1;
+        if *count == cap + 1 {
+            let evidence =
+                format!("fan {fan} holds more than the cap of {cap} tickets for {event}");
+            inner.evidence.push(evidence);
+        }
+        *inner.per_second.entry(at_ms / 1_000).or_default() += 1;
+        let at = Duration::from_millis(at_ms);
+        inner.last_ticket_at = Some(inner.last_ticket_at.map_or(at, |t| t.max(at)));
+    }
+
+    /// The ledger as CSV rows: event, seat, fan, order, ms from the start.
+    pub fn ledger_csv(&self) -> String {
+        let inner = self.lock();
+        let mut rows: Vec<_> = inner.seats.iter().collect();
+        rows.sort_by(|a, b| a.0.cmp(b.0));
+        let mut out = String::from("event,seat,fan,order,at_ms\n");
+        for ((event, seat), b) in rows {
+            let _ = writeln!(out, "{event},{seat},{},{},{}", b.fan, b.order_id, b.at_ms);
+        }
+        out
+    }
+
+    /// Every stage's histogram, tagged, as an HdrHistogram interval log.
+    pub fn histogram_log(&self, took: Duration) -> std::io::Result<Vec<u8>> {
+        use hdrhistogram::serialization::V2DeflateSerializer;
+        use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
+        let inner = self.lock();
+        let mut out = Vec::new();
+        let mut serializer = V2DeflateSerializer::new();
+        let mut writer = IntervalLogWriterBuilder::new()
+            .add_comment(
+                "Taquilla loadgen: one histogram per stage of the fan's journey, in microseconds",
+            )
+            .with_start_time(std::time::SystemTime::now() - took)
+            .begin_log_with(&mut out, &mut serializer)?;
+        for (stage, h) in &inner.stages {
+            writer
+                .write_histogram(h, Duration::ZERO, took, Tag::new(stage.tag()))
+                .map_err(|e| std::io::Error::other(format!("{e:?}")))?;
+        }
+        drop(writer);
+        Ok(out)
+    }
+
+    /// Adds the histograms of an interval log written by [`Recorder::histogram_log`].
+    pub fn absorb_histogram_log(&self, log: &[u8]) -> anyhow::Result<()> {
+        use base64::Engine as _;
+        use hdrhistogram::serialization::Deserializer;
+        use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
+        let mut deserializer = Deserializer::new();
+        for entry in IntervalLogIterator::new(log) {
+            let entry = entry.map_err(|e| anyhow::anyhow!("bad histogram log: {e:?}"))?;
+            let LogEntry::Interval(interval) = entry else {
+                continue;
+            };
+            let Some(stage) = interval.tag().and_then(|t| Stage::from_tag(t.as_str())) else {
+                continue;
+            };
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(interval.encoded_histogram())
+                .map_err(|e| anyhow::anyhow!("bad histogram encoding: {e}"))?;
+            let h: Histogram<u64> = deserializer
+                .deserialize(&mut bytes.as_slice())
+                .map_err(|e| anyhow::anyhow!("bad histogram: {e:?}"))?;
+            let mut inner = self.lock();
+            let mine = inner.stages.entry(stage).or_insert_with(histogram);
+            mine.add(&h)
+                .map_err(|e| anyhow::anyhow!("histograms do not add: {e:?}"))?;
+        }
+        Ok(())
+    }
+
+    /// Error and outcome counts, for the shard summary.
+    pub fn counts(&self) -> (Vec<ErrorCount>, BTreeMap<String, u64>) {
+        let inner = self.lock();
+        (
+            inner
+                .errors
+                .iter()
+                .map(|((rpc, code), n)| (rpc.clone(), code.clone(), *n))
+                .collect(),
+            inner.outcomes.clone(),
+        )
+    }
+
+    /// Adds another shard's error and outcome counts.
+    pub fn absorb_counts(&self, errors: &[ErrorCount], outcomes: &BTreeMap<String, u64>) {
+        let mut inner = self.lock();
+        for (rpc, code, n) in errors {
+            *inner.errors.entry((rpc.clone(), code.clone())).or_default() += n;
+        }
+        for (outcome, n) in outcomes {
+            *inner.outcomes.entry(outcome.clone()).or_default() += n;
+        }
     }
 
     /// The report printed at the end (and saved next to the HDR CSV).
@@ -307,6 +454,43 @@ mod tests {
         assert!(evidence[0].contains("seat 2 of ev sold twice"));
         assert!(evidence[1].contains("fan-1 holds 5 tickets"));
         assert_eq!(r.tickets_per_event().get("ev"), Some(&5));
+    }
+
+    #[test]
+    fn histogram_logs_and_ledgers_merge() {
+        let a = Recorder::new();
+        for ms in 1..=100 {
+            a.stage(Stage::Hold, Duration::from_millis(ms));
+        }
+        a.bought("ev", "f1", 4, "o1", &[(7, "c".into())]);
+        let b = Recorder::new();
+        b.stage(Stage::Hold, Duration::from_millis(5_000));
+        let merged = Recorder::new();
+        for r in [&a, &b] {
+            let log = r.histogram_log(Duration::from_secs(1)).expect("log");
+            merged.absorb_histogram_log(&log).expect("read back");
+        }
+        let report = merged.report();
+        let hold = report
+            .lines()
+            .find(|l| l.starts_with("hold"))
+            .expect("hold line");
+        assert!(hold.contains(" 101 "), "{hold}");
+        let max: f64 = hold
+            .split_whitespace()
+            .last()
+            .and_then(|v| v.parse().ok())
+            .expect("max column");
+        // 3 significant digits: 5,000 ms is kept within 0.1%.
+        assert!(
+            (5_000.0..5_006.0).contains(&max),
+            "max from the second shard: {hold}"
+        );
+        // The same seat in two shards' ledgers is a double sale.
+        merged.absorb_ticket("ev", 7, "f1", 4, "o1", 10);
+        merged.absorb_ticket("ev", 7, "f2", 4, "o2", 20);
+        assert_eq!(merged.evidence().len(), 1);
+        assert!(a.ledger_csv().contains("ev,7,f1,o1,"));
     }
 
     #[test]
