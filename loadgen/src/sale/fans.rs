@@ -43,6 +43,9 @@ pub struct Mix {
     /// Most tickets a fan asks for (each asks for 1..=this, capped by the event's cap).
     #[arg(long, default_value_t = 4)]
     pub max_quantity: u32,
+    /// Share of fans that have a presale code (used while the presale is on).
+    #[arg(long, default_value_t = 0.15)]
+    pub presale_share: f64,
     /// Longest a fan waits in the queue before giving up.
     #[arg(long, default_value = "600", value_name = "SECONDS")]
     pub patience: u64,
@@ -291,7 +294,11 @@ async fn run(user: &mut GooseUser, fan: &mut Fan) -> End {
 
     // Join, solving the proof of work when the server asks for one.
     let mut waiting_room = pb::waiting_room_client::WaitingRoomClient::new(fan.channel.clone());
-    let presale_code = fan.event.presale_codes.first().cloned().unwrap_or_default();
+    let presale_code = if chance(crowd.mix.presale_share) {
+        fan.event.presale_codes.first().cloned().unwrap_or_default()
+    } else {
+        String::new()
+    };
     let mut solution = None;
     let joined = loop {
         let started = Instant::now();
@@ -628,32 +635,48 @@ async fn buy(user: &mut GooseUser, fan: &Fan) -> Result<bool, End> {
             async move { sales.pay(request).await }
         })
         .await;
-        match paid {
-            Ok(paid) => {
-                let order = paid.order.unwrap_or_default();
-                if order.state() == pb::OrderState::Paid {
-                    recorder.stage(Stage::Pay, started.elapsed());
-                    let tickets: Vec<(u32, String)> = order
-                        .tickets
-                        .iter()
-                        .map(|t| {
-                            (
-                                t.seat.as_ref().map(|s| s.seat_id).unwrap_or(0),
-                                t.code.clone(),
-                            )
-                        })
-                        .collect();
-                    recorder.bought(
-                        &fan.event.event_id,
-                        &fan.fingerprint,
-                        fan.event.cap,
-                        &order.order_id,
-                        &tickets,
+        let order = match paid {
+            Ok(paid) => paid.order.unwrap_or_default(),
+            Err(failed) => {
+                // The answer was lost or refused: what happened to the order is the server's to
+                // say, as a fan would look it up. A payment that went through counts as bought.
+                let looked_up = retried(user, "GetOrder", || {
+                    let request = with_pass(
+                        pb::GetOrderRequest {
+                            order_id: order.order_id.clone(),
+                        },
+                        &fan.pass,
                     );
-                    return Ok(true);
+                    let mut sales = sales.clone();
+                    async move { sales.get_order(request).await }
+                })
+                .await;
+                match looked_up {
+                    Ok(order) if order.state() == pb::OrderState::Paid => order,
+                    _ => return Err(End::Failed(failed)),
                 }
             }
-            Err(failed) => return Err(End::Failed(failed)),
+        };
+        if order.state() == pb::OrderState::Paid {
+            recorder.stage(Stage::Pay, started.elapsed());
+            let tickets: Vec<(u32, String)> = order
+                .tickets
+                .iter()
+                .map(|t| {
+                    (
+                        t.seat.as_ref().map(|s| s.seat_id).unwrap_or(0),
+                        t.code.clone(),
+                    )
+                })
+                .collect();
+            recorder.bought(
+                &fan.event.event_id,
+                &fan.fingerprint,
+                fan.event.cap,
+                &order.order_id,
+                &tickets,
+            );
+            return Ok(true);
         }
     }
     Err(End::SoldOut("payment never went through"))

@@ -30,7 +30,14 @@ pub enum Preset {
     /// Create a fresh 1,000-seat event, open its general sale and let the crowd at it
     /// (what CI runs, with 2,000 fans).
     Small,
+    /// The LUX Tour: seed the 8 concerts (142,000 seats), open the presale (code
+    /// `LUX-PRESALE`) now and the general sale `--presale-seconds` later, and send the crowd
+    /// (400,000 fans unless `--users` says otherwise).
+    Lux,
 }
+
+/// The presale code the LUX preset opens with.
+pub const LUX_PRESALE_CODE: &str = "LUX-PRESALE";
 
 /// `i/n`: this process runs the i-th (1-based) of n disjoint slices of the fans.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,9 +64,15 @@ impl std::str::FromStr for Shard {
 /// The sale run's options.
 #[derive(Debug, Clone, clap::Args)]
 pub struct SaleArgs {
-    /// Fans to simulate (in this shard).
-    #[arg(long, default_value_t = 2_000)]
-    pub users: usize,
+    /// Fans to simulate in this shard [default: 2,000; 400,000 with --scenario lux].
+    #[arg(long)]
+    pub users: Option<usize>,
+    /// With --scenario lux: how long the presale runs before the general sale opens.
+    #[arg(long, default_value_t = 60, value_name = "SECONDS")]
+    pub presale_seconds: u64,
+    /// With a preset: fans admitted per minute, per event.
+    #[arg(long, default_value_t = 6_000)]
+    pub admit_per_minute: u32,
     /// Fans started per second (goose's increase rate).
     #[arg(long, default_value = "500")]
     pub hatch_rate: String,
@@ -186,6 +199,76 @@ capacity = 400
     Ok(event_id)
 }
 
+/// Seeds the LUX Tour, opens its presale now and its general sale `presale_seconds` later;
+/// returns the event ids.
+async fn set_up_lux(
+    channel: Channel,
+    token: &str,
+    presale_seconds: u64,
+    admit_per_minute: u32,
+) -> anyhow::Result<Vec<String>> {
+    let mut operator = pb::operator_client::OperatorClient::new(channel);
+    let seeded = operator
+        .seed_demo(with_token(
+            pb::SeedDemoRequest {
+                scenario: "lux-tour".into(),
+            },
+            token,
+        )?)
+        .await
+        .map_err(|s| anyhow::anyhow!("seeding the LUX Tour: {}", s.message()))?
+        .into_inner();
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    let mut ids = Vec::new();
+    for event in seeded.events {
+        operator
+            .set_admission(with_token(
+                pb::SetAdmissionRequest {
+                    event_id: event.id.clone(),
+                    rate_per_minute: admit_per_minute,
+                    burst: (admit_per_minute / 60).max(1),
+                    max_active: (admit_per_minute / 2).max(1),
+                    pow_difficulty_bits: 0,
+                },
+                token,
+            )?)
+            .await
+            .map_err(|s| anyhow::anyhow!("setting admission for {}: {}", event.id, s.message()))?;
+        for (phase, at, codes) in [
+            (
+                pb::SalePhase::Presale,
+                0,
+                vec![LUX_PRESALE_CODE.to_string()],
+            ),
+            (
+                pb::SalePhase::General,
+                now_ms + presale_seconds as i64 * 1_000,
+                Vec::new(),
+            ),
+        ] {
+            operator
+                .open_sale(with_token(
+                    pb::OpenSaleRequest {
+                        event_id: event.id.clone(),
+                        phase: phase as i32,
+                        opens_at_unix_ms: at,
+                        presale_codes: codes,
+                    },
+                    token,
+                )?)
+                .await
+                .map_err(|s| {
+                    anyhow::anyhow!("opening the sale of {}: {}", event.id, s.message())
+                })?;
+        }
+        ids.push(event.id);
+    }
+    Ok(ids)
+}
+
 async fn list_events(channel: Channel) -> anyhow::Result<Vec<pb::Event>> {
     Ok(pb::sales_client::SalesClient::new(channel)
         .list_events(pb::ListEventsRequest {})
@@ -207,11 +290,27 @@ pub async fn run(
         .cloned()
         .ok_or_else(|| anyhow::anyhow!("no target"))?;
     let mut wanted = args.events.clone();
-    if args.scenario == Preset::Small {
+    let mut presale_codes = Vec::new();
+    let users = args.users.unwrap_or(match args.scenario {
+        Preset::Lux => 400_000,
+        _ => 2_000,
+    });
+    if args.scenario != Preset::None {
         let token = token.as_deref().ok_or_else(|| {
-            anyhow::anyhow!("--scenario small needs the operator token (--token)")
+            anyhow::anyhow!("--scenario small and lux need the operator token (--token)")
         })?;
-        wanted = vec![set_up_small(first.clone(), token).await?];
+        if args.scenario == Preset::Small {
+            wanted = vec![set_up_small(first.clone(), token).await?];
+        } else {
+            wanted = set_up_lux(
+                first.clone(),
+                token,
+                args.presale_seconds,
+                args.admit_per_minute,
+            )
+            .await?;
+            presale_codes = vec![LUX_PRESALE_CODE.to_string()];
+        }
     }
     let events = list_events(first.clone()).await?;
     let targets_events: Vec<Target> = events
@@ -226,7 +325,7 @@ pub async fn run(
         .map(|e| Target {
             event_id: e.id.clone(),
             cap: e.max_tickets_per_fan.max(1),
-            presale_codes: Vec::new(),
+            presale_codes: presale_codes.clone(),
         })
         .collect();
     for id in &wanted {
@@ -249,7 +348,7 @@ pub async fn run(
         args.mix.clone(),
         recorder.clone(),
         format!("lg{}of{}", args.shard.index, args.shard.count),
-        (args.shard.index - 1) * args.users,
+        (args.shard.index - 1) * users,
         deadline,
     ));
     anyhow::ensure!(fans::install(crowd), "the crowd was already installed");
@@ -267,7 +366,7 @@ pub async fn run(
         .map_err(goose_error)?
         .set_default(GooseDefault::Host, targets[0].as_str())
         .map_err(goose_error)?
-        .set_default(GooseDefault::Users, args.users)
+        .set_default(GooseDefault::Users, users)
         .map_err(goose_error)?
         .set_default(GooseDefault::IncreaseRate, args.hatch_rate.as_str())
         .map_err(goose_error)?
@@ -315,7 +414,7 @@ pub async fn run(
     let report = verdict(&recorder, &server, args.shard.count == 1, took);
     let report = format!(
         "\nTaquilla sale: {} fans (shard {}/{}) against {} in {:.1} s\n\n{report}",
-        args.users,
+        users,
         args.shard.index,
         args.shard.count,
         targets.join(", "),
@@ -325,7 +424,7 @@ pub async fn run(
     if let Some(dir) = &args.out {
         let (errors, outcomes) = recorder.counts();
         let summary = shard::Summary {
-            users: args.users,
+            users,
             shard_index: args.shard.index,
             shard_count: args.shard.count,
             took_ms: took.as_millis() as u64,
