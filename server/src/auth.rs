@@ -324,7 +324,11 @@ impl AdmissionGuard for PassGuard {
                 (now_ms - claims.exp) / 1_000
             )));
         }
-        if !self.room.pass_active(&claims) {
+        // An ended admission (paid, left, no-show) may not start a purchase, but may finish or
+        // look up one it started: a fan whose Pay answer was lost must be able to retry it with
+        // the same key or read the order. Holds, orders and payments carry their own deadlines
+        // and ownership checks.
+        if rpc == "HoldSeats" && !self.room.pass_active(&claims) {
             return Err(ApiError::PermissionDenied(
                 "your admission has ended (you paid, left, or did not hold seats in time); \
                  join the queue again"

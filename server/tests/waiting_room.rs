@@ -134,9 +134,32 @@ async fn fans_queue_get_passes_and_buy(backend: Backend) {
                 .hold
                 .expect("hold");
             let order = checkout_hold(&mut sales, hold.hold_id, format!("checkout-{i:03}")).await;
-            let paid = pay_order(&mut sales, order.order_id, format!("payment-{i:03}")).await;
+            let paid = pay_order(
+                &mut sales,
+                order.order_id.clone(),
+                format!("payment-{i:03}"),
+            )
+            .await;
             assert_eq!(paid.state, pb::OrderState::Paid as i32);
-            // Paying ends the admission: the pass no longer opens the sales RPCs.
+            // A fan whose Pay answer was lost can still learn the outcome with the same pass:
+            // the retry with the same key and GetOrder both answer PAID.
+            let replay = pay_order(
+                &mut sales,
+                order.order_id.clone(),
+                format!("payment-{i:03}"),
+            )
+            .await;
+            assert_eq!(replay.state, pb::OrderState::Paid as i32);
+            assert_eq!(replay.tickets.len(), 2);
+            let looked_up = sales
+                .get_order(pb::GetOrderRequest {
+                    order_id: order.order_id,
+                })
+                .await
+                .expect("the fan can look up their paid order")
+                .into_inner();
+            assert_eq!(looked_up.state, pb::OrderState::Paid as i32);
+            // Paying ends the admission: the pass no longer holds seats.
             let err = sales
                 .hold_seats(best("ev", "s", 1))
                 .await
