@@ -22,6 +22,18 @@ pub const ADMISSION_PASS_HEADER: &str = "x-admission-pass";
 /// Metadata key that tells a rate-limited caller how long to wait, in milliseconds.
 pub const RETRY_AFTER_MS_HEADER: &str = "retry-after-ms";
 
+/// How long the server asked the caller to wait before retrying, when it said.
+pub fn retry_after(status: &tonic::Status) -> Option<std::time::Duration> {
+    status
+        .metadata()
+        .get(RETRY_AFTER_MS_HEADER)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+        .map(std::time::Duration::from_millis)
+}
+
 /// The codec of every Taquilla service and client: prost, with 1 KiB starting buffers instead of
 /// tonic's 8 KiB. Buffers still grow for large messages (a seat map); what shrinks is the cost of
 /// each idle server stream, of which a waiting room holds hundreds of thousands.

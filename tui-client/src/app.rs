@@ -114,11 +114,7 @@ impl From<tonic::Status> for Failure {
             }
             _ => status.message().to_string(),
         };
-        let retry_after = status
-            .metadata()
-            .get(taquilla_proto::RETRY_AFTER_MS_HEADER)
-            .and_then(|v| v.to_str().ok()?.parse().ok())
-            .map(std::time::Duration::from_millis);
+        let retry_after = taquilla_proto::retry_after(&status);
         Failure {
             retry_after,
             ..Failure::new(status.code(), message)

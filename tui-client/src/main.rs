@@ -66,7 +66,14 @@ async fn main() -> ExitCode {
     let network = net::Network::new(channel, tx.clone());
     let app = App::new(options, net::now_ms());
     // Raw mode and the alternate screen, with a panic hook that restores the terminal.
-    let mut terminal = ratatui::init();
+    let mut terminal = match ratatui::try_init() {
+        Ok(terminal) => terminal,
+        Err(e) => {
+            ratatui::restore();
+            eprintln!("taquilla-fan: needs an interactive terminal ({e})");
+            return ExitCode::from(2);
+        }
+    };
     event::spawn_terminal_reader(tx.clone());
     event::spawn_ticker(tx);
     let result = event::run(&mut terminal, app, network, rx).await;

@@ -72,7 +72,7 @@ pub struct Crowd {
     pub first_fan: usize,
     /// The run's end: no fan waits beyond it.
     pub deadline: Instant,
-    seat_maps: Vec<OnceCell<Option<Arc<pb::SeatMap>>>>,
+    seat_maps: Vec<OnceCell<Arc<pb::SeatMap>>>,
 }
 
 impl Crowd {
@@ -219,7 +219,7 @@ where
                     ) =>
             {
                 attempt += 1;
-                let pause = retry_after(&failed.status)
+                let pause = taquilla_proto::retry_after(&failed.status)
                     .unwrap_or(Duration::from_millis(100 << attempt))
                     .min(Duration::from_secs(5));
                 if Instant::now() + pause >= deadline {
@@ -230,14 +230,6 @@ where
             other => return other,
         }
     }
-}
-
-fn retry_after(status: &Status) -> Option<Duration> {
-    status
-        .metadata()
-        .get(taquilla_proto::RETRY_AFTER_MS_HEADER)
-        .and_then(|v| v.to_str().ok()?.parse().ok())
-        .map(Duration::from_millis)
 }
 
 fn with_pass<T>(message: T, pass: &str) -> Request<T> {
@@ -334,7 +326,7 @@ async fn run(user: &mut GooseUser, fan: &mut Fan) -> End {
                     && Instant::now() < crowd.deadline =>
             {
                 // Honour the server's retry-after before joining again.
-                let wait = retry_after(&failed.status)
+                let wait = taquilla_proto::retry_after(&failed.status)
                     .unwrap_or(Duration::from_millis(500))
                     .min(Duration::from_secs(10));
                 tokio::time::sleep(wait).await;
@@ -455,29 +447,36 @@ async fn run(user: &mut GooseUser, fan: &mut Fan) -> End {
 async fn seat_map(user: &mut GooseUser, fan: &Fan) -> Option<Arc<pb::SeatMap>> {
     let cell = &fan.crowd.seat_maps[fan.event_index];
     if let Some(map) = cell.get() {
-        return map.clone();
+        return Some(map.clone());
     }
-    let mut sales = pb::sales_client::SalesClient::new(fan.channel.clone());
-    let result = timed(
-        user,
-        "GetSeatMap",
-        sales.get_seat_map(pb::GetSeatMapRequest {
+    let sales = pb::sales_client::SalesClient::new(fan.channel.clone());
+    let map = retried(user, "GetSeatMap", || {
+        let request = pb::GetSeatMapRequest {
             event_id: fan.event.event_id.clone(),
             section_ids: Vec::new(),
-        }),
-    )
+        };
+        let mut sales = sales.clone();
+        async move { sales.get_seat_map(request).await }
+    })
     .await
     .ok()
-    .map(Arc::new);
-    let _ = cell.set(result.clone());
-    result
+    .map(Arc::new)?;
+    // Only a map that arrived is cached: a failed read is the next fan's to try again.
+    let _ = cell.set(map.clone());
+    Some(map)
 }
 
 /// Returns Ok(true) when paid, Ok(false) when the fan let the hold go.
 async fn buy(user: &mut GooseUser, fan: &Fan) -> Result<bool, End> {
     let crowd = fan.crowd.clone();
     let recorder = crowd.recorder.clone();
-    let map = seat_map(user, fan).await;
+    let Some(map) = seat_map(user, fan).await else {
+        return Err(End::Failed(Failed::new(
+            "GetSeatMap",
+            Status::unavailable("the seat map could not be read"),
+        )));
+    };
+    let map = Some(map);
     let sections: Vec<pb::SectionSummary> = map
         .as_deref()
         .map(|m| {

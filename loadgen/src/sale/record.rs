@@ -162,39 +162,15 @@ impl Recorder {
         order_id: &str,
         tickets: &[(u32, String)],
     ) {
-        let at = self.started.elapsed();
-        let mut inner = self.lock();
+        let at_ms = self.started.elapsed().as_millis() as u64;
         for (seat, code) in tickets {
-            let bought = Bought {
-                fan: fan.to_string(),
-                order_id: order_id.to_string(),
-                at_ms: at.as_millis() as u64,
-            };
             if code.is_empty() {
-                inner.evidence.push(format!(
+                self.add_evidence(format!(
                     "seat {seat} of {event} was sold to {fan} without a ticket code"
                 ));
             }
-            if let Some(earlier) = inner.seats.insert((event.to_string(), *seat), bought) {
-                let evidence = format!(
-                    "seat {seat} of {event} sold twice: to {} in order {} and to {fan} in order {order_id}",
-                    earlier.fan, earlier.order_id
-                );
-                inner.evidence.push(evidence);
-            }
+            self.absorb_ticket(event, *seat, fan, cap, order_id, at_ms);
         }
-        let count = inner
-            .per_fan
-            .entry((event.to_string(), fan.to_string()))
-            .or_default();
-        *count += tickets.len() as u32;
-        if *count > cap {
-            let evidence =
-                format!("fan {fan} holds {count} tickets for {event}, over the cap of {cap}");
-            inner.evidence.push(evidence);
-        }
-        *inner.per_second.entry(at.as_secs()).or_default() += tickets.len() as u64;
-        inner.last_ticket_at = Some(at);
     }
 
     pub fn add_evidence(&self, evidence: Evidence) {
@@ -218,7 +194,8 @@ impl Recorder {
         self.lock().last_ticket_at
     }
 
-    /// Adds one ticket from another shard's ledger, with the same checks as [`Recorder::bought`].
+    /// Adds one confirmed ticket (from a `Pay` answer or another shard's ledger) to the ledger,
+    /// noting evidence if the seat was already sold or the fan goes over `cap`.
     pub fn absorb_ticket(
         &self,
         event: &str,
@@ -246,7 +223,7 @@ impl Recorder {
             .entry((event.to_string(), fan.to_string()))
             .or_default();
         *count += 1;
-        if *count == cap + 1 {
+        if *count == cap.saturating_add(1) {
             let evidence =
                 format!("fan {fan} holds more than the cap of {cap} tickets for {event}");
             inner.evidence.push(evidence);
@@ -452,7 +429,7 @@ mod tests {
         let evidence = r.evidence();
         assert_eq!(evidence.len(), 2, "{evidence:?}");
         assert!(evidence[0].contains("seat 2 of ev sold twice"));
-        assert!(evidence[1].contains("fan-1 holds 5 tickets"));
+        assert!(evidence[1].contains("fan fan-1 holds more than the cap of 4"));
         assert_eq!(r.tickets_per_event().get("ev"), Some(&5));
     }
 
