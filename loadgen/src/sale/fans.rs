@@ -652,7 +652,17 @@ async fn buy(user: &mut GooseUser, fan: &Fan) -> Result<bool, End> {
                 .await;
                 match looked_up {
                     Ok(order) if order.state() == pb::OrderState::Paid => order,
-                    _ => return Err(End::Failed(failed)),
+                    Ok(_) => return Err(End::Failed(failed)),
+                    Err(_) => {
+                        // Still no word: the run asks again when the sale is over.
+                        recorder.unsettled(super::record::Unsettled {
+                            event: fan.event.event_id.clone(),
+                            fan: fan.fingerprint.clone(),
+                            cap: fan.event.cap,
+                            order_id: order.order_id.clone(),
+                        });
+                        return Err(End::Failed(failed));
+                    }
                 }
             }
         };

@@ -381,6 +381,45 @@ pub async fn run(
     attack.execute().await.map_err(goose_error)?;
     let took = started.elapsed();
 
+    // Fans who paid but never heard back ask again, now that the sale is calm.
+    let unsettled = recorder.take_unsettled();
+    let mut settled_lines = Vec::new();
+    if !unsettled.is_empty() {
+        let mut paid = 0;
+        match &token {
+            Some(token) => {
+                let mut sales = pb::sales_client::SalesClient::new(first.clone());
+                for order in &unsettled {
+                    let request = with_token(
+                        pb::GetOrderRequest {
+                            order_id: order.order_id.clone(),
+                        },
+                        token,
+                    )?;
+                    if let Ok(found) = sales.get_order(request).await {
+                        let found = found.into_inner();
+                        if found.state() == pb::OrderState::Paid {
+                            let seats: Vec<u32> = found
+                                .tickets
+                                .iter()
+                                .filter_map(|t| t.seat.as_ref().map(|s| s.seat_id))
+                                .collect();
+                            recorder.settled(order, &seats);
+                            paid += 1;
+                        }
+                    }
+                }
+            }
+            None => settled_lines.push(
+                "no --token, so orders whose outcome was lost were not looked up".to_string(),
+            ),
+        }
+        settled_lines.push(format!(
+            "{} orders had no answer to Pay or GetOrder during the run; looked up after it: {paid} paid",
+            unsettled.len()
+        ));
+    }
+
     // What the server says now.
     let after = list_events(first.clone()).await?;
     let mut server = BTreeMap::new();
@@ -411,7 +450,11 @@ pub async fn run(
     }
     // With shards or other buyers the server may have sold more than this process saw; a
     // single shard must match exactly.
-    let report = verdict(&recorder, &server, args.shard.count == 1, took);
+    let mut report = verdict(&recorder, &server, args.shard.count == 1, took);
+    for line in settled_lines {
+        report.push_str(&line);
+        report.push('\n');
+    }
     let report = format!(
         "\nTaquilla sale: {} fans (shard {}/{}) against {} in {:.1} s\n\n{report}",
         users,

@@ -81,6 +81,15 @@ pub struct Bought {
 /// Failed calls of one RPC with one status code: (rpc, code, count).
 pub type ErrorCount = (String, String, u64);
 
+/// An order whose payment outcome a fan could not learn during the run.
+#[derive(Debug, Clone)]
+pub struct Unsettled {
+    pub event: String,
+    pub fan: String,
+    pub cap: u32,
+    pub order_id: String,
+}
+
 /// A problem found in what the run was told.
 pub type Evidence = String;
 
@@ -97,6 +106,7 @@ struct Inner {
     per_second: BTreeMap<u64, u64>,
     last_ticket_at: Option<Duration>,
     evidence: Vec<Evidence>,
+    unsettled: Vec<Unsettled>,
 }
 
 /// Shared by every fan of the run.
@@ -170,6 +180,31 @@ impl Recorder {
                 ));
             }
             self.absorb_ticket(event, *seat, fan, cap, order_id, at_ms);
+        }
+    }
+
+    /// Notes an order whose outcome the fan could not learn.
+    pub fn unsettled(&self, order: Unsettled) {
+        self.lock().unsettled.push(order);
+    }
+
+    /// Takes the orders to look up after the run.
+    pub fn take_unsettled(&self) -> Vec<Unsettled> {
+        std::mem::take(&mut self.lock().unsettled)
+    }
+
+    /// Adds a paid order learnt after the run (its tickets count from the end of the run).
+    pub fn settled(&self, order: &Unsettled, seats: &[u32]) {
+        let at_ms = self.started.elapsed().as_millis() as u64;
+        for seat in seats {
+            self.absorb_ticket(
+                &order.event,
+                *seat,
+                &order.fan,
+                order.cap,
+                &order.order_id,
+                at_ms,
+            );
         }
     }
 
