@@ -1,6 +1,12 @@
 //! The in-memory view of events the RPCs read: seat-map shapes (which never change once an
 //! event exists) and a short-lived cache of seat counts, so that a crowd refreshing the event
 //! list does not turn into a crowd of GROUP BY queries.
+//!
+//! When a cached event record or the counts grow old, one caller refreshes them while the
+//! others are served the previous value: at thousands of joins per second, letting every caller
+//! that arrives after the expiry read the database would queue them all behind the sales
+//! transactions for a pooled connection (seen as `UNAVAILABLE` joins at 40,000 fans). Changes
+//! made on this node invalidate the entry, so they are never served stale.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -14,6 +20,22 @@ const COUNTS_MAX_AGE: Duration = Duration::from_millis(500);
 /// How long an event's record (name, sale state, sections, fee) may be served from cache. A
 /// change made on this node is seen at once; one made on another node within this time.
 const EVENT_MAX_AGE: Duration = Duration::from_secs(1);
+/// The refresh key of the seat counts (event ids never contain a space).
+const COUNTS_KEY: &str = "all counts";
+
+/// A claim on refreshing one cache key; dropping it lets the next caller refresh.
+struct RefreshClaim<'a> {
+    catalog: &'a Catalog,
+    key: String,
+}
+
+impl Drop for RefreshClaim<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut refreshing) = self.catalog.refreshing.lock() {
+            refreshing.remove(&self.key);
+        }
+    }
+}
 
 #[derive(Debug)]
 pub struct Catalog {
@@ -23,6 +45,8 @@ pub struct Catalog {
     loading: tokio::sync::Mutex<()>,
     events: RwLock<HashMap<String, (Instant, Arc<EventRecord>)>>,
     counts: Mutex<Option<(Instant, Arc<CountsByEvent>)>>,
+    /// Keys being refreshed right now (event ids, and [`COUNTS_KEY`]).
+    refreshing: Mutex<std::collections::HashSet<String>>,
     /// Bumped by every invalidation. A read that started before an invalidation is not cached:
     /// otherwise a slow read of the old state could land in the cache after the change.
     generation: std::sync::atomic::AtomicU64,
@@ -36,22 +60,62 @@ impl Catalog {
             loading: tokio::sync::Mutex::new(()),
             events: RwLock::new(HashMap::new()),
             counts: Mutex::new(None),
+            refreshing: Mutex::new(std::collections::HashSet::new()),
             generation: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
-    /// An event's record, at most [`EVENT_MAX_AGE`] old.
+    /// Claims the refresh of `key`, unless another caller is refreshing it already. The claim
+    /// ends when the returned guard drops (also when the caller's future is cancelled).
+    fn claim_refresh(&self, key: &str) -> Option<RefreshClaim<'_>> {
+        let mut refreshing = self.refreshing.lock().ok()?;
+        refreshing.insert(key.to_string()).then(|| RefreshClaim {
+            catalog: self,
+            key: key.to_string(),
+        })
+    }
+
+    /// An event's record: at most [`EVENT_MAX_AGE`] old, or the previous record while one
+    /// caller refreshes it.
     pub async fn event(&self, event_id: &str) -> Result<Option<Arc<EventRecord>>, StoreError> {
-        if let Some(event) = self.events.read().ok().and_then(|events| {
-            events
-                .get(event_id)
-                .filter(|(at, _)| at.elapsed() < EVENT_MAX_AGE)
-                .map(|(_, e)| e.clone())
-        }) {
+        let cached = self
+            .events
+            .read()
+            .ok()
+            .and_then(|events| events.get(event_id).cloned());
+        let _claim = match cached {
+            Some((at, event)) if at.elapsed() < EVENT_MAX_AGE => return Ok(Some(event)),
+            Some((_, stale)) => match self.claim_refresh(event_id) {
+                Some(_claim) => match self.load_event(event_id).await {
+                    Ok(fresh) => return Ok(fresh),
+                    Err(e) => {
+                        tracing::warn!(event_id, error = %e, "event refresh failed; serving the previous record");
+                        return Ok(Some(stale));
+                    }
+                },
+                None => return Ok(Some(stale)),
+            },
+            // Nothing to serve meanwhile: the first load (or the one after an invalidation) is
+            // made once, however many callers arrive together.
+            None => self.loading.lock().await,
+        };
+        if let Some((_, event)) = self
+            .events
+            .read()
+            .ok()
+            .and_then(|events| events.get(event_id).cloned())
+        {
             return Ok(Some(event));
         }
+        self.load_event(event_id).await
+    }
+
+    async fn load_event(&self, event_id: &str) -> Result<Option<Arc<EventRecord>>, StoreError> {
         let generation = self.generation();
         let Some(event) = self.store.get_event(event_id).await? else {
+            if let Ok(mut events) = self.events.write() {
+                events.remove(event_id);
+            }
             return Ok(None);
         };
         let event = Arc::new(event);
@@ -107,18 +171,29 @@ impl Catalog {
         Ok(shape)
     }
 
-    /// Effective seat counts of every event by section, at most [`COUNTS_MAX_AGE`] old.
+    /// Effective seat counts of every event by section: at most [`COUNTS_MAX_AGE`] old, or the
+    /// previous counts while one caller refreshes them.
     pub async fn counts(&self, now_ms: i64) -> Result<Arc<CountsByEvent>, StoreError> {
-        if let Some(counts) = self.counts.lock().ok().and_then(|cached| {
-            cached
-                .as_ref()
-                .filter(|(at, _)| at.elapsed() < COUNTS_MAX_AGE)
-                .map(|(_, counts)| counts.clone())
-        }) {
-            return Ok(counts);
-        }
+        let cached = self.counts.lock().ok().and_then(|cached| cached.clone());
+        let claim = match cached {
+            Some((at, counts)) if at.elapsed() < COUNTS_MAX_AGE => return Ok(counts),
+            Some((_, stale)) => match self.claim_refresh(COUNTS_KEY) {
+                Some(claim) => Some((claim, stale)),
+                None => return Ok(stale),
+            },
+            None => None,
+        };
         let generation = self.generation();
-        let counts = Arc::new(self.store.inventory_counts(now_ms).await?);
+        let counts = match self.store.inventory_counts(now_ms).await {
+            Ok(counts) => Arc::new(counts),
+            Err(e) => match claim {
+                Some((_, stale)) => {
+                    tracing::warn!(error = %e, "seat count refresh failed; serving the previous counts");
+                    return Ok(stale);
+                }
+                None => return Err(e),
+            },
+        };
         if let Ok(mut cached) = self.counts.lock()
             && self.generation() == generation
         {
@@ -133,5 +208,138 @@ impl Catalog {
             self.bump();
             *cached = None;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{SalePhase, SaleState};
+    use crate::store::{NewEvent, SaleUpdate, StoreOptions};
+
+    async fn store_with_event(dir: &std::path::Path) -> (Arc<dyn Store>, String) {
+        let options = StoreOptions {
+            max_connections: 2,
+            connect_timeout: Duration::from_secs(5),
+        };
+        let store = crate::store::open(None, dir, &options)
+            .await
+            .expect("store");
+        let demo = crate::domain::demo::lux_tour().remove(0);
+        let layout = demo.layout.validate().expect("demo layout");
+        let id = demo.event_id.clone();
+        store
+            .create_event(&NewEvent {
+                id: demo.event_id,
+                name: demo.name,
+                artist: demo.artist,
+                starts_at_ms: demo.starts_at_ms,
+                currency: demo.currency,
+                fee_per_ticket_minor: demo.fee_per_ticket_minor,
+                max_tickets_per_fan: demo.max_tickets_per_fan,
+                layout,
+                created_at_ms: 0,
+            })
+            .await
+            .expect("event");
+        (store, id)
+    }
+
+    fn age(catalog: &Catalog, event_id: &str) {
+        let mut events = catalog.events.write().expect("lock");
+        let entry = events.get_mut(event_id).expect("cached");
+        entry.0 = Instant::now() - EVENT_MAX_AGE * 2;
+    }
+
+    /// A change made by another node: this node's cache is not told.
+    async fn open_elsewhere(store: &Arc<dyn Store>, event_id: &str) {
+        store
+            .update_sale(
+                event_id,
+                &SaleUpdate {
+                    state: SaleState::Open,
+                    phase: SalePhase::General,
+                    opens_at_ms: 0,
+                    shuffle_seed: None,
+                    presale_codes: Vec::new(),
+                },
+            )
+            .await
+            .expect("update");
+    }
+
+    #[tokio::test]
+    async fn an_old_record_is_refreshed_by_one_caller_while_the_others_get_the_previous_one() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (store, id) = store_with_event(dir.path()).await;
+        let catalog = Catalog::new(store.clone());
+        let first = catalog.event(&id).await.expect("read").expect("event");
+        assert_eq!(first.sale_state, SaleState::NotOpen);
+        open_elsewhere(&store, &id).await;
+
+        // Fresh: served from the cache, the other node's change is not seen yet.
+        let cached = catalog.event(&id).await.expect("read").expect("event");
+        assert_eq!(cached.sale_state, SaleState::NotOpen);
+
+        // Old, and someone is refreshing it: the previous record, at once.
+        age(&catalog, &id);
+        let claim = catalog.claim_refresh(&id).expect("nobody refreshes yet");
+        assert!(
+            catalog.claim_refresh(&id).is_none(),
+            "one refresher at a time"
+        );
+        let stale = catalog.event(&id).await.expect("read").expect("event");
+        assert_eq!(stale.sale_state, SaleState::NotOpen);
+
+        // The claim ends with its holder (also a cancelled one): the next caller refreshes.
+        drop(claim);
+        let fresh = catalog.event(&id).await.expect("read").expect("event");
+        assert_eq!(fresh.sale_state, SaleState::Open);
+        assert!(
+            catalog.claim_refresh(&id).is_some(),
+            "the refresher released its claim"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_refresh_releases_its_claim() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (store, id) = store_with_event(dir.path()).await;
+        let catalog = Catalog::new(store.clone());
+        catalog.event(&id).await.expect("read");
+        age(&catalog, &id);
+        // Poll the refresh once, then drop it mid-flight, as tonic does when a caller goes away.
+        {
+            use std::future::Future as _;
+            let mut refresh = std::pin::pin!(catalog.event(&id));
+            let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+            assert!(
+                refresh.as_mut().poll(&mut cx).is_pending(),
+                "the refresh waits for the database"
+            );
+            assert!(
+                catalog.claim_refresh(&id).is_none(),
+                "claimed while in flight"
+            );
+        }
+        assert!(
+            catalog.claim_refresh(&id).is_some(),
+            "a dropped refresh must not block every later one"
+        );
+    }
+
+    #[tokio::test]
+    async fn changes_made_here_are_never_served_stale() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (store, id) = store_with_event(dir.path()).await;
+        let catalog = Catalog::new(store.clone());
+        catalog.event(&id).await.expect("read");
+        let claim = catalog.claim_refresh(&id).expect("claim");
+        open_elsewhere(&store, &id).await;
+        // This node made the change, so it invalidates: no previous record to serve.
+        catalog.invalidate_event(&id);
+        let seen = catalog.event(&id).await.expect("read").expect("event");
+        assert_eq!(seen.sale_state, SaleState::Open);
+        drop(claim);
     }
 }
