@@ -466,6 +466,15 @@ async fn seat_map(user: &mut GooseUser, fan: &Fan) -> Option<Arc<pb::SeatMap>> {
     Some(map)
 }
 
+fn unsettled(fan: &Fan, order_id: &str) -> super::record::Unsettled {
+    super::record::Unsettled {
+        event: fan.event.event_id.clone(),
+        fan: fan.fingerprint.clone(),
+        cap: fan.event.cap,
+        order_id: order_id.to_string(),
+    }
+}
+
 /// Returns Ok(true) when paid, Ok(false) when the fan let the hold go.
 async fn buy(user: &mut GooseUser, fan: &Fan) -> Result<bool, End> {
     let crowd = fan.crowd.clone();
@@ -652,15 +661,10 @@ async fn buy(user: &mut GooseUser, fan: &Fan) -> Result<bool, End> {
                 .await;
                 match looked_up {
                     Ok(order) if order.state() == pb::OrderState::Paid => order,
-                    Ok(_) => return Err(End::Failed(failed)),
-                    Err(_) => {
-                        // Still no word: the run asks again when the sale is over.
-                        recorder.unsettled(super::record::Unsettled {
-                            event: fan.event.event_id.clone(),
-                            fan: fan.fingerprint.clone(),
-                            cap: fan.event.cap,
-                            order_id: order.order_id.clone(),
-                        });
+                    // Not paid yet, or no word: a payment in flight may still complete, so the
+                    // run asks again when the sale is over.
+                    _ => {
+                        recorder.unsettled(unsettled(fan, &order.order_id));
                         return Err(End::Failed(failed));
                     }
                 }
@@ -688,5 +692,6 @@ async fn buy(user: &mut GooseUser, fan: &Fan) -> Result<bool, End> {
             return Ok(true);
         }
     }
+    recorder.unsettled(unsettled(fan, &order.order_id));
     Err(End::SoldOut("payment never went through"))
 }

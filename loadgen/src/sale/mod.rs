@@ -381,44 +381,9 @@ pub async fn run(
     attack.execute().await.map_err(goose_error)?;
     let took = started.elapsed();
 
-    // Fans who paid but never heard back ask again, now that the sale is calm.
-    let unsettled = recorder.take_unsettled();
-    let mut settled_lines = Vec::new();
-    if !unsettled.is_empty() {
-        let mut paid = 0;
-        match &token {
-            Some(token) => {
-                let mut sales = pb::sales_client::SalesClient::new(first.clone());
-                for order in &unsettled {
-                    let request = with_token(
-                        pb::GetOrderRequest {
-                            order_id: order.order_id.clone(),
-                        },
-                        token,
-                    )?;
-                    if let Ok(found) = sales.get_order(request).await {
-                        let found = found.into_inner();
-                        if found.state() == pb::OrderState::Paid {
-                            let seats: Vec<u32> = found
-                                .tickets
-                                .iter()
-                                .filter_map(|t| t.seat.as_ref().map(|s| s.seat_id))
-                                .collect();
-                            recorder.settled(order, &seats);
-                            paid += 1;
-                        }
-                    }
-                }
-            }
-            None => settled_lines.push(
-                "no --token, so orders whose outcome was lost were not looked up".to_string(),
-            ),
-        }
-        settled_lines.push(format!(
-            "{} orders had no answer to Pay or GetOrder during the run; looked up after it: {paid} paid",
-            unsettled.len()
-        ));
-    }
+    // Orders whose fans left without seeing them paid are looked up now that the sale is
+    // calm; payments still in flight get up to a minute to finish.
+    let settled_lines = settle(&first, token.as_deref(), &recorder).await?;
 
     // What the server says now.
     let after = list_events(first.clone()).await?;
@@ -479,6 +444,85 @@ pub async fn run(
         shard::save(dir, &recorder, &summary, &report)?;
     }
     Ok(recorder.evidence().is_empty())
+}
+
+/// Looks up the orders fans left without seeing paid; counts the paid ones in the ledger.
+async fn settle(
+    channel: &Channel,
+    token: Option<&str>,
+    recorder: &Recorder,
+) -> anyhow::Result<Vec<String>> {
+    let mut pending = recorder.take_unsettled();
+    if pending.is_empty() {
+        return Ok(Vec::new());
+    }
+    let Some(token) = token else {
+        return Ok(vec![format!(
+            "{} orders were left without an answer; no --token, so they were not looked up",
+            pending.len()
+        )]);
+    };
+    let total = pending.len();
+    let (mut paid, mut unanswered) = (0, 0);
+    let mut sales = pb::sales_client::SalesClient::new(channel.clone());
+    let give_up = Instant::now() + Duration::from_secs(60);
+    while !pending.is_empty() {
+        let mut again = Vec::new();
+        unanswered = 0;
+        for order in pending {
+            let request = with_token(
+                pb::GetOrderRequest {
+                    order_id: order.order_id.clone(),
+                },
+                token,
+            )?;
+            match sales
+                .get_order(request)
+                .await
+                .map(tonic::Response::into_inner)
+            {
+                Ok(found) if found.state() == pb::OrderState::Paid => {
+                    let seats: Vec<u32> = found
+                        .tickets
+                        .iter()
+                        .filter_map(|t| t.seat.as_ref().map(|s| s.seat_id))
+                        .collect();
+                    recorder.settled(&order, &seats);
+                    paid += 1;
+                }
+                // A payment still being authorized or captured: ask again shortly.
+                Ok(found)
+                    if found.state() == pb::OrderState::PendingPayment
+                        && found.payments.iter().any(|p| {
+                            matches!(
+                                p.state(),
+                                pb::PaymentState::Pending | pb::PaymentState::Authorized
+                            )
+                        }) =>
+                {
+                    again.push(order)
+                }
+                Ok(_) => {}
+                Err(_) => {
+                    unanswered += 1;
+                    again.push(order);
+                }
+            }
+        }
+        if again.is_empty() || Instant::now() >= give_up {
+            break;
+        }
+        pending = again;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    Ok(vec![format!(
+        "{total} orders were left without an answer during the run; looked up after it: {paid} paid{}",
+        if unanswered > 0 {
+            format!(", {unanswered} still unanswered")
+        } else {
+            String::new()
+        }
+    )])
 }
 
 /// Adds the failed invariants of the server's audit of `event_id` to the evidence.
