@@ -90,6 +90,23 @@ impl Server {
     }
 }
 
+/// The first "server sold N of C, this run was told it bought T" line of a report.
+fn sold_and_told(report: &str) -> (u64, u64, u64) {
+    let line = report
+        .lines()
+        .find(|l| l.contains("server sold"))
+        .unwrap_or_else(|| panic!("no sold line in {report}"));
+    let numbers: Vec<u64> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .filter_map(|s| s.parse().ok())
+        .collect();
+    match numbers.as_slice() {
+        [.., sold, capacity, told] => (*sold, *capacity, *told),
+        _ => panic!("unreadable sold line {line:?}"),
+    }
+}
+
 fn text(out: &Output) -> String {
     format!(
         "{}\n--- stderr\n{}",
@@ -115,11 +132,17 @@ async fn the_small_sale_sells_out_cleanly(postgres: bool) {
     let report = text(&out);
     assert!(out.status.success(), "{report}");
     assert!(report.contains("integrity: OK"), "{report}");
+    // Fans who let their hold go near the end may leave a few seats unsold when nobody is
+    // left to take them; what was sold must be exactly what the fans were told.
+    let (sold, capacity, told) = sold_and_told(&report);
+    assert_eq!((sold, capacity), (told, 1_000), "{report}");
     assert!(
-        report.contains("server sold 1000 of 1000, this run was told it bought 1000"),
-        "{report}"
+        sold >= 900,
+        "the crowd of 2,000 bought only {sold} of 1,000: {report}"
     );
-    assert!(report.contains("time to sell out:"), "{report}");
+    if sold == capacity {
+        assert!(report.contains("time to sell out:"), "{report}");
+    }
     for stage in [
         "join",
         "time in queue",
@@ -286,6 +309,8 @@ async fn two_shards_merge_into_one_report_and_verdict() {
                 .args(["--target", &url, "--token", TOKEN, "--events", "sharded"])
                 .args(["--users", "300", "--hatch-rate", "500", "--duration", "60"])
                 .args(["--shard", shard, "--out", &out])
+                // Every hold is bought, so the 300 seats all sell and the totals are exact.
+                .args(["--abandon-share", "0"])
                 .args(["--", "--no-print-metrics", "--quiet"])
                 .output()
                 .expect("loadgen runs")
