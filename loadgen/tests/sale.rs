@@ -7,16 +7,16 @@ use std::process::Output;
 
 use sqlx::Connection;
 use taquilla_proto::v1 as pb;
-use taquilla_server::app::App;
+use taquilla_server::app::LocalServer;
 use taquilla_server::config::Config;
 
 const TOKEN: &str = "test-operator-token";
 
 struct Server {
     url: String,
+    server: LocalServer,
     _dir: tempfile::TempDir,
     database: Option<String>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 fn pg_admin_url() -> String {
@@ -42,23 +42,12 @@ async fn start(postgres: bool) -> Server {
         config.database_url = Some(format!("{base}/{name}"));
         database = Some(name);
     }
-    let app = App::build(&config).await.expect("server builds");
-    let grpc = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let admin = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}", grpc.local_addr().expect("addr"));
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(app.serve(grpc, admin, async move {
-        let _ = stopped.await;
-    }));
+    let server = LocalServer::start(&config).await.expect("server starts");
     Server {
-        url,
+        url: server.url(),
+        server,
         _dir: dir,
         database,
-        stop: Some(stop),
     }
 }
 
@@ -76,10 +65,8 @@ impl Server {
             .expect("join")
     }
 
-    async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
+    async fn stop(self) {
+        self.server.stop().await.expect("clean stop");
         if let Some(name) = &self.database
             && let Ok(mut conn) = sqlx::PgConnection::connect(&pg_admin_url()).await
         {

@@ -1,23 +1,20 @@
 //! The real `taquilla-ops` binary against a real server started by the test, on the embedded
 //! backend and on PostgreSQL: every command, JSON output parsed back, and the error cases.
 
-use std::net::SocketAddr;
 use std::process::Output;
 
 use serde_json::Value;
 use sqlx::Connection;
 use taquilla_proto::v1 as pb;
-use taquilla_server::app::App;
+use taquilla_server::app::LocalServer;
 use taquilla_server::config::Config;
 
 const TOKEN: &str = "test-operator-token";
 
 struct Server {
-    addr: SocketAddr,
+    server: LocalServer,
     dir: tempfile::TempDir,
     database: Option<String>,
-    stop: tokio::sync::oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
 fn pg_admin_url() -> String {
@@ -47,30 +44,16 @@ async fn start(postgres: bool) -> Server {
         config.database_url = Some(format!("{base}/{name}"));
         database = Some(name);
     }
-    let app = App::build(&config).await.expect("server builds");
-    let grpc = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let admin = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = grpc.local_addr().expect("addr");
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(app.serve(grpc, admin, async move {
-        let _ = stopped.await;
-    }));
     Server {
-        addr,
+        server: LocalServer::start(&config).await.expect("server starts"),
         dir,
         database,
-        stop,
-        task,
     }
 }
 
 impl Server {
     fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.server.url()
     }
 
     /// Runs `taquilla-ops ARGS` against this server.
@@ -103,8 +86,7 @@ impl Server {
     }
 
     async fn stop(self) {
-        let _ = self.stop.send(());
-        self.task.await.expect("task").expect("clean stop");
+        self.server.stop().await.expect("clean stop");
         if let Some(name) = &self.database
             && let Ok(mut conn) = sqlx::PgConnection::connect(&pg_admin_url()).await
         {

@@ -399,3 +399,56 @@ impl App {
         Ok(())
     }
 }
+
+/// A server running inside this process on loopback ports, as the clients' tests start it.
+#[derive(Debug)]
+pub struct LocalServer {
+    pub addr: std::net::SocketAddr,
+    pub admin_addr: std::net::SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl LocalServer {
+    /// Builds the app from `config` and serves it on `127.0.0.1`, on ports the system picks.
+    pub async fn start(config: &Config) -> anyhow::Result<LocalServer> {
+        let app = App::build(config).await?;
+        let grpc = TcpListener::bind("127.0.0.1:0").await?;
+        let admin = TcpListener::bind("127.0.0.1:0").await?;
+        let (addr, admin_addr) = (grpc.local_addr()?, admin.local_addr()?);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(app.serve(grpc, admin, async move {
+            let _ = stopped.await;
+        }));
+        Ok(LocalServer {
+            addr,
+            admin_addr,
+            stop: Some(stop),
+            task: Some(task),
+        })
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Drains and stops the server; its result (an error if it failed while serving).
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match self.task.take() {
+            Some(task) => task.await.context("the server task panicked")?,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for LocalServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 
 use taquilla_proto::v1 as pb;
-use taquilla_server::app::App;
+use taquilla_server::app::LocalServer;
 use taquilla_server::config::Config;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
@@ -49,8 +49,8 @@ fn with_token(mut request: Request<()>) -> Result<Request<()>, Status> {
 pub struct TestServer {
     pub addr: SocketAddr,
     pub ops: Operator,
+    _server: LocalServer,
     _dir: tempfile::TempDir,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl TestServer {
@@ -58,19 +58,10 @@ impl TestServer {
     /// 2.50 EUR fee per ticket). The sale is not open yet.
     pub async fn start() -> TestServer {
         let dir = tempfile::tempdir().expect("temp dir");
-        let config = Config::for_tests(dir.path().to_path_buf());
-        let app = App::build(&config).await.expect("server builds");
-        let grpc = tokio::net::TcpListener::bind("127.0.0.1:0")
+        let server = LocalServer::start(&Config::for_tests(dir.path().to_path_buf()))
             .await
-            .expect("bind");
-        let admin = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = grpc.local_addr().expect("addr");
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(app.serve(grpc, admin, async move {
-            let _ = stopped.await;
-        }));
+            .expect("server starts");
+        let addr = server.addr;
         let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
             .expect("url")
             .connect()
@@ -104,8 +95,8 @@ impl TestServer {
         TestServer {
             addr,
             ops,
+            _server: server,
             _dir: dir,
-            stop: Some(stop),
         }
     }
 
@@ -124,13 +115,5 @@ impl TestServer {
             })
             .await
             .expect("open sale");
-    }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
     }
 }
