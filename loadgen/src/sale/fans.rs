@@ -300,7 +300,7 @@ async fn run(user: &mut GooseUser, fan: &mut Fan) -> End {
             presale_code: presale_code.clone(),
             pow_solution: solution.take(),
         };
-        match timed(user, "Join", waiting_room.join(request)).await {
+        match Box::pin(timed(user, "Join", waiting_room.join(request))).await {
             Ok(joined) if joined.queue_token.is_empty() => {
                 let Some(challenge) = joined.challenge else {
                     return End::Failed(Failed::new("Join", Status::internal("no token")));
@@ -344,12 +344,12 @@ async fn run(user: &mut GooseUser, fan: &mut Fan) -> End {
     let mut reconnects_left = u32::from(chance(crowd.mix.reconnect_share));
     let pass = 'watching: loop {
         let started = Instant::now();
-        let stream = tokio::time::timeout(
+        let stream = Box::pin(tokio::time::timeout(
             CALL_TIMEOUT,
             waiting_room.watch(pb::WatchRequest {
                 queue_token: token.clone(),
             }),
-        )
+        ))
         .await;
         let mut stream = match stream {
             Ok(Ok(response)) => {
@@ -373,11 +373,10 @@ async fn run(user: &mut GooseUser, fan: &mut Fan) -> End {
         loop {
             let now = Instant::now();
             if now >= give_up_at {
-                let _ = waiting_room
-                    .leave(pb::LeaveRequest {
-                        queue_token: token.clone(),
-                    })
-                    .await;
+                let _ = Box::pin(waiting_room.leave(pb::LeaveRequest {
+                    queue_token: token.clone(),
+                }))
+                .await;
                 return End::GaveUp;
             }
             let next = tokio::time::timeout(give_up_at - now, stream.message()).await;
@@ -415,13 +414,13 @@ async fn run(user: &mut GooseUser, fan: &mut Fan) -> End {
                 return End::QueueEnded(state);
             }
             if leaves && updates >= 2 {
-                let _ = timed(
+                let _ = Box::pin(timed(
                     user,
                     "Leave",
                     waiting_room.leave(pb::LeaveRequest {
                         queue_token: token.clone(),
                     }),
-                )
+                ))
                 .await;
                 return End::Left;
             }
@@ -434,7 +433,9 @@ async fn run(user: &mut GooseUser, fan: &mut Fan) -> End {
     fan.pass = pass.token;
 
     // Hold, checkout, pay.
-    match buy(user, fan).await {
+    // Boxed: most fans spend the run waiting in line, and an inline purchase future would make
+    // every waiting fan's journey as large as a buying one's.
+    match Box::pin(buy(user, fan)).await {
         Ok(true) => {
             recorder.stage(Stage::EndToEnd, journey_started.elapsed());
             End::Bought
@@ -694,4 +695,23 @@ async fn buy(user: &mut GooseUser, fan: &Fan) -> Result<bool, End> {
     }
     recorder.unsettled(unsettled(fan, &order.order_id));
     Err(End::SoldOut("payment never went through"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every fan's journey lives for the whole run, most of it waiting in line: its future is
+    /// part of the load generator's memory per fan. The calls made once (join, watch, leave,
+    /// the purchase) are boxed so the waiting state stays small; this keeps it so.
+    #[test]
+    fn a_waiting_fan_costs_little_memory() {
+        let config =
+            goose::config::GooseConfiguration::parse_args_default::<&str>(&[]).expect("config");
+        let mut user =
+            GooseUser::single("http://127.0.0.1:1".parse().expect("url"), &config).expect("user");
+        let journey = journey(&mut user);
+        let size = std::mem::size_of_val(&journey);
+        assert!(size <= 4_096, "the journey future grew to {size} bytes");
+    }
 }
