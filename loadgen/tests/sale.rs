@@ -5,10 +5,10 @@
 
 use std::process::Output;
 
-use sqlx::Connection;
 use taquilla_proto::v1 as pb;
 use taquilla_server::app::LocalServer;
 use taquilla_server::config::Config;
+use taquilla_server::testing::PgDatabase;
 
 const TOKEN: &str = "test-operator-token";
 
@@ -16,12 +16,7 @@ struct Server {
     url: String,
     server: LocalServer,
     _dir: tempfile::TempDir,
-    database: Option<String>,
-}
-
-fn pg_admin_url() -> String {
-    std::env::var("TAQUILLA_TEST_PG_URL")
-        .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432/postgres".into())
+    database: Option<PgDatabase>,
 }
 
 async fn start(postgres: bool) -> Server {
@@ -29,18 +24,9 @@ async fn start(postgres: bool) -> Server {
     let mut config = Config::for_tests(dir.path().to_path_buf());
     let mut database = None;
     if postgres {
-        let admin = pg_admin_url();
-        let name = format!("taquilla_lg_{}", uuid::Uuid::new_v4().simple());
-        let mut conn = sqlx::PgConnection::connect(&admin)
-            .await
-            .expect("PostgreSQL for tests");
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&mut conn)
-            .await
-            .expect("create db");
-        let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
-        config.database_url = Some(format!("{base}/{name}"));
-        database = Some(name);
+        let db = PgDatabase::create().await;
+        config.database_url = Some(db.url.clone());
+        database = Some(db);
     }
     let server = LocalServer::start(&config).await.expect("server starts");
     Server {
@@ -67,12 +53,8 @@ impl Server {
 
     async fn stop(self) {
         self.server.stop().await.expect("clean stop");
-        if let Some(name) = &self.database
-            && let Ok(mut conn) = sqlx::PgConnection::connect(&pg_admin_url()).await
-        {
-            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                .execute(&mut conn)
-                .await;
+        if let Some(db) = &self.database {
+            db.drop_database().await;
         }
     }
 }

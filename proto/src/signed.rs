@@ -230,6 +230,15 @@ pub fn pow_zero_bits(challenge: &str, nonce: &str) -> u32 {
     bits
 }
 
+/// Solves a `Join` proof-of-work challenge: the solution to send back with the next `Join`.
+/// CPU-bound by design; async callers run it on a blocking thread.
+pub fn solve_challenge(challenge: &crate::v1::PowChallenge) -> crate::v1::PowSolution {
+    crate::v1::PowSolution {
+        challenge: challenge.challenge.clone(),
+        nonce: solve_pow(&challenge.challenge, challenge.difficulty_bits),
+    }
+}
+
 /// Finds a nonce giving at least `bits` leading zero bits (what a fan's client runs).
 pub fn solve_pow(challenge: &str, bits: u32) -> String {
     (0u64..)
@@ -296,6 +305,19 @@ pub fn sha256_hex(input: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_solved_challenge_has_the_asked_zero_bits() {
+        let challenge = crate::v1::PowChallenge {
+            challenge: "ch-42".into(),
+            difficulty_bits: 10,
+            expires_at_unix_ms: 0,
+        };
+        let solution = solve_challenge(&challenge);
+        assert_eq!(solution.challenge, "ch-42");
+        assert!(pow_zero_bits("ch-42", &solution.nonce) >= 10);
+    }
+
     use super::*;
 
     fn signer() -> Signer {

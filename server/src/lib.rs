@@ -27,5 +27,6 @@ pub mod payments;
 pub mod purchase;
 pub mod rpc;
 pub mod store;
+pub mod testing;
 pub mod tokens;
 pub mod waiting_room;

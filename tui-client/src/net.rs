@@ -325,17 +325,11 @@ async fn join(
                     break;
                 };
                 send(Net::Solving(challenge.difficulty_bits));
-                let bits = challenge.difficulty_bits;
-                let text = challenge.challenge.clone();
-                let nonce = tokio::task::spawn_blocking(move || {
-                    taquilla_proto::signed::solve_pow(&text, bits)
+                solution = tokio::task::spawn_blocking(move || {
+                    taquilla_proto::signed::solve_challenge(&challenge)
                 })
                 .await
-                .unwrap_or_default();
-                solution = Some(pb::PowSolution {
-                    challenge: challenge.challenge,
-                    nonce,
-                });
+                .ok();
             }
             Ok(joined) => {
                 send(Net::Joined(Ok(joined)));

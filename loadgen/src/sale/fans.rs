@@ -305,17 +305,11 @@ async fn run(user: &mut GooseUser, fan: &mut Fan) -> End {
                 let Some(challenge) = joined.challenge else {
                     return End::Failed(Failed::new("Join", Status::internal("no token")));
                 };
-                let bits = challenge.difficulty_bits;
-                let text = challenge.challenge.clone();
-                let nonce = tokio::task::spawn_blocking(move || {
-                    taquilla_proto::signed::solve_pow(&text, bits)
+                solution = tokio::task::spawn_blocking(move || {
+                    taquilla_proto::signed::solve_challenge(&challenge)
                 })
                 .await
-                .unwrap_or_default();
-                solution = Some(pb::PowSolution {
-                    challenge: challenge.challenge,
-                    nonce,
-                });
+                .ok();
             }
             Ok(joined) => {
                 recorder.stage(Stage::Join, started.elapsed());

@@ -10,7 +10,6 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use sqlx::Connection;
 use taquilla_proto::v1 as pb;
 use taquilla_server::app::{App, AppState};
 use taquilla_server::config::Config;
@@ -50,50 +49,7 @@ macro_rules! on_both_backends {
     };
 }
 
-pub fn pg_admin_url() -> String {
-    std::env::var("TAQUILLA_TEST_PG_URL")
-        .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432/postgres".into())
-}
-
-/// A PostgreSQL database made for one test.
-#[derive(Debug)]
-pub struct PgDatabase {
-    pub name: String,
-    pub url: String,
-}
-
-impl PgDatabase {
-    pub async fn create() -> PgDatabase {
-        let admin = pg_admin_url();
-        let name = format!("taquilla_test_{}", uuid::Uuid::new_v4().simple());
-        let mut conn = sqlx::PgConnection::connect(&admin)
-            .await
-            .unwrap_or_else(|e| panic!("PostgreSQL must be reachable at {admin} for tests: {e}"));
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&mut conn)
-            .await
-            .expect("create test database");
-        let base = admin
-            .rsplit_once('/')
-            .map(|(base, _)| base)
-            .unwrap_or(&admin);
-        PgDatabase {
-            url: format!("{base}/{name}"),
-            name,
-        }
-    }
-
-    pub async fn drop_database(&self) {
-        if let Ok(mut conn) = sqlx::PgConnection::connect(&pg_admin_url()).await {
-            let _ = sqlx::query(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ))
-            .execute(&mut conn)
-            .await;
-        }
-    }
-}
+pub use taquilla_server::testing::PgDatabase;
 
 /// A running server.
 pub struct TestServer {
