@@ -24,6 +24,7 @@ use crate::auth::{AdmissionGuard, OperatorAuth, PassGuard};
 use crate::availability::AvailabilityHub;
 use crate::catalog::Catalog;
 use crate::config::{Config, Secret, redact_url};
+use crate::domain::SaleState;
 use crate::domain::clock::{Clock, SystemClock};
 use crate::metrics::{Metrics, RpcMetricsLayer};
 use crate::payments::PaymentProvider;
@@ -125,7 +126,7 @@ fn random_hex(bytes: usize) -> String {
 async fn connect_redis(
     url: &str,
     timeout: Duration,
-) -> anyhow::Result<redis::aio::ConnectionManager> {
+) -> anyhow::Result<(redis::Client, redis::aio::ConnectionManager)> {
     let shown = redact_url(url);
     let client = redis::Client::open(url)
         .map_err(|e| anyhow::anyhow!("the Redis URL {shown} is not valid: {e}"))?;
@@ -148,7 +149,7 @@ async fn connect_redis(
         pong == "PONG",
         "Redis at {shown} answered PING with {pong:?}"
     );
-    Ok(connection)
+    Ok((client, connection))
 }
 
 /// Every RPC path the server serves, from the descriptor sets it also serves for reflection.
@@ -191,14 +192,7 @@ impl App {
         };
         let store = store::open(config.database_url.as_deref(), &config.data_dir, &options).await?;
         let redis = match &config.redis_url {
-            Some(url) => {
-                let connection = connect_redis(url, config.connect_timeout).await?;
-                tracing::warn!(
-                    "Redis is reachable, but this version's waiting room runs in process: \
-                     run a single node per event until the Redis waiting room is built"
-                );
-                Some(connection)
-            }
+            Some(url) => Some(connect_redis(url, config.connect_timeout).await?),
             None => None,
         };
         let signing_key = match &config.signing_key {
@@ -226,19 +220,27 @@ impl App {
         }));
         let operator_auth = OperatorAuth::new(&operator_token, signer.clone());
         let (stop, stopping) = watch::channel(false);
-        let waiting_room = Arc::new(WaitingRoom::new(
-            clock.clone(),
-            signer.clone(),
-            RoomTimings {
-                pass_ttl: config.pass_ttl,
-                no_show: config.no_show,
-                grace: config.grace,
-            },
-            JoinRateLimits {
-                per_ip: config.join_rate_per_ip,
-                per_fingerprint: config.join_rate_per_fingerprint,
-            },
-        ));
+        let timings = RoomTimings {
+            pass_ttl: config.pass_ttl,
+            no_show: config.no_show,
+            grace: config.grace,
+        };
+        let limits = JoinRateLimits {
+            per_ip: config.join_rate_per_ip,
+            per_fingerprint: config.join_rate_per_fingerprint,
+        };
+        let waiting_room = Arc::new(match &redis {
+            Some((client, connection)) => WaitingRoom::with_redis(
+                clock.clone(),
+                signer.clone(),
+                timings,
+                limits,
+                client.clone(),
+                connection.clone(),
+                &config.redis_namespace,
+            ),
+            None => WaitingRoom::new(clock.clone(), signer.clone(), timings, limits),
+        });
         waiting_room.load_bans(
             &store
                 .list_bans()
@@ -253,7 +255,7 @@ impl App {
             clock,
             signer: signer.clone(),
             metrics,
-            redis,
+            redis: redis.map(|(_, connection)| connection),
             provider: simulated.clone(),
             simulated_provider: Some(simulated),
             guard: Arc::new(PassGuard::new(operator_auth.clone(), signer, waiting_room)),
@@ -351,11 +353,33 @@ impl App {
         ));
         let sweeper = tokio::spawn(crate::purchase::run_sweeper(state.clone(), stop_rx.clone()));
         let pump = tokio::spawn(state.waiting_room.clone().run(stop_rx));
+        if state.waiting_room.backend() == "redis" {
+            // Follow every live sale's queue from the start, so this node's bans reach all of
+            // them and its pump helps admit (any node may run the step).
+            let state = state.clone();
+            tokio::spawn(async move {
+                match state.store.list_events().await {
+                    Ok(events) => {
+                        for event in events.iter().filter(|e| {
+                            matches!(
+                                e.sale_state,
+                                SaleState::NotOpen | SaleState::Open | SaleState::Paused
+                            )
+                        }) {
+                            if let Err(e) = state.waiting_room.serve_event(event).await {
+                                tracing::warn!(event = %event.id, error = %e, "cannot follow the queue yet");
+                            }
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "cannot list the events to follow"),
+                }
+            });
+        }
         tracing::info!(
             grpc = %grpc_addr,
             admin = %admin_addr,
             backend = %state.store.backend(),
-            waiting_room = "embedded",
+            waiting_room = state.waiting_room.backend(),
             "taquilla-server is serving"
         );
 

@@ -127,6 +127,11 @@ pub struct Config {
     #[arg(long, env = "REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
 
+    /// Prefix of every Redis key, so several sales (or test runs) can share one Redis. Every
+    /// node of one sale must use the same. Nodes must also share --signing-key.
+    #[arg(long, env = "TAQUILLA_REDIS_NAMESPACE", default_value = "tq")]
+    pub redis_namespace: String,
+
     /// Directory for the embedded database and generated secrets.
     #[arg(long, env = "TAQUILLA_DATA_DIR", default_value = "taquilla-data")]
     pub data_dir: PathBuf,
@@ -227,6 +232,7 @@ impl Config {
             admin_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             database_url: None,
             redis_url: None,
+            redis_namespace: "tq".into(),
             data_dir,
             operator_token: Some(Secret::new("test-operator-token")),
             signing_key: Some(Secret::new("test-signing-key-0123456789abcdef")),

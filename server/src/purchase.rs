@@ -702,7 +702,7 @@ async fn publish_figures(state: &AppState) -> ApiResult<()> {
         if state.waiting_room.event_ids().contains(event_id)
             && let Some(event) = state.catalog.event(event_id).await?
         {
-            let room = state.waiting_room.stats(&event)?;
+            let room = state.waiting_room.stats(&event).await?;
             figures.prequeue = room.prequeue;
             figures.waiting = room.waiting.iter().sum();
             figures.active = room.active;
@@ -741,13 +741,16 @@ async fn end_sold_out_queues(state: &AppState) -> ApiResult<()> {
         ) {
             continue;
         }
-        state.waiting_room.set_sale(
-            &event,
-            SaleState::SoldOut,
-            event.sale_phase,
-            event.sale_opens_at_ms,
-            &event.presale_codes,
-        )?;
+        state
+            .waiting_room
+            .set_sale(
+                &event,
+                SaleState::SoldOut,
+                event.sale_phase,
+                event.sale_opens_at_ms,
+                &event.presale_codes,
+            )
+            .await?;
         state
             .store
             .update_sale(

@@ -51,3 +51,46 @@ impl PgDatabase {
         }
     }
 }
+
+/// The Redis server tests use: `TAQUILLA_TEST_REDIS_URL`, or the local default.
+pub fn redis_url() -> String {
+    std::env::var("TAQUILLA_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// A Redis key namespace for one test; its keys are deleted when it is dropped.
+#[derive(Debug)]
+pub struct RedisNamespace {
+    pub name: String,
+}
+
+impl RedisNamespace {
+    pub fn new() -> RedisNamespace {
+        RedisNamespace {
+            name: format!("tqtest-{}", uuid::Uuid::new_v4().simple()),
+        }
+    }
+}
+
+impl Default for RedisNamespace {
+    fn default() -> Self {
+        RedisNamespace::new()
+    }
+}
+
+impl Drop for RedisNamespace {
+    fn drop(&mut self) {
+        let Ok(client) = redis::Client::open(redis_url()) else {
+            return;
+        };
+        let Ok(mut conn) = client.get_connection() else {
+            return;
+        };
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{}:*", self.name))
+            .query(&mut conn)
+            .unwrap_or_default();
+        for chunk in keys.chunks(500) {
+            let _: redis::RedisResult<()> = redis::cmd("DEL").arg(chunk).query(&mut conn);
+        }
+    }
+}

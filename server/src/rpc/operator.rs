@@ -238,7 +238,7 @@ async fn stats(state: &AppState, event_id: &str) -> ApiResult<pb::EventStats> {
             inventory.merge(c);
         }
     }
-    let room = state.waiting_room.stats(&event)?;
+    let room = state.waiting_room.stats(&event).await?;
     let (orders_paid, revenue) = state.store.paid_totals(&event.id).await?;
     Ok(pb::EventStats {
         event_id: event.id.clone(),
@@ -286,13 +286,16 @@ impl OperatorService {
         state: SaleState,
         action: &str,
     ) -> ApiResult<pb::SaleStatus> {
-        self.state.waiting_room.set_sale(
-            event,
-            state,
-            event.sale_phase,
-            event.sale_opens_at_ms,
-            &event.presale_codes,
-        )?;
+        self.state
+            .waiting_room
+            .set_sale(
+                event,
+                state,
+                event.sale_phase,
+                event.sale_opens_at_ms,
+                &event.presale_codes,
+            )
+            .await?;
         self.state
             .store
             .update_sale(
@@ -392,7 +395,8 @@ impl pb::operator_server::Operator for OperatorService {
         let seed = self
             .state
             .waiting_room
-            .set_sale(&event, state, phase, opens_at, &codes)?;
+            .set_sale(&event, state, phase, opens_at, &codes)
+            .await?;
         self.state
             .store
             .update_sale(
@@ -484,7 +488,10 @@ impl pb::operator_server::Operator for OperatorService {
             max_active: request.max_active,
             pow_difficulty: request.pow_difficulty_bits,
         };
-        self.state.waiting_room.set_admission(&event, settings)?;
+        self.state
+            .waiting_room
+            .set_admission(&event, settings)
+            .await?;
         self.state
             .store
             .update_admission(&event.id, &settings)
@@ -565,7 +572,8 @@ impl pb::operator_server::Operator for OperatorService {
         let alert = self
             .state
             .waiting_room
-            .broadcast(&event, &request.message, severity)?;
+            .broadcast(&event, &request.message, severity)
+            .await?;
         self.audit("broadcast", Some(&event.id), request.message)
             .await;
         Ok(Response::new(pb::BroadcastResponse { alert: Some(alert) }))
@@ -606,7 +614,11 @@ impl pb::operator_server::Operator for OperatorService {
             .add_ban(kind, &value, &request.reason, self.state.clock.now_ms())
             .await
             .map_err(ApiError::from)?;
-        let removed = self.state.waiting_room.ban(fingerprint.as_deref(), ip);
+        let removed = self
+            .state
+            .waiting_room
+            .ban(fingerprint.as_deref(), ip)
+            .await?;
         self.audit(
             "ban",
             None,

@@ -282,7 +282,11 @@ impl pb::sales_server::Sales for SalesService {
         };
         let hold = purchase::hold(&self.state, &buyer, &event, selection).await?;
         if let Credential::Pass(pass) = &credential {
-            self.state.waiting_room.started_buying(pass);
+            // The hold stands either way; a missed note only shortens the fan's slot to the
+            // no-show window.
+            if let Err(e) = self.state.waiting_room.started_buying(pass).await {
+                tracing::warn!(error = %e, "could not note that an admitted fan started buying");
+            }
         }
         Ok(Response::new(pb::HoldSeatsResponse {
             hold: Some(convert::hold(&hold, &event)),
@@ -338,7 +342,10 @@ impl pb::sales_server::Sales for SalesService {
         .await?;
         if let (Credential::Pass(pass), crate::store::OrderState::Paid) = (&credential, order.state)
         {
-            self.state.waiting_room.finished_buying(pass);
+            // The payment stands either way; a missed note keeps the slot until the pass ends.
+            if let Err(e) = self.state.waiting_room.finished_buying(pass).await {
+                tracing::warn!(error = %e, "could not free a paying fan's slot");
+            }
         }
         let event = find_event(&self.state, &order.event_id).await?;
         Ok(Response::new(pb::PayResponse {

@@ -37,7 +37,7 @@ impl pb::waiting_room_server::WaitingRoom for WaitingRoomService {
             pow: request.pow_solution.map(|s| (s.challenge, s.nonce)),
         };
         Ok(Response::new(
-            match self.state.waiting_room.join(&event, &input)? {
+            match self.state.waiting_room.join(&event, &input).await? {
                 Joined::Placed(queue_token, status) => pb::JoinResponse {
                     queue_token,
                     status: Some(status),
@@ -58,10 +58,14 @@ impl pb::waiting_room_server::WaitingRoom for WaitingRoomService {
         &self,
         request: Request<pb::WatchRequest>,
     ) -> Result<Response<Self::WatchStream>, Status> {
-        let stream = self.state.waiting_room.watch(
-            &request.get_ref().queue_token,
-            self.state.availability.stopping(),
-        )?;
+        let token = &request.get_ref().queue_token;
+        let event_id = self.state.waiting_room.token_event(token)?;
+        let event = super::sales::find_event(&self.state, &event_id).await?;
+        let stream = self
+            .state
+            .waiting_room
+            .watch(&event, token, self.state.availability.stopping())
+            .await?;
         Ok(Response::new(stream))
     }
 
@@ -69,9 +73,10 @@ impl pb::waiting_room_server::WaitingRoom for WaitingRoomService {
         &self,
         request: Request<pb::LeaveRequest>,
     ) -> Result<Response<pb::LeaveResponse>, Status> {
-        self.state
-            .waiting_room
-            .leave(&request.get_ref().queue_token)?;
+        let token = &request.get_ref().queue_token;
+        let event_id = self.state.waiting_room.token_event(token)?;
+        let event = super::sales::find_event(&self.state, &event_id).await?;
+        self.state.waiting_room.leave(&event, token).await?;
         Ok(Response::new(pb::LeaveResponse {}))
     }
 }

@@ -1,5 +1,7 @@
-//! Test harness: starts the real server in-process on loopback port 0 against a fresh SQLite
-//! file or a fresh PostgreSQL database, and hands out generated tonic clients.
+//! Test harness: starts the real server in-process on loopback port 0 on one of the two
+//! backends, and hands out generated tonic clients: embedded (a fresh SQLite file, the waiting
+//! room in process) or distributed (a fresh PostgreSQL database and the waiting room in Redis,
+//! under a key namespace of its own).
 //!
 //! PostgreSQL is reached at `TAQUILLA_TEST_PG_URL` (default
 //! `postgres://postgres:postgres@127.0.0.1:5432/postgres`); each test creates its own database and
@@ -25,7 +27,9 @@ pub const SIGNING_KEY: &str = "test-signing-key-0123456789abcdef";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
+    /// SQLite and the in-process waiting room.
     Sqlite,
+    /// PostgreSQL and the Redis waiting room.
     Postgres,
 }
 
@@ -49,7 +53,7 @@ macro_rules! on_both_backends {
     };
 }
 
-pub use taquilla_server::testing::PgDatabase;
+pub use taquilla_server::testing::{PgDatabase, RedisNamespace};
 
 /// A running server.
 pub struct TestServer {
@@ -60,6 +64,7 @@ pub struct TestServer {
     pub state: Arc<AppState>,
     pub data_dir: tempfile::TempDir,
     pub database: Option<PgDatabase>,
+    pub redis: Option<RedisNamespace>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -91,12 +96,15 @@ impl TestServer {
     ) -> TestServer {
         let data_dir = tempfile::tempdir().expect("temp dir");
         let mut config = Config::for_tests(data_dir.path().to_path_buf());
-        let database = match backend {
-            Backend::Sqlite => None,
+        let (database, redis) = match backend {
+            Backend::Sqlite => (None, None),
             Backend::Postgres => {
                 let db = PgDatabase::create().await;
                 config.database_url = Some(db.url.clone());
-                Some(db)
+                let namespace = RedisNamespace::new();
+                config.redis_url = Some(taquilla_server::testing::redis_url());
+                config.redis_namespace = namespace.name.clone();
+                (Some(db), Some(namespace))
             }
         };
         configure(&mut config);
@@ -129,6 +137,7 @@ impl TestServer {
             state,
             data_dir,
             database,
+            redis,
             stop: Some(stop),
             task: Some(task),
         }

@@ -1,0 +1,514 @@
+//! The distributed waiting room's Redis side: the Lua scripts that decide (join, admission
+//! step, opening, removals) atomically for every node at once, and the event log every node
+//! replays into its in-memory replica of each queue.
+//!
+//! Decisions live in Redis; positions do not. Each script appends what it changed to the
+//! event's stream (`…:log`), and every node tails that stream into the same [`super::Inner`]
+//! the embedded room uses, so a node answers its own watchers' positions from memory: Redis
+//! commands grow with joins and admissions, not with the number of people watching.
+//!
+//! Every key of an event carries the hash tag `{ev:<id>}`, so each script runs on one Redis
+//! Cluster slot ([`key_slot`] checks it in a test).
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, MultiplexedConnection};
+use redis::streams::{StreamReadOptions, StreamReadReply};
+use redis::{AsyncCommands, Script, Value};
+use taquilla_proto::v1 as pb;
+use tokio::sync::watch;
+
+use crate::domain::{SalePhase, SaleState};
+use crate::error::{ApiError, ApiResult};
+use crate::store::{AdmissionSettings, EventRecord};
+
+const PRELUDE: &str = include_str!("lua/prelude.lua");
+
+/// How long a node's heartbeat may be silent before other nodes count its streams as closed.
+pub const NODE_LEASE: Duration = Duration::from_secs(10);
+/// Most admissions one step makes.
+pub const STEP_BATCH: u32 = 5_000;
+/// How long a tailer's read waits in Redis for news.
+const BLOCK: Duration = Duration::from_millis(1_000);
+/// Log entries read at once.
+const READ_BATCH: usize = 5_000;
+
+fn script(body: &str) -> Script {
+    Script::new(&format!("{PRELUDE}\n{body}"))
+}
+
+/// The scripts, loaded once per process (redis-rs sends EVALSHA and loads on NOSCRIPT).
+pub(super) struct Scripts {
+    pub join: Script,
+    pub remove: Script,
+    pub attach: Script,
+    pub detach: Script,
+    pub step: Script,
+    pub open: Script,
+    pub sale: Script,
+    pub admission: Script,
+    pub alert: Script,
+    pub started: Script,
+    pub init: Script,
+}
+
+impl Scripts {
+    fn new() -> Scripts {
+        Scripts {
+            join: script(include_str!("lua/join.lua")),
+            remove: script(include_str!("lua/remove.lua")),
+            attach: script(include_str!("lua/attach.lua")),
+            detach: script(include_str!("lua/detach.lua")),
+            step: script(include_str!("lua/step.lua")),
+            open: script(include_str!("lua/open.lua")),
+            sale: script(include_str!("lua/sale.lua")),
+            admission: script(include_str!("lua/admission.lua")),
+            alert: script(include_str!("lua/alert.lua")),
+            started: script(include_str!("lua/started.lua")),
+            init: script(include_str!("lua/init.lua")),
+        }
+    }
+}
+
+/// Redis connections and identity of this node.
+pub(super) struct Shared {
+    pub client: redis::Client,
+    pub conn: ConnectionManager,
+    /// This node's id (random per process): its Watch streams are counted under it.
+    pub node: String,
+    /// Key prefix (several sales, or several test runs, can share one Redis).
+    pub namespace: String,
+    pub scripts: Scripts,
+    /// Stops the tailers.
+    pub stop: watch::Sender<bool>,
+    /// The second of this node's last heartbeat.
+    pub beat: std::sync::atomic::AtomicI64,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("node", &self.node)
+            .field("namespace", &self.namespace)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Turns a Redis failure into the retryable answer a caller sees (the detail goes to the log).
+pub(super) fn unavailable(e: redis::RedisError) -> ApiError {
+    tracing::warn!(error = %e, "Redis call failed");
+    ApiError::Unavailable(
+        "the waiting room's store is not answering right now; please retry in a moment".into(),
+    )
+}
+
+/// The twelve keys of an event, in the order the scripts expect.
+pub(super) fn event_keys(namespace: &str, event_id: &str) -> Vec<String> {
+    let base = format!("{namespace}:{{ev:{event_id}}}");
+    [
+        "meta", "fp", "ent", "q0", "q1", "q2", "pre", "active", "watching", "detached", "nodes",
+        "log",
+    ]
+    .iter()
+    .map(|k| format!("{base}:{k}"))
+    .collect()
+}
+
+/// The hash counting `node`'s Watch streams of an event.
+pub(super) fn node_key(namespace: &str, event_id: &str, node: &str) -> String {
+    format!("{namespace}:{{ev:{event_id}}}:w:{node}")
+}
+
+pub(super) const LOG: usize = 11;
+pub(super) const NODES: usize = 10;
+pub(super) const PRE: usize = 6;
+
+/// Bans are global, not per event (never touched by a script, so no slot to share).
+pub(super) fn ban_keys(namespace: &str) -> (String, String) {
+    (
+        format!("{namespace}:bans:fp"),
+        format!("{namespace}:bans:ip"),
+    )
+}
+
+impl Shared {
+    pub fn new(client: redis::Client, conn: ConnectionManager, namespace: &str) -> Shared {
+        Shared {
+            client,
+            conn,
+            node: format!("{:016x}", rand::random::<u64>()),
+            namespace: namespace.to_string(),
+            scripts: Scripts::new(),
+            stop: watch::channel(false).0,
+            beat: std::sync::atomic::AtomicI64::new(i64::MIN),
+        }
+    }
+
+    pub fn keys(&self, event_id: &str) -> Vec<String> {
+        event_keys(&self.namespace, event_id)
+    }
+
+    pub fn my_key(&self, event_id: &str) -> String {
+        node_key(&self.namespace, event_id, &self.node)
+    }
+
+    /// Runs `script` with an event's keys (and `extra` keys after them).
+    pub async fn run<T: redis::FromRedisValue>(
+        &self,
+        script: &Script,
+        event_id: &str,
+        extra: &[String],
+        args: &[String],
+    ) -> ApiResult<T> {
+        let mut invocation = script.prepare_invoke();
+        for key in self.keys(event_id).iter().chain(extra) {
+            invocation.key(key);
+        }
+        for arg in args {
+            invocation.arg(arg);
+        }
+        let mut conn = self.conn.clone();
+        invocation
+            .invoke_async(&mut conn)
+            .await
+            .map_err(unavailable)
+    }
+
+    /// Creates the event's queue in Redis from its database record, if it is not there.
+    pub async fn init(&self, event: &EventRecord, now_ms: i64) -> ApiResult<()> {
+        let codes = serde_json::to_string(&event.presale_codes).unwrap_or_else(|_| "[]".into());
+        let args = [
+            now_ms.to_string(),
+            event.sale_state.as_db().to_string(),
+            event.sale_phase.as_db().to_string(),
+            event.sale_opens_at_ms.to_string(),
+            event.admission.rate_per_minute.to_string(),
+            event.admission.burst.to_string(),
+            event.admission.max_active.to_string(),
+            event.admission.pow_difficulty.to_string(),
+            event.shuffle_seed.clone().unwrap_or_else(|| "-".into()),
+            codes,
+        ];
+        let _: i64 = self.run(&self.scripts.init, &event.id, &[], &args).await?;
+        Ok(())
+    }
+
+    /// A connection of its own for a tailer's blocking reads (a blocked read on the shared
+    /// multiplexed connection would hold up every other command behind it).
+    pub async fn blocking_connection(&self) -> redis::RedisResult<MultiplexedConnection> {
+        let config = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(5)))
+            .set_response_timeout(Some(BLOCK + Duration::from_secs(5)));
+        self.client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
+    }
+
+    /// Reads the log after `last`, waiting up to [`BLOCK`] for news.
+    pub async fn read_log(
+        conn: &mut MultiplexedConnection,
+        key: &str,
+        last: &str,
+    ) -> redis::RedisResult<Option<StreamReadReply>> {
+        let options = StreamReadOptions::default()
+            .block(BLOCK.as_millis() as usize)
+            .count(READ_BATCH);
+        conn.xread_options(&[key], &[last], &options).await
+    }
+}
+
+/// What one log entry says happened.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Change {
+    /// The queue's starting point (also after Redis lost its data: everything before is gone).
+    Init {
+        sale: SaleState,
+        phase: SalePhase,
+        opens_at_ms: i64,
+        admission: AdmissionSettings,
+        seed: Option<u64>,
+        codes: Vec<String>,
+    },
+    Join {
+        id: u64,
+        tier: usize,
+        seq: u64,
+        iat: i64,
+        fp: String,
+        ip: Option<IpAddr>,
+    },
+    /// The pre-queue, shuffled by `seed`, takes sequence numbers from `base + 1`.
+    Open {
+        seed: u64,
+        base: u64,
+        count: u64,
+    },
+    Sale {
+        sale: SaleState,
+        phase: SalePhase,
+        opens_at_ms: i64,
+        codes: Vec<String>,
+    },
+    Admission(AdmissionSettings),
+    Removed(Vec<u64>),
+    Expired(Vec<u64>),
+    Admitted {
+        at_ms: i64,
+        pass_exp_ms: i64,
+        hold_deadline_ms: i64,
+        ids: Vec<u64>,
+    },
+    Started(u64),
+    Alert(pb::Alert),
+}
+
+fn text(value: &Value) -> Option<String> {
+    redis::from_redis_value_ref::<String>(value).ok()
+}
+
+fn ids(words: &[&str]) -> Option<Vec<u64>> {
+    words.iter().map(|w| w.parse().ok()).collect()
+}
+
+fn settings(words: &[&str]) -> Option<AdmissionSettings> {
+    Some(AdmissionSettings {
+        rate_per_minute: words.first()?.parse().ok()?,
+        burst: words.get(1)?.parse().ok()?,
+        max_active: words.get(2)?.parse().ok()?,
+        pow_difficulty: words.get(3)?.parse().ok()?,
+    })
+}
+
+fn sale_change(payload: &str) -> Option<Change> {
+    let mut parts = payload.splitn(4, ' ');
+    Some(Change::Sale {
+        sale: SaleState::from_db(parts.next()?)?,
+        phase: SalePhase::from_db(parts.next()?)?,
+        opens_at_ms: parts.next()?.parse().ok()?,
+        codes: serde_json::from_str(parts.next()?).ok()?,
+    })
+}
+
+/// Reads one log entry's fields (an opening carries its sale change too: the opening first).
+pub(super) fn parse(fields: &HashMap<String, Value>) -> Option<Vec<Change>> {
+    let mut changes = Vec::new();
+    if let Some(payload) = fields.get("I").and_then(text) {
+        let mut parts = payload.splitn(9, ' ');
+        let sale = SaleState::from_db(parts.next()?)?;
+        let phase = SalePhase::from_db(parts.next()?)?;
+        let opens_at_ms = parts.next()?.parse().ok()?;
+        let words: Vec<&str> = (0..4).filter_map(|_| parts.next()).collect();
+        let admission = settings(&words)?;
+        let seed = parts.next()?;
+        let seed = u64::from_str_radix(seed, 16).ok();
+        let codes = serde_json::from_str(parts.next()?).ok()?;
+        changes.push(Change::Init {
+            sale,
+            phase,
+            opens_at_ms,
+            admission,
+            seed,
+            codes,
+        });
+    }
+    if let Some(payload) = fields.get("J").and_then(text) {
+        let w: Vec<&str> = payload.split(' ').collect();
+        changes.push(Change::Join {
+            id: w.first()?.parse().ok()?,
+            tier: w.get(1)?.parse::<usize>().ok()?.min(2),
+            seq: w.get(2)?.parse().ok()?,
+            iat: w.get(3)?.parse().ok()?,
+            fp: w.get(4)?.to_string(),
+            ip: w.get(5).and_then(|ip| ip.parse().ok()),
+        });
+    }
+    if let Some(payload) = fields.get("O").and_then(text) {
+        let w: Vec<&str> = payload.split(' ').collect();
+        changes.push(Change::Open {
+            seed: u64::from_str_radix(w.first()?, 16).ok()?,
+            base: w.get(1)?.parse().ok()?,
+            count: w.get(2)?.parse().ok()?,
+        });
+    }
+    if let Some(payload) = fields.get("M").and_then(text) {
+        changes.push(sale_change(&payload)?);
+    }
+    if let Some(payload) = fields.get("D").and_then(text) {
+        let w: Vec<&str> = payload.split(' ').collect();
+        changes.push(Change::Admission(settings(&w)?));
+    }
+    if let Some(payload) = fields.get("R").and_then(text) {
+        let w: Vec<&str> = payload.split(' ').collect();
+        // The first word is the reason.
+        changes.push(Change::Removed(ids(w.get(1..)?)?));
+    }
+    if let Some(payload) = fields.get("X").and_then(text) {
+        let w: Vec<&str> = payload.split(' ').collect();
+        changes.push(Change::Expired(ids(&w)?));
+    }
+    if let Some(payload) = fields.get("A").and_then(text) {
+        let w: Vec<&str> = payload.split(' ').collect();
+        changes.push(Change::Admitted {
+            at_ms: w.first()?.parse().ok()?,
+            pass_exp_ms: w.get(1)?.parse().ok()?,
+            hold_deadline_ms: w.get(2)?.parse().ok()?,
+            ids: ids(w.get(3..)?)?,
+        });
+    }
+    if let Some(payload) = fields.get("S").and_then(text) {
+        changes.push(Change::Started(payload.parse().ok()?));
+    }
+    if let Some(payload) = fields.get("B").and_then(text) {
+        let w: Vec<&str> = payload.split(' ').collect();
+        let severity: i32 = w.get(1)?.parse().ok()?;
+        changes.push(Change::Alert(pb::Alert {
+            id: w.first()?.parse().ok()?,
+            severity,
+            sent_at_unix_ms: w.get(2)?.parse().ok()?,
+            message: fields.get("m").and_then(text).unwrap_or_default(),
+        }));
+    }
+    Some(changes)
+}
+
+/// A stream entry id ("ms-seq") as a comparable pair.
+pub(super) fn log_id(id: &str) -> (u64, u64) {
+    let (ms, seq) = id.split_once('-').unwrap_or((id, "0"));
+    (ms.parse().unwrap_or(0), seq.parse().unwrap_or(0))
+}
+
+/// The Redis Cluster slot of a key (CRC16/XMODEM of the hash tag, or of the key), to check
+/// that an event's keys all land on one slot.
+pub fn key_slot(key: &str) -> u16 {
+    let bytes = key.as_bytes();
+    let hashed = match key.find('{') {
+        Some(open) => match key[open + 1..].find('}') {
+            Some(len) if len > 0 => &bytes[open + 1..open + 1 + len],
+            _ => bytes,
+        },
+        None => bytes,
+    };
+    let mut crc: u16 = 0;
+    for byte in hashed {
+        crc ^= u16::from(*byte) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
+        }
+    }
+    crc % 16_384
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_key_of_an_event_is_on_one_cluster_slot() {
+        // Known slots from the Redis Cluster specification's examples.
+        assert_eq!(key_slot("123456789"), 0x31C3);
+        assert_eq!(key_slot("{user1000}.following"), key_slot("user1000"));
+        for event in ["mad-1", "bcn-4", "sala-e2e", "x"] {
+            let mut keys = event_keys("tq", event);
+            keys.push(node_key("tq", event, "00ff00ff00ff00ff"));
+            let slot = key_slot(&keys[0]);
+            assert_eq!(slot, key_slot(&format!("ev:{event}")));
+            for key in &keys {
+                assert_eq!(key_slot(key), slot, "{key}");
+            }
+        }
+        assert_ne!(
+            key_slot(&event_keys("tq", "mad-1")[0]),
+            key_slot(&event_keys("tq", "mad-2")[0]),
+            "events spread over slots"
+        );
+    }
+
+    fn fields(pairs: &[(&str, &str)]) -> HashMap<String, Value> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), Value::BulkString(v.as_bytes().to_vec())))
+            .collect()
+    }
+
+    #[test]
+    fn log_entries_parse() {
+        assert_eq!(
+            parse(&fields(&[("J", "7 1 0 1700000000000 abcd 10.0.0.1")])),
+            Some(vec![Change::Join {
+                id: 7,
+                tier: 1,
+                seq: 0,
+                iat: 1_700_000_000_000,
+                fp: "abcd".into(),
+                ip: "10.0.0.1".parse().ok(),
+            }])
+        );
+        assert_eq!(
+            parse(&fields(&[
+                ("O", "00000000000000ff 3 2"),
+                ("M", "OPEN GENERAL 5 [\"A B\"]")
+            ])),
+            Some(vec![
+                Change::Open {
+                    seed: 255,
+                    base: 3,
+                    count: 2
+                },
+                Change::Sale {
+                    sale: SaleState::Open,
+                    phase: SalePhase::General,
+                    opens_at_ms: 5,
+                    codes: vec!["A B".into()],
+                }
+            ])
+        );
+        assert_eq!(
+            parse(&fields(&[("A", "10 20 30 4 5")])),
+            Some(vec![Change::Admitted {
+                at_ms: 10,
+                pass_exp_ms: 20,
+                hold_deadline_ms: 30,
+                ids: vec![4, 5],
+            }])
+        );
+        assert_eq!(
+            parse(&fields(&[("R", "grace 1 2")])),
+            Some(vec![Change::Removed(vec![1, 2])])
+        );
+        assert_eq!(
+            parse(&fields(&[("B", "3 2 99"), ("m", "doors open at 9")])),
+            Some(vec![Change::Alert(pb::Alert {
+                id: 3,
+                severity: 2,
+                sent_at_unix_ms: 99,
+                message: "doors open at 9".into(),
+            })])
+        );
+        assert_eq!(
+            parse(&fields(&[(
+                "I",
+                "NOT_OPEN PRESALE 0 600 10 500 0 - [\"FANCLUB\"]"
+            )])),
+            Some(vec![Change::Init {
+                sale: SaleState::NotOpen,
+                phase: SalePhase::Presale,
+                opens_at_ms: 0,
+                admission: AdmissionSettings {
+                    rate_per_minute: 600,
+                    burst: 10,
+                    max_active: 500,
+                    pow_difficulty: 0,
+                },
+                seed: None,
+                codes: vec!["FANCLUB".into()],
+            }])
+        );
+        assert_eq!(parse(&fields(&[("J", "x")])), None, "malformed");
+    }
+}
