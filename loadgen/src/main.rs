@@ -70,6 +70,9 @@ async fn connect(
             let channel = tonic::transport::Endpoint::from_shared(target.clone())
                 .map_err(|_| anyhow::anyhow!("--target {target:?} is not a valid URL"))?
                 .tcp_nodelay(true)
+                // Thousands of streams share a connection: h2 caps the small DATA frames a
+                // connection may hold unread at half its window, so give it a big one.
+                .initial_connection_window_size(16 * 1024 * 1024)
                 .connect()
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot reach {target}: {e}"))?;
