@@ -16,7 +16,7 @@ use clap::{Parser, Subcommand};
     name = "taquilla-loadgen",
     version,
     args_conflicts_with_subcommands = true,
-    after_help = "Examples:\n  taquilla-loadgen --token T --scenario small --users 2000 --hatch-rate 500\n  taquilla-loadgen --target http://a:50051,http://b:50051 --events lux-mad-2026-03-30 --users 400000 --hatch-rate 5000 --report-file report.html\n  taquilla-loadgen --token T bench-sales --concurrency 64 --seconds 15"
+    after_help = "Examples:\n  taquilla-loadgen --token T --scenario small --users 2000 --hatch-rate 500\n  taquilla-loadgen --target http://a:50051,http://b:50051 --events lux-mad-2026-03-30 --users 400000 --hatch-rate 5000 --report-file report.html\n  taquilla-loadgen bench-sales --token T --concurrency 64 --seconds 15"
 )]
 struct Cli {
     /// Server addresses, comma-separated; load is spread across them.
@@ -44,11 +44,11 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Measure hold → checkout → pay throughput (tickets per second) and latency.
-    /// Example: taquilla-loadgen --token T bench-sales --concurrency 64 --seconds 15
+    /// Example: taquilla-loadgen bench-sales --token T --concurrency 64 --seconds 15
     BenchSales(bench::BenchArgs),
     /// Measure the waiting room: joins per second, server memory per idle watcher, and the time
     /// from admission to the fan's stream delivering it.
-    /// Example: taquilla-loadgen --token T bench-queue --watchers 100000 --server-pid 1234
+    /// Example: taquilla-loadgen bench-queue --token T --watchers 100000 --server-pid 1234
     BenchQueue(queue_bench::QueueArgs),
     /// Combine the results of several shards (`--shard i/n --out DIR`) into one report and one
     /// integrity verdict; exits 1 if it fails.

@@ -513,22 +513,9 @@ impl Drop for Detach {
                 inner.detached.insert(self.id);
             }
         }
-        // In Redis, the stream is counted on this node until it says otherwise.
-        if let Some(shared) = self.rooms.shared.clone()
-            && let Ok(runtime) = tokio::runtime::Handle::try_current()
-        {
-            let event_id = self.room.event_id.clone();
-            let id = self.id;
-            runtime.spawn(async move {
-                let node = shared.my_key(&event_id);
-                let args = [now.to_string(), id.to_string()];
-                if let Err(e) = shared
-                    .run::<i64>(&shared.scripts.detach, &event_id, &[node], &args)
-                    .await
-                {
-                    tracing::debug!(error = %e, "could not count a closed stream");
-                }
-            });
+        // Redis hears of it with the node's next flush.
+        if let Some(shared) = &self.rooms.shared {
+            shared.note_stream(&self.room.event_id, format!("-{}:{now}", self.id));
         }
     }
 }
@@ -1180,7 +1167,7 @@ impl WaitingRoom {
         }
         let room = match &self.shared {
             None => self.known_room(&claims.ev).ok_or_else(gone)?,
-            Some(shared) => {
+            Some(_) => {
                 let room = self.room(event).await?;
                 // The entry may be newer than this node's replica (joined through another
                 // node a moment ago): wait for the log to bring it.
@@ -1193,23 +1180,6 @@ impl WaitingRoom {
                     return Err(ApiError::Unavailable(
                         "this server is still catching up with the queue; retry in a moment".into(),
                     ));
-                }
-                let args = [
-                    id.to_string(),
-                    claims.fp.clone(),
-                    self.clock.now_ms().to_string(),
-                    shared.node.clone(),
-                ];
-                let attached: i64 = shared
-                    .run(
-                        &shared.scripts.attach,
-                        &event.id,
-                        &[shared.my_key(&event.id)],
-                        &args,
-                    )
-                    .await?;
-                if attached == 0 {
-                    return Err(gone());
                 }
                 room
             }
@@ -1227,6 +1197,10 @@ impl WaitingRoom {
             inner.watchers += 1;
             signal
         };
+        // Redis hears of the stream with the node's next flush (every pump step).
+        if let Some(shared) = &self.shared {
+            shared.note_stream(&event.id, format!("+{id}"));
+        }
         Ok((room, id, signal))
     }
 
@@ -1469,6 +1443,7 @@ impl WaitingRoom {
         room: &Arc<Room>,
         now: i64,
     ) -> ApiResult<()> {
+        shared.flush_streams(&room.event_id, now).await?;
         let args = [
             now.to_string(),
             self.timings.pass_ttl.as_millis().to_string(),
@@ -1535,7 +1510,7 @@ impl WaitingRoom {
             let key = shared::node_key(&shared.namespace, event_id, &node);
             let mut cursor = "0".to_string();
             for _ in 0..100_000 {
-                let args = [now.to_string(), "all".to_string(), cursor.clone()];
+                let args = [now.to_string(), cursor.clone()];
                 cursor = shared
                     .run(
                         &shared.scripts.detach,
@@ -2429,8 +2404,6 @@ mod tests {
             .await
             .expect("watching");
         drop(stream);
-        // (On Redis the closed stream is counted by a task of its own.)
-        tokio::time::sleep(Duration::from_millis(300)).await;
         // Nobody watches: after the grace period every entry is removed.
         clock.advance_ms(59_000);
         room.pump().await;

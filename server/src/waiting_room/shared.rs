@@ -33,7 +33,7 @@ pub const STEP_BATCH: u32 = 5_000;
 /// How long a tailer's read waits in Redis for news.
 const BLOCK: Duration = Duration::from_millis(1_000);
 /// Log entries read at once.
-const READ_BATCH: usize = 5_000;
+const READ_BATCH: usize = 1_000;
 
 fn script(body: &str) -> Script {
     Script::new(&format!("{PRELUDE}\n{body}"))
@@ -43,7 +43,7 @@ fn script(body: &str) -> Script {
 pub(super) struct Scripts {
     pub join: Script,
     pub remove: Script,
-    pub attach: Script,
+    pub watchers: Script,
     pub detach: Script,
     pub step: Script,
     pub open: Script,
@@ -59,7 +59,7 @@ impl Scripts {
         Scripts {
             join: script(include_str!("lua/join.lua")),
             remove: script(include_str!("lua/remove.lua")),
-            attach: script(include_str!("lua/attach.lua")),
+            watchers: script(include_str!("lua/watchers.lua")),
             detach: script(include_str!("lua/detach.lua")),
             step: script(include_str!("lua/step.lua")),
             open: script(include_str!("lua/open.lua")),
@@ -85,6 +85,9 @@ pub(super) struct Shared {
     pub stop: watch::Sender<bool>,
     /// The second of this node's last heartbeat.
     pub beat: std::sync::atomic::AtomicI64,
+    /// Streams opened ("+id") and closed ("-id:ms") on this node since the last flush, per
+    /// event: Redis hears of them in batches, not once per stream.
+    pub streams: std::sync::Mutex<HashMap<String, Vec<String>>>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -143,6 +146,7 @@ impl Shared {
             scripts: Scripts::new(),
             stop: watch::channel(false).0,
             beat: std::sync::atomic::AtomicI64::new(i64::MIN),
+            streams: std::sync::Mutex::new(HashMap::new()),
         }
     }
 
@@ -174,6 +178,47 @@ impl Shared {
             .invoke_async(&mut conn)
             .await
             .map_err(unavailable)
+    }
+
+    /// Notes a stream opened (`+id`) or closed (`-id:ms`) on this node.
+    pub fn note_stream(&self, event_id: &str, change: String) {
+        if let Ok(mut streams) = self.streams.lock() {
+            streams
+                .entry(event_id.to_string())
+                .or_default()
+                .push(change);
+        }
+    }
+
+    /// Tells Redis of the streams opened and closed on this node since the last flush.
+    pub async fn flush_streams(&self, event_id: &str, now_ms: i64) -> ApiResult<()> {
+        let changes = match self.streams.lock() {
+            Ok(mut streams) => streams.remove(event_id).unwrap_or_default(),
+            Err(_) => return Ok(()),
+        };
+        let node = [self.my_key(event_id)];
+        let mut start = 0;
+        while start < changes.len() {
+            let end = (start + 5_000).min(changes.len());
+            let mut args = Vec::with_capacity(end - start + 2);
+            args.push(now_ms.to_string());
+            args.push(self.node.clone());
+            args.extend_from_slice(&changes[start..end]);
+            if let Err(e) = self
+                .run::<i64>(&self.scripts.watchers, event_id, &node, &args)
+                .await
+            {
+                // Keep what was not told, in order, ahead of anything newer.
+                if let Ok(mut streams) = self.streams.lock() {
+                    let mut rest = changes[start..].to_vec();
+                    rest.extend(streams.remove(event_id).unwrap_or_default());
+                    streams.insert(event_id.to_string(), rest);
+                }
+                return Err(e);
+            }
+            start = end;
+        }
+        Ok(())
     }
 
     /// Creates the event's queue in Redis from its database record, if it is not there.
