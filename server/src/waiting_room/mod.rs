@@ -1009,15 +1009,11 @@ impl WaitingRoom {
                 .map_or_else(|| "-".to_string(), |ip| ip.to_string()),
             if pow_done { "1" } else { "0" }.to_string(),
         ];
-        let mut reply: Vec<String> = shared
-            .run(&shared.scripts.join, &event.id, &[], &args)
-            .await?;
+        let mut reply = shared.join(&event.id, args.clone()).await?;
         if reply.first().map(String::as_str) == Some("missing") {
             // Redis lost the event's queue (restarted without persistence): start it again.
             shared.init(event, now).await?;
-            reply = shared
-                .run(&shared.scripts.join, &event.id, &[], &args)
-                .await?;
+            reply = shared.join(&event.id, args).await?;
         }
         let word = |i: usize| reply.get(i).map(String::as_str).unwrap_or_default();
         let number = |i: usize| word(i).parse::<u64>().unwrap_or_default();
@@ -2149,6 +2145,7 @@ mod tests {
         no_shows_free_their_slot_and_lose_their_pass,
         leaving_and_the_grace_period_move_positions_up,
         presale_phase_admits_presale_tiers_only,
+        concurrent_joins_get_one_place_each,
     );
 
     impl WaitingRoom {
@@ -2236,6 +2233,41 @@ mod tests {
         // The replica agrees with the queue.
         let stats = room.settled_stats(&ev).await;
         assert_eq!(stats.waiting, [2, 1, 1]);
+    }
+
+    /// Joins racing each other (on Redis, batched together into one script call): one entry
+    /// per fingerprint however many tabs join at once, and every place taken exactly once.
+    async fn concurrent_joins_get_one_place_each(backend: Backend) {
+        let clock = ManualClock::new(1_000);
+        let room = room(backend, &clock).await;
+        let ev = event(SaleState::Open);
+        let mut calls = Vec::new();
+        for i in 0..300 {
+            // Fans 0..100 join three times each, at once; the rest once.
+            let fan = format!("fan-{}", if i < 300 - 200 { i % 34 } else { i });
+            let room = room.room.clone();
+            let ev = ev.clone();
+            calls.push(tokio::spawn(async move {
+                let (token, status) = room.join_as(&ev, &fan, "").await.expect("join");
+                (fan, token, status.position)
+            }));
+        }
+        let mut tokens: HashMap<String, String> = HashMap::new();
+        let mut places: HashMap<u64, String> = HashMap::new();
+        for call in calls {
+            let (fan, token, position) = call.await.expect("task");
+            if let Some(earlier) = tokens.insert(fan.clone(), token.clone()) {
+                assert_eq!(earlier, token, "{fan}: every tab gets the same place");
+            }
+            if let Some(other) = places.insert(position, fan.clone()) {
+                assert_eq!(other, fan, "place {position} given to two fans");
+            }
+        }
+        assert_eq!(tokens.len(), 234);
+        let mut taken: Vec<u64> = places.keys().copied().collect();
+        taken.sort_unstable();
+        assert_eq!(taken, (1..=234).collect::<Vec<u64>>());
+        assert_eq!(room.settled_stats(&ev).await.waiting[0], 234);
     }
 
     async fn the_prequeue_is_shuffled_by_a_published_seed(backend: Backend) {

@@ -17,8 +17,9 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, MultiplexedConnection};
 use redis::streams::{StreamReadOptions, StreamReadReply};
 use redis::{AsyncCommands, Script, Value};
+use std::sync::Arc;
 use taquilla_proto::v1 as pb;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::domain::{SalePhase, SaleState};
 use crate::error::{ApiError, ApiResult};
@@ -88,6 +89,19 @@ pub(super) struct Shared {
     /// Streams opened ("+id") and closed ("-id:ms") on this node since the last flush, per
     /// event: Redis hears of them in batches, not once per stream.
     pub streams: std::sync::Mutex<HashMap<String, Vec<String>>>,
+    /// Per event, the queue of joins waiting for the next batch.
+    joins: std::sync::Mutex<HashMap<String, mpsc::Sender<JoinCall>>>,
+}
+
+/// Joins sent to Redis in one script call at most.
+const JOIN_BATCH: usize = 256;
+/// Values the join script answers per join.
+const JOIN_ANSWER: usize = 7;
+
+/// One join waiting for its batch: the script's five arguments, and where the answer goes.
+struct JoinCall {
+    args: [String; 5],
+    reply: oneshot::Sender<Result<Vec<String>, String>>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -147,6 +161,7 @@ impl Shared {
             stop: watch::channel(false).0,
             beat: std::sync::atomic::AtomicI64::new(i64::MIN),
             streams: std::sync::Mutex::new(HashMap::new()),
+            joins: std::sync::Mutex::new(HashMap::new()),
         }
     }
 
@@ -178,6 +193,103 @@ impl Shared {
             .invoke_async(&mut conn)
             .await
             .map_err(unavailable)
+    }
+
+    /// Runs one join (fingerprint hash, tier, now, ip, proof of work done) and returns the
+    /// script's seven values for it, or `["missing"]` when the event is not in Redis. Joins
+    /// that arrive while a batch is in flight go together in the next one: one script call
+    /// and one round trip for many fans.
+    pub async fn join(
+        self: &Arc<Self>,
+        event_id: &str,
+        args: [String; 5],
+    ) -> ApiResult<Vec<String>> {
+        let sender = {
+            let mut joins = self
+                .joins
+                .lock()
+                .map_err(|_| ApiError::Internal("join batches poisoned".into()))?;
+            match joins.get(event_id) {
+                Some(sender) if !sender.is_closed() => sender.clone(),
+                _ => {
+                    let (sender, receiver) = mpsc::channel(4 * JOIN_BATCH);
+                    tokio::spawn(Shared::join_batches(
+                        Arc::downgrade(self),
+                        event_id.to_string(),
+                        receiver,
+                    ));
+                    joins.insert(event_id.to_string(), sender.clone());
+                    sender
+                }
+            }
+        };
+        let (reply, answer) = oneshot::channel();
+        let gone = || ApiError::Unavailable("the waiting room is shutting down; retry".into());
+        sender
+            .send(JoinCall { args, reply })
+            .await
+            .map_err(|_| gone())?;
+        match answer.await.map_err(|_| gone())? {
+            Ok(values) => Ok(values),
+            Err(detail) => {
+                tracing::warn!(error = %detail, "Redis join failed");
+                Err(ApiError::Unavailable(
+                    "the waiting room's store is not answering right now; please retry in a moment"
+                        .into(),
+                ))
+            }
+        }
+    }
+
+    /// Sends an event's joins to Redis, a batch at a time, until the node stops.
+    async fn join_batches(
+        shared: std::sync::Weak<Shared>,
+        event_id: String,
+        mut calls: mpsc::Receiver<JoinCall>,
+    ) {
+        let mut batch = Vec::with_capacity(JOIN_BATCH);
+        while calls.recv_many(&mut batch, JOIN_BATCH).await > 0 {
+            // (The queue's sender lives in `Shared`: once it is gone, so is this task.)
+            let Some(this) = shared.upgrade() else {
+                return;
+            };
+            let mut args = Vec::with_capacity(1 + batch.len() * 5);
+            args.push(batch.len().to_string());
+            for call in &batch {
+                args.extend(call.args.iter().cloned());
+            }
+            let mut invocation = this.scripts.join.prepare_invoke();
+            for key in this.keys(&event_id) {
+                invocation.key(key);
+            }
+            invocation.arg(args);
+            let mut conn = this.conn.clone();
+            let answer: redis::RedisResult<Vec<String>> = invocation.invoke_async(&mut conn).await;
+            match answer {
+                Ok(values) if values.len() == batch.len() * JOIN_ANSWER => {
+                    for (call, values) in batch.drain(..).zip(values.chunks(JOIN_ANSWER)) {
+                        let _ = call.reply.send(Ok(values.to_vec()));
+                    }
+                }
+                Ok(values) if values.first().map(String::as_str) == Some("missing") => {
+                    for call in batch.drain(..) {
+                        let _ = call.reply.send(Ok(vec!["missing".to_string()]));
+                    }
+                }
+                Ok(values) => {
+                    let detail = format!("the join script answered {} values", values.len());
+                    for call in batch.drain(..) {
+                        let _ = call.reply.send(Err(detail.clone()));
+                    }
+                }
+                Err(e) => {
+                    let detail = e.to_string();
+                    for call in batch.drain(..) {
+                        let _ = call.reply.send(Err(detail.clone()));
+                    }
+                }
+            }
+        }
     }
 
     /// Notes a stream opened (`+id`) or closed (`-id:ms`) on this node.
@@ -359,15 +471,17 @@ pub(super) fn parse(fields: &HashMap<String, Value>) -> Option<Vec<Change>> {
         });
     }
     if let Some(payload) = fields.get("J").and_then(text) {
-        let w: Vec<&str> = payload.split(' ').collect();
-        changes.push(Change::Join {
-            id: w.first()?.parse().ok()?,
-            tier: w.get(1)?.parse::<usize>().ok()?.min(2),
-            seq: w.get(2)?.parse().ok()?,
-            iat: w.get(3)?.parse().ok()?,
-            fp: w.get(4)?.to_string(),
-            ip: w.get(5).and_then(|ip| ip.parse().ok()),
-        });
+        for join in payload.split(';') {
+            let w: Vec<&str> = join.split(' ').collect();
+            changes.push(Change::Join {
+                id: w.first()?.parse().ok()?,
+                tier: w.get(1)?.parse::<usize>().ok()?.min(2),
+                seq: w.get(2)?.parse().ok()?,
+                iat: w.get(3)?.parse().ok()?,
+                fp: w.get(4)?.to_string(),
+                ip: w.get(5).and_then(|ip| ip.parse().ok()),
+            });
+        }
     }
     if let Some(payload) = fields.get("O").and_then(text) {
         let w: Vec<&str> = payload.split(' ').collect();
@@ -484,15 +598,28 @@ mod tests {
     #[test]
     fn log_entries_parse() {
         assert_eq!(
-            parse(&fields(&[("J", "7 1 0 1700000000000 abcd 10.0.0.1")])),
-            Some(vec![Change::Join {
-                id: 7,
-                tier: 1,
-                seq: 0,
-                iat: 1_700_000_000_000,
-                fp: "abcd".into(),
-                ip: "10.0.0.1".parse().ok(),
-            }])
+            parse(&fields(&[(
+                "J",
+                "7 1 0 1700000000000 abcd 10.0.0.1;8 0 3 1700000000001 ef -"
+            )])),
+            Some(vec![
+                Change::Join {
+                    id: 7,
+                    tier: 1,
+                    seq: 0,
+                    iat: 1_700_000_000_000,
+                    fp: "abcd".into(),
+                    ip: "10.0.0.1".parse().ok(),
+                },
+                Change::Join {
+                    id: 8,
+                    tier: 0,
+                    seq: 3,
+                    iat: 1_700_000_000_001,
+                    fp: "ef".into(),
+                    ip: None,
+                }
+            ])
         );
         assert_eq!(
             parse(&fields(&[
