@@ -1,6 +1,7 @@
 //! The CI preset of the sale: the real `taquilla-loadgen` binary sends 2,000 goose fans at a
-//! real server (embedded backend, then PostgreSQL) for a 1,000-seat event; it must sell out
-//! with a clean integrity verdict. And the verdict must be able to fail: a seat sold behind the
+//! real server for a 1,000-seat event, on the embedded backend and then on the distributed one
+//! (two server nodes sharing PostgreSQL and the Redis waiting room, the fans spread over both);
+//! it must sell out with a clean integrity verdict. And the verdict must be able to fail: a seat sold behind the
 //! run's back makes the server's count disagree with the run's ledger, and the run exits 1.
 
 use std::process::Output;
@@ -8,32 +9,47 @@ use std::process::Output;
 use taquilla_proto::v1 as pb;
 use taquilla_server::app::LocalServer;
 use taquilla_server::config::Config;
-use taquilla_server::testing::PgDatabase;
+use taquilla_server::testing::{PgDatabase, RedisNamespace, redis_url};
 
 const TOKEN: &str = "test-operator-token";
 
 struct Server {
+    /// Every node's URL, comma-separated (the load generator spreads fans over them).
     url: String,
-    server: LocalServer,
+    nodes: Vec<LocalServer>,
     _dir: tempfile::TempDir,
     database: Option<PgDatabase>,
+    _redis: Option<RedisNamespace>,
 }
 
-async fn start(postgres: bool) -> Server {
+/// The embedded backend (one node), or the distributed one: two nodes sharing a fresh
+/// PostgreSQL database and a Redis namespace.
+async fn start(distributed: bool) -> Server {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut config = Config::for_tests(dir.path().to_path_buf());
-    let mut database = None;
-    if postgres {
+    let (mut database, mut redis) = (None, None);
+    let mut nodes = Vec::new();
+    if distributed {
         let db = PgDatabase::create().await;
         config.database_url = Some(db.url.clone());
+        let namespace = RedisNamespace::new();
+        config.redis_url = Some(redis_url());
+        config.redis_namespace = namespace.name.clone();
         database = Some(db);
+        redis = Some(namespace);
+        nodes.push(LocalServer::start(&config).await.expect("node 1 starts"));
     }
-    let server = LocalServer::start(&config).await.expect("server starts");
+    nodes.push(LocalServer::start(&config).await.expect("server starts"));
     Server {
-        url: server.url(),
-        server,
+        url: nodes
+            .iter()
+            .map(LocalServer::url)
+            .collect::<Vec<_>>()
+            .join(","),
+        nodes,
         _dir: dir,
         database,
+        _redis: redis,
     }
 }
 
@@ -52,7 +68,9 @@ impl Server {
     }
 
     async fn stop(self) {
-        self.server.stop().await.expect("clean stop");
+        for node in self.nodes {
+            node.stop().await.expect("clean stop");
+        }
         if let Some(db) = &self.database {
             db.drop_database().await;
         }
@@ -84,8 +102,8 @@ fn text(out: &Output) -> String {
     )
 }
 
-async fn the_small_sale_sells_out_cleanly(postgres: bool) {
-    let server = start(postgres).await;
+async fn the_small_sale_sells_out_cleanly(distributed: bool) {
+    let server = start(distributed).await;
     let out = server
         .loadgen(&[
             "--scenario",
@@ -131,7 +149,7 @@ async fn the_small_sale_sells_out_cleanly_embedded() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_small_sale_sells_out_cleanly_on_postgres() {
+async fn the_small_sale_sells_out_cleanly_on_two_nodes_with_postgres_and_redis() {
     the_small_sale_sells_out_cleanly(true).await;
 }
 
