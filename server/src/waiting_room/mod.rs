@@ -5,8 +5,9 @@
 //!   Before the sale opens, fans wait in a pre-queue; at opening the pre-queue is shuffled with
 //!   a published seed ([`shuffle`]) and placed ahead of everyone who arrives later.
 //! - **Positions** come from [`QueueOrder`] (Fenwick trees per tier): a watcher's stream
-//!   recomputes its own position when the queue changes, at most every [`PUSH_INTERVAL`], and
-//!   sends it only if it moved, with a heartbeat every [`HEARTBEAT`].
+//!   recomputes its own position when the queue changes, at most every [`PUSH_INTERVAL`] (more
+//!   rarely farther back), and sends it only if it moved, with a heartbeat every [`HEARTBEAT`]
+//!   that carries the place as of then. From [`FAR_BACK`] on, only the heartbeat reads it.
 //! - **Admission** (the pump, every [`PUMP_INTERVAL`]): a token bucket at the operator's rate
 //!   with burst, capped by the number of fans buying at once (`max_active`), highest tier first
 //!   (presale phase: presale tiers only). An admitted fan gets a signed pass; the slot frees when
@@ -53,6 +54,9 @@ pub const PUMP_INTERVAL: Duration = Duration::from_millis(100);
 pub const PUSH_INTERVAL: Duration = Duration::from_millis(500);
 /// A watcher hears from the server at least this often.
 pub const HEARTBEAT: Duration = Duration::from_secs(5);
+/// From this place back, a watcher's place is read with its heartbeat only (it moves by a small
+/// fraction of itself between two beats), instead of after changes of the room.
+const FAR_BACK: u64 = 10_000;
 
 const GENERAL: usize = 0;
 const PRESALE: usize = 1;
@@ -485,6 +489,8 @@ struct Watcher {
     waiting: bool,
     finished: bool,
     hold_off_until: Option<tokio::time::Instant>,
+    /// The heartbeat is due: the next step says something even if nothing changed.
+    beat_due: bool,
     guard: Detach,
 }
 
@@ -1125,6 +1131,7 @@ impl WaitingRoom {
             waiting: false,
             finished: false,
             hold_off_until: None,
+            beat_due: false,
             guard: Detach {
                 rooms: self.clone(),
                 room,
@@ -1220,9 +1227,15 @@ impl WaitingRoom {
                 let holding_off = w
                     .hold_off_until
                     .is_some_and(|until| until > tokio::time::Instant::now());
+                // Far back in line the heartbeat carries the fresh place: such a watcher does
+                // not wake for every change of the room at all.
+                let far_back = w
+                    .last
+                    .as_ref()
+                    .is_some_and(|l| l.status.position >= FAR_BACK);
                 let wake = tokio::select! {
                     _ = w.signal.notified() => Wake::Own,
-                    _ = w.changed.changed(), if !holding_off => Wake::Changed,
+                    _ = w.changed.changed(), if !holding_off && !far_back => Wake::Changed,
                     _ = tokio::time::sleep_until(w.hold_off_until.unwrap_or_else(tokio::time::Instant::now)), if holding_off => Wake::HoldOffOver,
                     alert = w.alerts.recv() => Wake::Alert(alert.ok()),
                     _ = tokio::time::sleep(HEARTBEAT) => Wake::Beat,
@@ -1251,12 +1264,8 @@ impl WaitingRoom {
                         });
                     }
                     Wake::Beat => {
-                        return Some(pb::QueueUpdate {
-                            status,
-                            heartbeat: true,
-                            server_time_unix_ms: now,
-                            ..Default::default()
-                        });
+                        // Read the place now, and say it (or that nothing changed).
+                        w.beat_due = true;
                     }
                     Wake::Stop => {
                         w.finished = true;
@@ -1323,7 +1332,17 @@ impl WaitingRoom {
                 return update;
             }
             if update.is_some() {
+                w.beat_due = false;
                 return update;
+            }
+            if w.beat_due {
+                w.beat_due = false;
+                return Some(pb::QueueUpdate {
+                    status: w.last.as_ref().map(|l| l.status.clone()),
+                    heartbeat: true,
+                    server_time_unix_ms: self.clock.now_ms(),
+                    ..Default::default()
+                });
             }
         }
     }
