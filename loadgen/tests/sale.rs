@@ -4,6 +4,7 @@
 //! it must sell out with a clean integrity verdict. And the verdict must be able to fail: a seat sold behind the
 //! run's back makes the server's count disagree with the run's ledger, and the run exits 1.
 
+use std::io::Read;
 use std::process::Output;
 
 use taquilla_proto::v1 as pb;
@@ -27,6 +28,9 @@ struct Server {
 async fn start(distributed: bool) -> Server {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut config = Config::for_tests(dir.path().to_path_buf());
+    // The server's own bound on sales calls at once (four per pooled connection): the crowd
+    // goes past it, is told to come back in a moment, and does.
+    config.max_inflight_sales = 0;
     let (mut database, mut redis) = (None, None);
     let mut nodes = Vec::new();
     if distributed {
@@ -62,9 +66,47 @@ impl Server {
             .args(args)
             // goose's own summary is long; the verdict is what the test reads.
             .args(["--", "--no-print-metrics", "--quiet"]);
-        tokio::task::spawn_blocking(move || command.output().expect("loadgen runs"))
-            .await
-            .expect("join")
+        tokio::task::spawn_blocking(move || {
+            // Bounded: a run that hangs fails the test instead of the whole CI run.
+            let mut child = command
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("loadgen runs");
+            let drain = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+                std::thread::spawn(move || {
+                    let mut bytes = Vec::new();
+                    if let Some(mut pipe) = pipe {
+                        let _ = pipe.read_to_end(&mut bytes);
+                    }
+                    bytes
+                })
+            };
+            let stdout = drain(child.stdout.take().map(|p| Box::new(p) as _));
+            let stderr = drain(child.stderr.take().map(|p| Box::new(p) as _));
+            let started = std::time::Instant::now();
+            let status = loop {
+                if let Some(status) = child.try_wait().expect("wait") {
+                    break status;
+                }
+                if started.elapsed() > std::time::Duration::from_secs(600) {
+                    let _ = child.kill();
+                    let out = stdout.join().unwrap_or_default();
+                    panic!(
+                        "the load generator ran over 10 minutes: {}",
+                        String::from_utf8_lossy(&out)
+                    );
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            };
+            Output {
+                status,
+                stdout: stdout.join().unwrap_or_default(),
+                stderr: stderr.join().unwrap_or_default(),
+            }
+        })
+        .await
+        .expect("join")
     }
 
     async fn stop(self) {

@@ -62,6 +62,8 @@ pub struct AppState {
     pub simulated_provider: Option<Arc<SimulatedProvider>>,
     /// Who may call the protected sales RPCs.
     pub guard: Arc<dyn AdmissionGuard>,
+    /// The bound on sales calls in progress at once (load shedding).
+    pub sales_shed: crate::shed::Shedder,
     /// The secret signing key (ticket keys are derived from it per event).
     signing_key: Secret,
     pub hold_ttl: Duration,
@@ -211,6 +213,14 @@ impl App {
             }
         };
         let metrics = Arc::new(Metrics::new(known_methods()));
+        let sales_shed = crate::shed::Shedder::new(
+            "sales",
+            match config.max_inflight_sales {
+                0 => 4 * config.db_max_connections.max(1) as usize,
+                n => n as usize,
+            },
+        );
+        sales_shed.register(&metrics);
         let simulated = Arc::new(SimulatedProvider::new(SimulatedConfig {
             latency_min: config.payment_latency,
             latency_mean_extra: config.payment_latency_tail,
@@ -259,6 +269,7 @@ impl App {
             provider: simulated.clone(),
             simulated_provider: Some(simulated),
             guard: Arc::new(PassGuard::new(operator_auth.clone(), signer, waiting_room)),
+            sales_shed,
             signing_key,
             hold_ttl: config.hold_ttl,
             payment_ttl: config.payment_ttl,

@@ -206,6 +206,12 @@ pub struct Config {
     #[arg(long, env = "TAQUILLA_DB_MAX_CONNECTIONS", default_value_t = default_pool_size())]
     pub db_max_connections: u32,
 
+    /// Most sales calls (hold, release, checkout, pay, order lookups) in progress at once on
+    /// this node; more are answered at once with RESOURCE_EXHAUSTED and retry-after-ms instead
+    /// of queueing for a database connection. 0: four per pooled database connection.
+    #[arg(long, env = "TAQUILLA_MAX_INFLIGHT_SALES", default_value_t = 0)]
+    pub max_inflight_sales: u32,
+
     /// How long to wait for the database or Redis before giving up.
     #[arg(long, env = "TAQUILLA_CONNECT_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
     pub connect_timeout: Duration,
@@ -250,6 +256,9 @@ impl Config {
             sweep_interval: Duration::from_secs(1),
             reconcile_after: Duration::from_secs(30),
             db_max_connections: 8,
+            // Tests race hundreds of clients at the database on purpose; the shedding tests
+            // set their own bound.
+            max_inflight_sales: 100_000,
             connect_timeout: Duration::from_secs(5),
             seed: None,
             log: "warn".into(),

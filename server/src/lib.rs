@@ -26,6 +26,7 @@ pub mod metrics;
 pub mod payments;
 pub mod purchase;
 pub mod rpc;
+pub mod shed;
 pub mod store;
 pub mod testing;
 pub mod tokens;

@@ -195,7 +195,8 @@ where
 }
 
 /// Like [`timed`], retrying what the server says may work later (UNAVAILABLE, a timeout, a
-/// rate limit) up to five times, after the server's `retry-after-ms` or a growing pause, never
+/// rate limit, shedding: as often as it says, for as long as the run lasts; a failure up to five
+/// times), after the server's `retry-after-ms` or a growing pause, never
 /// past the run's deadline. Only for calls that are safe to repeat: every sales call here is
 /// (holds are all-or-nothing and capped per fan; checkout and pay carry idempotency keys).
 async fn retried<T, F, Fut>(
@@ -211,17 +212,19 @@ where
     let mut attempt = 0u32;
     loop {
         match timed(user, rpc, call()).await {
+            // A deliberate "busy, retry in N ms" (rate limit, shedding) is retried as told for as
+            // long as the fan's patience lasts; a failure only a few times.
             Err(failed)
-                if attempt < 5
-                    && matches!(
-                        failed.status.code(),
-                        Code::Unavailable | Code::DeadlineExceeded | Code::ResourceExhausted
-                    ) =>
+                if match failed.status.code() {
+                    Code::ResourceExhausted => attempt < 10_000,
+                    Code::Unavailable | Code::DeadlineExceeded => attempt < 5,
+                    _ => false,
+                } =>
             {
                 attempt += 1;
                 let pause = taquilla_proto::retry_after(&failed.status)
-                    .unwrap_or(Duration::from_millis(100 << attempt))
-                    .min(Duration::from_secs(5));
+                    .unwrap_or_else(|| Duration::from_millis(100 << attempt.min(6)))
+                    .min(Duration::from_secs(15));
                 if Instant::now() + pause >= deadline {
                     return Err(failed);
                 }

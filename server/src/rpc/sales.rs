@@ -260,6 +260,7 @@ impl pb::sales_server::Sales for SalesService {
         request: Request<pb::HoldSeatsRequest>,
     ) -> Result<Response<pb::HoldSeatsResponse>, Status> {
         let credential = self.authenticate("HoldSeats", &request)?;
+        let _admitted = self.state.sales_shed.admit()?;
         let request = request.into_inner();
         check_event_id("event_id", &request.event_id).map_err(ApiError::InvalidArgument)?;
         let buyer = credential.buyer_for(&request.event_id)?;
@@ -299,6 +300,7 @@ impl pb::sales_server::Sales for SalesService {
         request: Request<pb::ReleaseHoldRequest>,
     ) -> Result<Response<pb::ReleaseHoldResponse>, Status> {
         let credential = self.authenticate("ReleaseHold", &request)?;
+        let _admitted = self.state.sales_shed.admit()?;
         let hold_id = check_id("hold_id", &request.get_ref().hold_id)?;
         let released = purchase::release(&self.state, &credential, hold_id).await?;
         Ok(Response::new(pb::ReleaseHoldResponse {
@@ -312,6 +314,7 @@ impl pb::sales_server::Sales for SalesService {
         request: Request<pb::CheckoutRequest>,
     ) -> Result<Response<pb::CheckoutResponse>, Status> {
         let credential = self.authenticate("Checkout", &request)?;
+        let _admitted = self.state.sales_shed.admit()?;
         let request = request.into_inner();
         let hold_id = check_id("hold_id", &request.hold_id)?;
         let order =
@@ -328,6 +331,7 @@ impl pb::sales_server::Sales for SalesService {
         request: Request<pb::PayRequest>,
     ) -> Result<Response<pb::PayResponse>, Status> {
         let credential = self.authenticate("Pay", &request)?;
+        let _admitted = self.state.sales_shed.admit()?;
         let request = request.into_inner();
         let order_id = check_id("order_id", &request.order_id)?;
         purchase::check_idempotency_key(&request.idempotency_key)?;
@@ -360,6 +364,7 @@ impl pb::sales_server::Sales for SalesService {
         request: Request<pb::GetOrderRequest>,
     ) -> Result<Response<pb::Order>, Status> {
         let credential = self.authenticate("GetOrder", &request)?;
+        let _admitted = self.state.sales_shed.admit()?;
         let order_id = check_id("order_id", &request.get_ref().order_id)?;
         let order = purchase::get_order(&self.state, &credential, order_id).await?;
         let event = find_event(&self.state, &order.event_id).await?;
