@@ -7,12 +7,7 @@ local fields = batch[2]
 for i = 1, #fields, 2 do
   local id = fields[i]
   redis.call('HDEL', KEYS[13], id)
-  local left = redis.call('HINCRBY', watching, id, -tonumber(fields[i + 1]))
-  if left <= 0 then
-    redis.call('HDEL', watching, id)
-    local e = get(id)
-    if e and (e.st == 'W' or e.st == 'P') then redis.call('ZADD', detached, now, id) end
-  end
+  streams_closed(id, tonumber(fields[i + 1]), now)
 end
 if batch[1] == '0' then redis.call('DEL', KEYS[13]) end
 return batch[1]

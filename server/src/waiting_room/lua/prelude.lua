@@ -59,3 +59,14 @@ local function unplace(id, e)
 end
 
 local function num(x) return string.format('%d', x) end
+
+-- `n` of an entry's streams closed at `at`: when none is left on any node, an entry still in
+-- line (or in the pre-queue) starts its grace period.
+local function streams_closed(id, n, at)
+  local left = redis.call('HINCRBY', watching, id, -n)
+  if left <= 0 then
+    redis.call('HDEL', watching, id)
+    local e = get(id)
+    if e and (e.st == 'W' or e.st == 'P') then redis.call('ZADD', detached, at, id) end
+  end
+end

@@ -19,14 +19,7 @@ for i = 3, #ARGV do
       local here = redis.call('HINCRBY', KEYS[13], id, -1)
       if here <= 0 then redis.call('HDEL', KEYS[13], id) end
       -- Only a stream this node counted (its opening may have been skipped: entry gone).
-      if here >= 0 then
-        local left = redis.call('HINCRBY', watching, id, -1)
-        if left <= 0 then
-          redis.call('HDEL', watching, id)
-          local e = get(id)
-          if e and (e.st == 'W' or e.st == 'P') then redis.call('ZADD', detached, at, id) end
-        end
-      end
+      if here >= 0 then streams_closed(id, 1, at) end
     end
   end
 end
