@@ -116,6 +116,10 @@ impl std::fmt::Debug for Shared {
 /// Turns a Redis failure into the retryable answer a caller sees (the detail goes to the log).
 pub(super) fn unavailable(e: redis::RedisError) -> ApiError {
     tracing::warn!(error = %e, "Redis call failed");
+    store_unavailable()
+}
+
+fn store_unavailable() -> ApiError {
     ApiError::Unavailable(
         "the waiting room's store is not answering right now; please retry in a moment".into(),
     )
@@ -233,10 +237,7 @@ impl Shared {
             Ok(values) => Ok(values),
             Err(detail) => {
                 tracing::warn!(error = %detail, "Redis join failed");
-                Err(ApiError::Unavailable(
-                    "the waiting room's store is not answering right now; please retry in a moment"
-                        .into(),
-                ))
+                Err(store_unavailable())
             }
         }
     }
