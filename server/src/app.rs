@@ -27,7 +27,7 @@ use crate::config::{Config, Secret, redact_url};
 use crate::domain::SaleState;
 use crate::domain::clock::{Clock, SystemClock};
 use crate::metrics::{Metrics, RpcMetricsLayer};
-use crate::payments::PaymentProvider;
+use crate::payments::guarded::GuardedProvider;
 use crate::payments::simulated::{SimulatedConfig, SimulatedProvider};
 use crate::rpc::operator::OperatorService;
 use crate::rpc::sales::SalesService;
@@ -56,8 +56,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Redis for the distributed waiting room, when configured.
     pub redis: Option<redis::aio::ConnectionManager>,
-    /// The payment provider.
-    pub provider: Arc<dyn PaymentProvider>,
+    /// The payment provider, paced at its contract rate and behind its circuit breaker.
+    pub provider: Arc<GuardedProvider>,
     /// The simulated provider behind `provider`, for tests and fault injection.
     pub simulated_provider: Option<Arc<SimulatedProvider>>,
     /// Who may call the protected sales RPCs.
@@ -73,6 +73,14 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// The circuit breakers' states.
+    pub fn breakers(&self) -> Vec<crate::breaker::Snapshot> {
+        vec![
+            self.store.breaker().snapshot(),
+            self.provider.breaker().snapshot(),
+        ]
+    }
+
     /// The signer of one event's ticket codes.
     pub fn ticket_signer(&self, event_id: &str) -> Signer {
         let key = crate::tokens::ticket_key(self.signing_key.expose().as_bytes(), event_id);
@@ -191,6 +199,7 @@ impl App {
         let options = StoreOptions {
             max_connections: config.db_max_connections,
             connect_timeout: config.connect_timeout,
+            breaker: config.breaker(),
         };
         let store = store::open(config.database_url.as_deref(), &config.data_dir, &options).await?;
         let redis = match &config.redis_url {
@@ -266,7 +275,12 @@ impl App {
             signer: signer.clone(),
             metrics,
             redis: redis.map(|(_, connection)| connection),
-            provider: simulated.clone(),
+            provider: Arc::new(GuardedProvider::new(
+                simulated.clone(),
+                config.payment_rate,
+                config.payment_max_wait,
+                config.breaker(),
+            )),
             simulated_provider: Some(simulated),
             guard: Arc::new(PassGuard::new(operator_auth.clone(), signer, waiting_room)),
             sales_shed,

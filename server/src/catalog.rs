@@ -45,6 +45,9 @@ pub struct Catalog {
     loading: tokio::sync::Mutex<()>,
     events: RwLock<HashMap<String, (Instant, Arc<EventRecord>)>>,
     counts: Mutex<Option<(Instant, Arc<CountsByEvent>)>>,
+    /// Each event's paid orders and revenue as last read, for operators' figures while the
+    /// database is not answering.
+    paid: Mutex<HashMap<String, (u64, i64)>>,
     /// Keys being refreshed right now (event ids, and [`COUNTS_KEY`]).
     refreshing: Mutex<std::collections::HashSet<String>>,
     /// Bumped by every invalidation. A read that started before an invalidation is not cached:
@@ -60,6 +63,7 @@ impl Catalog {
             loading: tokio::sync::Mutex::new(()),
             events: RwLock::new(HashMap::new()),
             counts: Mutex::new(None),
+            paid: Mutex::new(HashMap::new()),
             refreshing: Mutex::new(std::collections::HashSet::new()),
             generation: std::sync::atomic::AtomicU64::new(0),
         }
@@ -202,6 +206,26 @@ impl Catalog {
         Ok(counts)
     }
 
+    /// An event's paid orders and their total; the last figures read if the database does not
+    /// answer now (an operator watching an outage still sees the sale).
+    pub async fn paid_totals(&self, event_id: &str) -> Result<(u64, i64), StoreError> {
+        match self.store.paid_totals(event_id).await {
+            Ok(totals) => {
+                if let Ok(mut paid) = self.paid.lock() {
+                    paid.insert(event_id.to_string(), totals);
+                }
+                Ok(totals)
+            }
+            Err(e) => match self.paid.lock().ok().and_then(|p| p.get(event_id).copied()) {
+                Some(last) => {
+                    tracing::warn!(event_id, error = %e, "paid totals unavailable; serving the last read");
+                    Ok(last)
+                }
+                None => Err(e),
+            },
+        }
+    }
+
     /// Forgets cached counts (after events are created or seats change hands in bulk).
     pub fn invalidate_counts(&self) {
         if let Ok(mut cached) = self.counts.lock() {
@@ -221,6 +245,7 @@ mod tests {
         let options = StoreOptions {
             max_connections: 2,
             connect_timeout: Duration::from_secs(5),
+            breaker: Default::default(),
         };
         let store = crate::store::open(None, dir, &options)
             .await

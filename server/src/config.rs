@@ -212,6 +212,25 @@ pub struct Config {
     #[arg(long, env = "TAQUILLA_MAX_INFLIGHT_SALES", default_value_t = 0)]
     pub max_inflight_sales: u32,
 
+    /// Consecutive failures of the database or the payment provider that open its circuit
+    /// breaker (calls then fail fast with UNAVAILABLE).
+    #[arg(long, env = "TAQUILLA_BREAKER_FAILURES", default_value_t = 5)]
+    pub breaker_failures: u32,
+
+    /// How long an open circuit breaker refuses calls before letting one probe through.
+    #[arg(long, env = "TAQUILLA_BREAKER_COOL_DOWN", default_value = "30s", value_parser = parse_duration)]
+    pub breaker_cool_down: Duration,
+
+    /// The payment provider's contract rate: calls per second sent to it, evenly spaced (a
+    /// leaky bucket). 0: unpaced.
+    #[arg(long, env = "TAQUILLA_PAYMENT_RATE", default_value_t = 2_000)]
+    pub payment_rate: u32,
+
+    /// Longest a payment call waits for its turn at --payment-rate; a call that would wait
+    /// longer is answered RESOURCE_EXHAUSTED with retry-after-ms, not sent.
+    #[arg(long, env = "TAQUILLA_PAYMENT_MAX_WAIT", default_value = "2s", value_parser = parse_duration)]
+    pub payment_max_wait: Duration,
+
     /// How long to wait for the database or Redis before giving up.
     #[arg(long, env = "TAQUILLA_CONNECT_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
     pub connect_timeout: Duration,
@@ -259,9 +278,21 @@ impl Config {
             // Tests race hundreds of clients at the database on purpose; the shedding tests
             // set their own bound.
             max_inflight_sales: 100_000,
+            breaker_failures: 5,
+            breaker_cool_down: Duration::from_secs(30),
+            payment_rate: 0,
+            payment_max_wait: Duration::from_secs(2),
             connect_timeout: Duration::from_secs(5),
             seed: None,
             log: "warn".into(),
+        }
+    }
+
+    /// The circuit breakers' settings.
+    pub fn breaker(&self) -> crate::breaker::BreakerConfig {
+        crate::breaker::BreakerConfig {
+            failures_to_open: self.breaker_failures.max(1),
+            cool_down: self.breaker_cool_down,
         }
     }
 }

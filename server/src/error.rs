@@ -25,6 +25,12 @@ pub enum ApiError {
     },
     #[error("{0}")]
     Unavailable(String),
+    /// A dependency's circuit breaker is open: fail fast, retry after the hint.
+    #[error("{message}")]
+    CircuitOpen {
+        message: String,
+        retry_after_ms: u64,
+    },
     #[error("{0}")]
     Unauthenticated(String),
     #[error("{0}")]
@@ -44,6 +50,20 @@ impl From<StoreError> for ApiError {
                     "the database is unavailable right now; please retry in a moment".into(),
                 )
             }
+            StoreError::Busy(detail) => {
+                tracing::warn!(%detail, "no database connection came free in time");
+                ApiError::Unavailable(
+                    "the database is too busy to answer right now; please retry in a moment".into(),
+                )
+            }
+            StoreError::BreakerOpen { retry_in_ms } => ApiError::CircuitOpen {
+                message: format!(
+                    "the database is not answering, so calls are paused while it recovers; \
+                     nothing was changed, please retry in {} s",
+                    retry_in_ms.div_ceil(1_000).max(1)
+                ),
+                retry_after_ms: retry_in_ms,
+            },
             StoreError::Conflict(message) => ApiError::Aborted(message),
             StoreError::Collision(detail) => {
                 tracing::info!(%detail, "transaction collision");
@@ -68,16 +88,12 @@ impl From<ApiError> for Status {
             ApiError::ResourceExhausted {
                 message,
                 retry_after_ms,
-            } => {
-                let mut status = Status::resource_exhausted(message);
-                if let Ok(value) = retry_after_ms.to_string().parse() {
-                    status
-                        .metadata_mut()
-                        .insert(taquilla_proto::RETRY_AFTER_MS_HEADER, value);
-                }
-                status
-            }
+            } => with_retry_after(Status::resource_exhausted(message), retry_after_ms),
             ApiError::Unavailable(m) => Status::unavailable(m),
+            ApiError::CircuitOpen {
+                message,
+                retry_after_ms,
+            } => with_retry_after(Status::unavailable(message), retry_after_ms),
             ApiError::Unauthenticated(m) => Status::unauthenticated(m),
             ApiError::PermissionDenied(m) => Status::permission_denied(m),
             ApiError::Unimplemented(m) => Status::unimplemented(m),
@@ -91,6 +107,16 @@ impl From<ApiError> for Status {
             }
         }
     }
+}
+
+/// Adds the `retry-after-ms` hint clients honour.
+fn with_retry_after(mut status: Status, retry_after_ms: u64) -> Status {
+    if let Ok(value) = retry_after_ms.to_string().parse() {
+        status
+            .metadata_mut()
+            .insert(taquilla_proto::RETRY_AFTER_MS_HEADER, value);
+    }
+    status
 }
 
 /// Result of an RPC handler body.

@@ -12,12 +12,15 @@
 //! - [`rpc`]: the three gRPC services; the only place that knows both proto and domain types.
 //! - [`auth`]: operator bearer tokens and the admission-pass guard of the sales RPCs.
 //! - [`tokens`]: HMAC-signed queue tokens, admission passes and ticket codes.
+//! - [`breaker`]: circuit breakers around the database and the payment provider.
+//! - [`shed`]: load shedding: a bound on sales calls in progress, with an adaptive retry hint.
 //! - [`metrics`]: Prometheus metrics and the admin HTTP endpoint.
 //! - [`error`]: the API error type and its mapping to gRPC statuses.
 
 pub mod app;
 pub mod auth;
 pub mod availability;
+pub mod breaker;
 pub mod catalog;
 pub mod config;
 pub mod domain;

@@ -36,6 +36,11 @@ struct EventLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DependencyLabels {
+    dependency: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct SeatLabels {
     event: String,
     status: &'static str,
@@ -67,6 +72,9 @@ pub struct Metrics {
     queue_admitted: Family<EventLabels, Gauge>,
     queue_watchers: Family<EventLabels, Gauge>,
     seats: Family<SeatLabels, Gauge>,
+    breaker_state: Family<DependencyLabels, Gauge>,
+    breaker_opened: Family<DependencyLabels, Gauge>,
+    breaker_refused: Family<DependencyLabels, Gauge>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -135,6 +143,26 @@ impl Metrics {
             "Seats by event and effective status",
             seats.clone(),
         );
+        let dependency = |registry: &mut Registry, name: &str, help: &str| {
+            let family = Family::<DependencyLabels, Gauge>::default();
+            registry.register(name, help, family.clone());
+            family
+        };
+        let breaker_state = dependency(
+            &mut registry,
+            "breaker_state",
+            "Circuit breaker state by dependency: 0 closed, 1 open, 2 half-open",
+        );
+        let breaker_opened = dependency(
+            &mut registry,
+            "breaker_opened",
+            "Times the circuit breaker has opened since the node started, by dependency",
+        );
+        let breaker_refused = dependency(
+            &mut registry,
+            "breaker_refused",
+            "Calls refused by an open circuit breaker since the node started, by dependency",
+        );
         Metrics {
             registry: Mutex::new(registry),
             rpc_requests,
@@ -146,7 +174,26 @@ impl Metrics {
             queue_admitted,
             queue_watchers,
             seats,
+            breaker_state,
+            breaker_opened,
+            breaker_refused,
         }
+    }
+
+    /// Publishes a circuit breaker's state.
+    pub fn set_breaker(&self, breaker: &crate::breaker::Snapshot) {
+        let labels = DependencyLabels {
+            dependency: breaker.name,
+        };
+        self.breaker_state
+            .get_or_create(&labels)
+            .set(breaker.state.gauge());
+        self.breaker_opened
+            .get_or_create(&labels)
+            .set(i64::try_from(breaker.times_opened).unwrap_or(i64::MAX));
+        self.breaker_refused
+            .get_or_create(&labels)
+            .set(i64::try_from(breaker.refused).unwrap_or(i64::MAX));
     }
 
     /// Registers another metric (gauges of the waiting room, breaker states, …).

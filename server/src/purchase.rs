@@ -29,7 +29,7 @@ use crate::app::AppState;
 use crate::auth::{Buyer, Credential};
 use crate::domain::SaleState;
 use crate::error::{ApiError, ApiResult};
-use crate::payments::{CardDetails, Intent, IntentStatus, ProviderError};
+use crate::payments::{CardDetails, Intent, IntentStatus, PaymentProvider, ProviderError};
 use crate::store::{
     BeginPayment, CheckoutOutcome, EventRecord, HoldOutcome, HoldRecord, HoldState, NewHold,
     NewOrder, NewPayment, NewTicket, OrderRecord, OrderState, PaymentRecord, PaymentState,
@@ -386,6 +386,10 @@ async fn drive(
                 _ => return Err(in_doubt()),
             }
         }
+        Err(ProviderError::NotSent { why, retry_after }) => {
+            state.store.forget_payment(&payment.id).await?;
+            return Err(why.api_error(retry_after));
+        }
         Err(ProviderError::Unavailable(reason)) => {
             tracing::warn!(%reason, payment = %payment.id, "payment provider unavailable");
             state.store.forget_payment(&payment.id).await?;
@@ -412,6 +416,14 @@ fn in_doubt() -> ApiError {
          Call Pay again with the same idempotency key to see the result (you will not be charged twice)"
             .into(),
     )
+}
+
+/// The answer to a payment left in flight by a provider call that did not finish.
+fn unfinished(e: ProviderError) -> ApiError {
+    match e {
+        ProviderError::NotSent { why, retry_after } => why.api_error(retry_after),
+        _ => in_doubt(),
+    }
 }
 
 async fn reload(state: &AppState, payment_id: &str) -> ApiResult<PaymentRecord> {
@@ -519,7 +531,7 @@ async fn after_authorization(
                 }
                 // Timeout or outage: the attempt stays AUTHORIZED with its seats claimed; the
                 // retry of the same key, or the sweeper, captures it.
-                Err(_) => return Err(in_doubt()),
+                Err(e) => return Err(unfinished(e)),
             }
         }
         IntentStatus::Succeeded => return complete(state, &payment, order, &intent).await,
@@ -663,7 +675,7 @@ pub async fn resume_payment(state: &AppState, payment: PaymentRecord) -> ApiResu
             }
             return Err(in_doubt());
         }
-        Err(_) => return Err(in_doubt()),
+        Err(e) => return Err(unfinished(e)),
     };
     after_authorization(state, payment, None, intent).await
 }
@@ -686,6 +698,9 @@ pub async fn run_sweeper(state: Arc<AppState>, mut stop: tokio::sync::watch::Rec
 
 /// Publishes each event's queue and seat figures as metrics.
 async fn publish_figures(state: &AppState) -> ApiResult<()> {
+    for breaker in state.breakers() {
+        state.metrics.set_breaker(&breaker);
+    }
     let counts = state.catalog.counts(state.clock.now_ms()).await?;
     for (event_id, sections) in counts.iter() {
         let mut seats = crate::domain::InventoryCounts::default();

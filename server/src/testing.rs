@@ -94,3 +94,91 @@ impl Drop for RedisNamespace {
         }
     }
 }
+
+/// A TCP proxy on a loopback port in front of a dependency (PostgreSQL, Redis), for fault
+/// tests: [`FaultProxy::cut`] drops every open connection and refuses new ones, as a crashed or
+/// restarting server would; [`FaultProxy::restore`] lets connections through again.
+#[derive(Debug)]
+pub struct FaultProxy {
+    pub addr: std::net::SocketAddr,
+    up: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl FaultProxy {
+    /// Starts forwarding a loopback port to `upstream` (`host:port`).
+    pub async fn start(upstream: String) -> std::io::Result<FaultProxy> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let up = std::sync::Arc::new(tokio::sync::watch::Sender::new(true));
+        let shared = up.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((mut client, _)) = listener.accept().await else {
+                    continue;
+                };
+                let mut cut = shared.subscribe();
+                if !*cut.borrow_and_update() {
+                    // Down: the connection is closed at once.
+                    drop(client);
+                    continue;
+                }
+                let upstream = upstream.clone();
+                tokio::spawn(async move {
+                    let Ok(mut server) = tokio::net::TcpStream::connect(&upstream).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        _ = cut.wait_for(|up| !*up) => {}
+                    }
+                });
+            }
+        });
+        Ok(FaultProxy { addr, up, task })
+    }
+
+    /// Drops every connection through the proxy and refuses new ones.
+    pub fn cut(&self) {
+        self.up.send_replace(false);
+    }
+
+    /// Lets connections through again.
+    pub fn restore(&self) {
+        self.up.send_replace(true);
+    }
+
+    /// `url` (`scheme://user@host:port/path`) with its host and port replaced by the proxy's.
+    pub fn url_through(&self, url: &str) -> String {
+        let Some((scheme, rest)) = url.split_once("://") else {
+            return url.to_string();
+        };
+        let (userinfo, hostpath) = match rest.rsplit_once('@') {
+            Some((user, hostpath)) => (format!("{user}@"), hostpath),
+            None => (String::new(), rest),
+        };
+        let path = hostpath.find('/').map_or("", |i| &hostpath[i..]);
+        format!("{scheme}://{userinfo}{}{path}", self.addr)
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+        self.up.send_replace(false);
+    }
+}
+
+/// The `host:port` of a URL such as `postgres://user@host:port/db`.
+pub fn host_port(url: &str) -> Option<String> {
+    let rest = url.split_once("://")?.1;
+    let hostpath = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+    let host = hostpath.split('/').next()?;
+    Some(if host.contains(':') {
+        host.to_string()
+    } else if url.starts_with("redis") {
+        format!("{host}:6379")
+    } else {
+        format!("{host}:5432")
+    })
+}

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Backend, SIGNING_KEY, TestServer, small_event};
+use common::{Backend, SIGNING_KEY, TestServer, http_get, small_event};
 use prost::Message;
 use taquilla_proto::v1 as pb;
 use taquilla_server::tokens::{PassClaims, QueueClaims, Signer, TokenKind};
@@ -510,21 +510,6 @@ async fn metrics_count_rpcs(backend: Backend) {
         "{body}"
     );
     server.stop().await;
-}
-
-/// A minimal HTTP/1.1 GET over loopback.
-async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    stream
-        .write_all(
-            format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
-        )
-        .await
-        .expect("write");
-    let mut body = String::new();
-    stream.read_to_string(&mut body).await.expect("read");
-    body
 }
 
 on_both_backends!(

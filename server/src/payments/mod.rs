@@ -4,6 +4,7 @@
 //! or refunded. [`simulated::SimulatedProvider`] is the shipped provider: configurable latency,
 //! decline rate, timeout rate and an outage switch.
 
+pub mod guarded;
 pub mod simulated;
 
 use async_trait::async_trait;
@@ -55,6 +56,45 @@ pub enum ProviderError {
     /// The provider refused the operation (e.g. capturing a canceled intent).
     #[error("the payment provider refused: {0}")]
     Rejected(String),
+    /// The call was not sent: certainly not processed. Retry after `retry_after`.
+    #[error("the payment call was not sent ({why:?}); retry in {retry_after:?}")]
+    NotSent {
+        why: NotSent,
+        retry_after: std::time::Duration,
+    },
+}
+
+/// Why a payment call was not sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotSent {
+    /// The provider's circuit breaker is open.
+    BreakerOpen,
+    /// The calls waiting for the provider's contract rate would take too long.
+    RateLimited,
+}
+
+impl NotSent {
+    /// The answer to a fan whose call was not sent.
+    pub fn api_error(self, retry_after: std::time::Duration) -> crate::error::ApiError {
+        let retry_after_ms = u64::try_from(retry_after.as_millis()).unwrap_or(u64::MAX);
+        let seconds = retry_after_ms.div_ceil(1_000).max(1);
+        match self {
+            NotSent::BreakerOpen => crate::error::ApiError::CircuitOpen {
+                message: format!(
+                    "the payment provider is failing, so payments are paused while it recovers; \
+                     nothing was charged and the order stays payable, please retry in {seconds} s"
+                ),
+                retry_after_ms,
+            },
+            NotSent::RateLimited => crate::error::ApiError::ResourceExhausted {
+                message: format!(
+                    "too many payments are waiting for the payment provider; nothing was \
+                     charged and the order stays payable, please retry in {seconds} s"
+                ),
+                retry_after_ms,
+            },
+        }
+    }
 }
 
 /// A payment provider.

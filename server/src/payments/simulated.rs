@@ -62,6 +62,7 @@ pub struct SimulatedProvider {
     outage: AtomicBool,
     next_id: AtomicU64,
     captures: AtomicU64,
+    calls: AtomicU64,
 }
 
 impl SimulatedProvider {
@@ -73,6 +74,7 @@ impl SimulatedProvider {
             outage: AtomicBool::new(false),
             next_id: AtomicU64::new(1),
             captures: AtomicU64::new(0),
+            calls: AtomicU64::new(0),
         }
     }
 
@@ -124,7 +126,13 @@ impl SimulatedProvider {
         )
     }
 
+    /// Calls that reached the provider, answered or not.
+    pub fn calls(&self) -> u64 {
+        self.calls.load(Ordering::SeqCst)
+    }
+
     fn check_outage(&self) -> Result<(), ProviderError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
         if self.outage.load(Ordering::SeqCst) {
             Err(ProviderError::Unavailable("simulated outage".into()))
         } else {

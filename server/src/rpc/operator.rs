@@ -239,7 +239,7 @@ async fn stats(state: &AppState, event_id: &str) -> ApiResult<pb::EventStats> {
         }
     }
     let room = state.waiting_room.stats(&event).await?;
-    let (orders_paid, revenue) = state.store.paid_totals(&event.id).await?;
+    let (orders_paid, revenue) = state.catalog.paid_totals(&event.id).await?;
     Ok(pb::EventStats {
         event_id: event.id.clone(),
         sale_state: convert::sale_state(event.sale_state).into(),
@@ -272,7 +272,15 @@ async fn stats(state: &AppState, event_id: &str) -> ApiResult<pb::EventStats> {
         orders_paid,
         revenue: Some(convert::money(revenue, &event.currency)),
         shuffle_seed: room.shuffle_seed.unwrap_or_default(),
-        breakers: vec![],
+        breakers: state
+            .breakers()
+            .into_iter()
+            .map(|b| pb::BreakerStatus {
+                name: b.name.to_string(),
+                state: b.state.as_str().to_string(),
+                consecutive_failures: b.consecutive_failures,
+            })
+            .collect(),
         flagged: vec![],
         at_unix_ms: now,
     })

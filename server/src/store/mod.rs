@@ -18,6 +18,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use crate::breaker::{Breaker, BreakerConfig};
+
 use crate::domain::layout::{Layout, VenueSpec};
 use crate::domain::seat_map::{SeatPlace, SectionInfo};
 use crate::domain::{InventoryCounts, SalePhase, SaleState, SeatStatus, SectionKind};
@@ -41,9 +43,15 @@ impl std::fmt::Display for Backend {
 /// What went wrong in the store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The database cannot be reached or is overloaded; the call may be retried.
+    /// The database cannot be reached or failed mid-call; the call may be retried.
     #[error("the database is unavailable: {0}")]
     Unavailable(String),
+    /// No connection came free in time: every connection is busy (or none can be made).
+    #[error("the database is busy: {0}")]
+    Busy(String),
+    /// The circuit breaker is open: the call was not made.
+    #[error("the database's circuit breaker is open; retry in {retry_in_ms} ms")]
+    BreakerOpen { retry_in_ms: u64 },
     /// A uniqueness rule refused the write (e.g. the id is taken).
     #[error("{0}")]
     Conflict(String),
@@ -62,8 +70,16 @@ pub enum StoreError {
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         match &e {
-            sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
+            sqlx::Error::PoolTimedOut => StoreError::Busy(e.to_string()),
+            // PostgreSQL's connection exceptions (class 08), shutdown and start-up (57P0x).
+            sqlx::Error::Database(db)
+                if db
+                    .code()
+                    .is_some_and(|c| c.starts_with("08") || c.starts_with("57P0")) =>
+            {
+                StoreError::Unavailable(db.message().to_string())
+            }
+            sqlx::Error::PoolClosed
             | sqlx::Error::Io(_)
             | sqlx::Error::Tls(_)
             | sqlx::Error::WorkerCrashed => StoreError::Unavailable(e.to_string()),
@@ -157,6 +173,9 @@ pub type CountsByEvent = HashMap<String, HashMap<String, InventoryCounts>>;
 pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Which database this is.
     fn backend(&self) -> Backend;
+
+    /// The circuit breaker every call to the database goes through.
+    fn breaker(&self) -> &Breaker;
 
     /// Checks that the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
@@ -639,6 +658,8 @@ pub struct StoreOptions {
     pub max_connections: u32,
     /// How long to wait for the database when connecting and when acquiring a connection.
     pub connect_timeout: Duration,
+    /// The circuit breaker around the database.
+    pub breaker: BreakerConfig,
 }
 
 /// Opens the store a database URL names (`postgres://…`, `sqlite://…`), or the embedded SQLite
@@ -874,39 +895,45 @@ macro_rules! store_for {
             fn backend(&self) -> Backend {
                 $backend
             }
+            fn breaker(&self) -> &Breaker {
+                &self.breaker
+            }
             async fn ping(&self) -> Result<(), StoreError> {
-                SqlStore::sql_ping(self).await
+                self.guarded(SqlStore::sql_ping(self)).await
             }
             async fn create_event(&self, event: &NewEvent) -> Result<(), StoreError> {
-                SqlStore::sql_create_event(self, event).await
+                self.guarded(SqlStore::sql_create_event(self, event)).await
             }
             async fn list_events(&self) -> Result<Vec<EventRecord>, StoreError> {
-                self.sql_events(None).await
+                self.guarded(self.sql_events(None)).await
             }
             async fn get_event(&self, event_id: &str) -> Result<Option<EventRecord>, StoreError> {
-                Ok(self.sql_events(Some(event_id)).await?.pop())
+                Ok(self.guarded(self.sql_events(Some(event_id))).await?.pop())
             }
             async fn seat_places(&self, event_id: &str) -> Result<Vec<SeatPlace>, StoreError> {
-                SqlStore::sql_seat_places(self, event_id).await
+                self.guarded(SqlStore::sql_seat_places(self, event_id))
+                    .await
             }
             async fn seat_statuses(
                 &self,
                 event_id: &str,
                 now_ms: i64,
             ) -> Result<Vec<SeatStatus>, StoreError> {
-                SqlStore::sql_seat_statuses(self, event_id, now_ms).await
+                self.guarded(SqlStore::sql_seat_statuses(self, event_id, now_ms))
+                    .await
             }
             async fn inventory_counts(&self, now_ms: i64) -> Result<CountsByEvent, StoreError> {
-                SqlStore::sql_inventory_counts(self, now_ms).await
+                self.guarded(SqlStore::sql_inventory_counts(self, now_ms))
+                    .await
             }
             async fn record_audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
-                SqlStore::sql_record_audit(self, entry).await
+                self.guarded(SqlStore::sql_record_audit(self, entry)).await
             }
             async fn hold_seats(&self, hold: &NewHold) -> Result<HoldOutcome, StoreError> {
-                SqlStore::sql_hold_seats(self, hold).await
+                self.guarded(SqlStore::sql_hold_seats(self, hold)).await
             }
             async fn get_hold(&self, hold_id: &str) -> Result<Option<HoldRecord>, StoreError> {
-                SqlStore::sql_get_hold(self, hold_id).await
+                self.guarded(SqlStore::sql_get_hold(self, hold_id)).await
             }
             async fn release_hold(
                 &self,
@@ -914,25 +941,28 @@ macro_rules! store_for {
                 fan_id: &str,
                 now_ms: i64,
             ) -> Result<ReleaseOutcome, StoreError> {
-                SqlStore::sql_release_hold(self, hold_id, fan_id, now_ms).await
+                self.guarded(SqlStore::sql_release_hold(self, hold_id, fan_id, now_ms))
+                    .await
             }
             async fn checkout(&self, order: &NewOrder) -> Result<CheckoutOutcome, StoreError> {
-                SqlStore::sql_checkout(self, order).await
+                self.guarded(SqlStore::sql_checkout(self, order)).await
             }
             async fn get_order(&self, order_id: &str) -> Result<Option<OrderRecord>, StoreError> {
-                SqlStore::sql_get_order(self, order_id).await
+                self.guarded(SqlStore::sql_get_order(self, order_id)).await
             }
             async fn begin_payment(
                 &self,
                 payment: &NewPayment,
             ) -> Result<BeginPayment, StoreError> {
-                SqlStore::sql_begin_payment(self, payment).await
+                self.guarded(SqlStore::sql_begin_payment(self, payment))
+                    .await
             }
             async fn get_payment(
                 &self,
                 payment_id: &str,
             ) -> Result<Option<PaymentRecord>, StoreError> {
-                SqlStore::sql_get_payment(self, payment_id).await
+                self.guarded(SqlStore::sql_get_payment(self, payment_id))
+                    .await
             }
             async fn finish_payment(
                 &self,
@@ -942,11 +972,14 @@ macro_rules! store_for {
                 reason: &str,
                 now_ms: i64,
             ) -> Result<(), StoreError> {
-                SqlStore::sql_finish_payment(self, payment_id, state, intent_id, reason, now_ms)
-                    .await
+                self.guarded(SqlStore::sql_finish_payment(
+                    self, payment_id, state, intent_id, reason, now_ms,
+                ))
+                .await
             }
             async fn forget_payment(&self, payment_id: &str) -> Result<(), StoreError> {
-                SqlStore::sql_forget_payment(self, payment_id).await
+                self.guarded(SqlStore::sql_forget_payment(self, payment_id))
+                    .await
             }
             async fn claim_for_capture(
                 &self,
@@ -955,7 +988,10 @@ macro_rules! store_for {
                 now_ms: i64,
                 until_ms: i64,
             ) -> Result<bool, StoreError> {
-                SqlStore::sql_claim_for_capture(self, payment_id, intent_id, now_ms, until_ms).await
+                self.guarded(SqlStore::sql_claim_for_capture(
+                    self, payment_id, intent_id, now_ms, until_ms,
+                ))
+                .await
             }
             async fn complete_sale(
                 &self,
@@ -963,17 +999,21 @@ macro_rules! store_for {
                 tickets: &[NewTicket],
                 now_ms: i64,
             ) -> Result<bool, StoreError> {
-                SqlStore::sql_complete_sale(self, payment_id, tickets, now_ms).await
+                self.guarded(SqlStore::sql_complete_sale(
+                    self, payment_id, tickets, now_ms,
+                ))
+                .await
             }
             async fn stale_payments(
                 &self,
                 before_ms: i64,
                 limit: i64,
             ) -> Result<Vec<PaymentRecord>, StoreError> {
-                SqlStore::sql_stale_payments(self, before_ms, limit).await
+                self.guarded(SqlStore::sql_stale_payments(self, before_ms, limit))
+                    .await
             }
             async fn sweep(&self, now_ms: i64, limit: i64) -> Result<SweepStats, StoreError> {
-                SqlStore::sql_sweep(self, now_ms, limit).await
+                self.guarded(SqlStore::sql_sweep(self, now_ms, limit)).await
             }
             async fn refund_order(
                 &self,
@@ -981,14 +1021,21 @@ macro_rules! store_for {
                 return_seats: bool,
                 now_ms: i64,
             ) -> Result<RefundOutcome, StoreError> {
-                SqlStore::sql_refund_order(self, order_id, return_seats, now_ms).await
+                self.guarded(SqlStore::sql_refund_order(
+                    self,
+                    order_id,
+                    return_seats,
+                    now_ms,
+                ))
+                .await
             }
             async fn update_sale(
                 &self,
                 event_id: &str,
                 update: &SaleUpdate,
             ) -> Result<(), StoreError> {
-                SqlStore::sql_update_sale(self, event_id, update).await
+                self.guarded(SqlStore::sql_update_sale(self, event_id, update))
+                    .await
             }
             async fn list_orders(
                 &self,
@@ -997,7 +1044,10 @@ macro_rules! store_for {
                 before: Option<(i64, String)>,
                 limit: i64,
             ) -> Result<Vec<OrderRecord>, StoreError> {
-                SqlStore::sql_list_orders(self, event_id, state, before, limit).await
+                self.guarded(SqlStore::sql_list_orders(
+                    self, event_id, state, before, limit,
+                ))
+                .await
             }
             async fn add_ban(
                 &self,
@@ -1006,27 +1056,31 @@ macro_rules! store_for {
                 reason: &str,
                 now_ms: i64,
             ) -> Result<(), StoreError> {
-                SqlStore::sql_add_ban(self, kind, value, reason, now_ms).await
+                self.guarded(SqlStore::sql_add_ban(self, kind, value, reason, now_ms))
+                    .await
             }
             async fn list_bans(&self) -> Result<Vec<(String, String)>, StoreError> {
-                SqlStore::sql_list_bans(self).await
+                self.guarded(SqlStore::sql_list_bans(self)).await
             }
             async fn paid_totals(&self, event_id: &str) -> Result<(u64, i64), StoreError> {
-                SqlStore::sql_paid_totals(self, event_id).await
+                self.guarded(SqlStore::sql_paid_totals(self, event_id))
+                    .await
             }
             async fn update_admission(
                 &self,
                 event_id: &str,
                 settings: &AdmissionSettings,
             ) -> Result<(), StoreError> {
-                SqlStore::sql_update_admission(self, event_id, settings).await
+                self.guarded(SqlStore::sql_update_admission(self, event_id, settings))
+                    .await
             }
             async fn audit(
                 &self,
                 event_id: &str,
                 now_ms: i64,
             ) -> Result<AuditFindings, StoreError> {
-                SqlStore::sql_audit(self, event_id, now_ms).await
+                self.guarded(SqlStore::sql_audit(self, event_id, now_ms))
+                    .await
             }
         }
     };

@@ -115,5 +115,6 @@ pub(crate) async fn open(url: &str, options: &StoreOptions) -> anyhow::Result<Pg
     Ok(SqlStore {
         writer: pool.clone(),
         reader: pool,
+        breaker: std::sync::Arc::new(crate::breaker::Breaker::new("database", options.breaker)),
     })
 }

@@ -83,6 +83,35 @@ pub(crate) trait Dialect: Database {
 pub(crate) struct SqlStore<DB: Database> {
     pub(crate) writer: Pool<DB>,
     pub(crate) reader: Pool<DB>,
+    pub(crate) breaker: std::sync::Arc<crate::breaker::Breaker>,
+}
+
+impl<DB: Database> SqlStore<DB> {
+    /// Runs one store call through the database's circuit breaker. A lost connection counts as
+    /// a failure; so does waiting in vain for a connection when the pool holds none (none can be
+    /// made), but not when every connection is merely busy: that is load, which shedding
+    /// answers, not a database that is down. Whatever the database answered is a success.
+    pub(crate) async fn guarded<T>(
+        &self,
+        call: impl std::future::Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let permit = self
+            .breaker
+            .permit()
+            .map_err(|refused| StoreError::BreakerOpen {
+                retry_in_ms: u64::try_from(refused.retry_in.as_millis()).unwrap_or(u64::MAX),
+            })?;
+        let result = call.await;
+        match &result {
+            Err(StoreError::Unavailable(_)) => permit.failure(),
+            Err(StoreError::Busy(_)) if self.writer.size() == 0 || self.reader.size() == 0 => {
+                permit.failure()
+            }
+            Err(StoreError::Busy(_)) => drop(permit),
+            _ => permit.success(),
+        }
+        result
+    }
 }
 
 #[derive(Debug, FromRow)]

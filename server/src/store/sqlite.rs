@@ -101,5 +101,9 @@ pub(crate) async fn open(path: &Path, options: &StoreOptions) -> anyhow::Result<
         .connect_with(base.read_only(true))
         .await
         .map_err(|e| anyhow::anyhow!("cannot open SQLite database {}: {e}", path.display()))?;
-    Ok(SqlStore { writer, reader })
+    Ok(SqlStore {
+        writer,
+        reader,
+        breaker: std::sync::Arc::new(crate::breaker::Breaker::new("database", options.breaker)),
+    })
 }

@@ -194,6 +194,17 @@ impl TestServer {
         report
     }
 
+    /// An event's live figures, as operators see them.
+    pub async fn stats(&self, event_id: &str) -> pb::EventStats {
+        self.operator()
+            .get_stats(pb::GetStatsRequest {
+                event_id: event_id.into(),
+            })
+            .await
+            .expect("stats")
+            .into_inner()
+    }
+
     /// An operator client that sends no token.
     pub fn operator_without_token(&self) -> pb::operator_client::OperatorClient<Channel> {
         pb::operator_client::OperatorClient::new(self.channel.clone())
@@ -417,4 +428,19 @@ pub async fn pay_order(
         .into_inner()
         .order
         .expect("order")
+}
+
+/// A minimal HTTP/1.1 GET over loopback.
+pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    stream
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .await
+        .expect("write");
+    let mut body = String::new();
+    stream.read_to_string(&mut body).await.expect("read");
+    body
 }

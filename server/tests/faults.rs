@@ -1,0 +1,281 @@
+//! Faults mid-sale: the payment provider goes down, the database connection is cut. Each test
+//! races real fans against a real database through the fault and checks what was lost (nothing:
+//! every order paid once, no seat sold twice, a clean audit) and what fans were told (fast,
+//! retryable `UNAVAILABLE` with a retry hint while a circuit breaker is open, never a hang).
+
+mod common;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{Backend, HALL, TestServer, create_event, good_card, http_get, seats_in};
+use taquilla_proto::v1 as pb;
+use taquilla_server::domain::clock::SystemClock;
+use taquilla_server::testing::FaultProxy;
+use tonic::Code;
+
+const FANS: u32 = 20;
+
+/// Fan `i` holds seats 2i+1 and 2i+2 and checks out; returns the order id.
+async fn order_of(server: &TestServer, fan: u32) -> String {
+    let mut client = server.fan("ev", &format!("fan-{fan}"));
+    let hold = client
+        .hold_seats(seats_in("ev", &[2 * fan + 1, 2 * fan + 2]))
+        .await
+        .expect("hold")
+        .into_inner()
+        .hold
+        .expect("hold");
+    common::checkout_hold(&mut client, hold.hold_id, format!("checkout-fan-{fan}"))
+        .await
+        .order_id
+}
+
+async fn pay(
+    server: &TestServer,
+    fan: u32,
+    order_id: &str,
+) -> Result<pb::PayResponse, tonic::Status> {
+    server
+        .fan("ev", &format!("fan-{fan}"))
+        .pay(pb::PayRequest {
+            order_id: order_id.to_string(),
+            idempotency_key: format!("pay-fan-{fan}"),
+            card: Some(good_card()),
+        })
+        .await
+        .map(|r| r.into_inner())
+}
+
+async fn breaker_state(server: &TestServer, name: &str) -> String {
+    let stats = server.stats("ev").await;
+    stats
+        .breakers
+        .iter()
+        .find(|b| b.name == name)
+        .unwrap_or_else(|| panic!("no breaker {name} in {:?}", stats.breakers))
+        .state
+        .clone()
+}
+
+/// Pays every order, each fan retrying as told (retry-after-ms) until paid or `deadline`.
+async fn pay_all_retrying(server: &Arc<TestServer>, orders: &[(u32, String)], deadline: Instant) {
+    let mut tasks = Vec::new();
+    for (fan, order_id) in orders.iter().cloned() {
+        let server = server.clone();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                match pay(&server, fan, &order_id).await {
+                    Ok(answer) => return answer.order.expect("order"),
+                    Err(status) => {
+                        assert!(
+                            matches!(
+                                status.code(),
+                                Code::Unavailable | Code::ResourceExhausted | Code::Aborted
+                            ),
+                            "fan {fan}: {status:?}"
+                        );
+                        assert!(
+                            Instant::now() < deadline,
+                            "fan {fan} never paid: {status:?}"
+                        );
+                        let wait = taquilla_proto::retry_after(&status)
+                            .unwrap_or(Duration::from_millis(200))
+                            .min(Duration::from_secs(2));
+                        tokio::time::sleep(wait).await;
+                    }
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        let order = task.await.expect("fan task");
+        assert_eq!(order.state, pb::OrderState::Paid as i32, "{order:?}");
+        assert_eq!(order.tickets.len(), 2);
+    }
+}
+
+async fn a_payment_provider_outage_fails_fast_and_loses_nothing(backend: Backend) {
+    let server = TestServer::start_with(backend, Arc::new(SystemClock), |c| {
+        c.breaker_failures = 3;
+        c.breaker_cool_down = Duration::from_secs(2);
+    })
+    .await;
+    create_event(&server, "ev", HALL, 4).await;
+    let mut orders = Vec::new();
+    for fan in 0..FANS {
+        orders.push((fan, order_of(&server, fan).await));
+    }
+
+    // The provider goes down while every fan pays at once.
+    server.provider().set_outage(true);
+    let mut tasks = Vec::new();
+    let server = Arc::new(server);
+    for (fan, order_id) in orders.iter().cloned() {
+        let server = server.clone();
+        tasks.push(tokio::spawn(async move {
+            let started = Instant::now();
+            (pay(&server, fan, &order_id).await, started.elapsed())
+        }));
+    }
+    let mut fast_fails = 0;
+    for task in tasks {
+        let (answer, took) = task.await.expect("fan task");
+        let status = answer.expect_err("nothing can be paid during the outage");
+        assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+        assert!(
+            status.message().contains("nothing was charged"),
+            "{}",
+            status.message()
+        );
+        assert!(took < Duration::from_secs(2), "a fan waited {took:?}");
+        if taquilla_proto::retry_after(&status).is_some() {
+            fast_fails += 1;
+        }
+    }
+    // Three failures open the breaker; the other calls fail fast with a retry hint.
+    assert!(
+        fast_fails >= FANS - 3,
+        "only {fast_fails} calls were refused by the open breaker"
+    );
+    assert_eq!(breaker_state(&server, "payment-provider").await, "OPEN");
+    assert_eq!(breaker_state(&server, "database").await, "CLOSED");
+    // While open, a call does not reach the provider at all.
+    let calls = server.provider().calls();
+    let status = pay(&server, 0, &orders[0].1).await.expect_err("still open");
+    assert_eq!(status.code(), Code::Unavailable);
+    assert_eq!(server.provider().calls(), calls);
+    // The outage is on the metrics page too (published each second).
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let metrics = http_get(server.admin_addr, "/metrics").await;
+    assert!(
+        metrics.contains("taquilla_breaker_state{dependency=\"payment-provider\"} 1"),
+        "{metrics}"
+    );
+
+    // The orders keep their seats: a rival cannot hold them.
+    let rival = server
+        .fan("ev", "rival")
+        .hold_seats(seats_in("ev", &[1, 2]))
+        .await
+        .expect_err("seats of a pending order are taken");
+    assert_eq!(rival.code(), Code::Aborted, "{rival:?}");
+
+    // The provider comes back: after the cool-down a probe closes the breaker and every fan's
+    // retry with the same key pays, once.
+    server.provider().set_outage(false);
+    pay_all_retrying(&server, &orders, Instant::now() + Duration::from_secs(30)).await;
+    assert_eq!(breaker_state(&server, "payment-provider").await, "CLOSED");
+    assert_eq!(server.provider().charges(), u64::from(FANS));
+    server.assert_audit_clean("ev").await;
+    let server = Arc::into_inner(server).expect("no other owners");
+    server.stop().await;
+}
+
+/// The connection to PostgreSQL is cut mid-sale (as when it restarts): calls fail with
+/// `UNAVAILABLE`, the breaker opens and answers at once, and when the database is back the
+/// same calls, retried, complete exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_outage_fails_fast_and_loses_nothing() {
+    let upstream = taquilla_server::testing::host_port(&taquilla_server::testing::pg_admin_url())
+        .expect("PostgreSQL URL has a host");
+    let proxy = FaultProxy::start(upstream).await.expect("proxy");
+    let server = TestServer::start_with(Backend::Postgres, Arc::new(SystemClock), |c| {
+        if let Some(url) = &c.database_url {
+            c.database_url = Some(proxy.url_through(url));
+        }
+        c.breaker_failures = 3;
+        c.breaker_cool_down = Duration::from_secs(2);
+        c.connect_timeout = Duration::from_millis(500);
+    })
+    .await;
+    create_event(&server, "ev", HALL, 4).await;
+    let mut orders = Vec::new();
+    for fan in 0..FANS / 2 {
+        orders.push((fan, order_of(&server, fan).await));
+    }
+
+    assert_eq!(breaker_state(&server, "database").await, "CLOSED");
+    proxy.cut();
+    let server = Arc::new(server);
+    // Fans keep calling through the outage: holds of new seats and payments of their orders.
+    let mut tasks = Vec::new();
+    for (fan, order_id) in orders.iter().cloned() {
+        let server = server.clone();
+        tasks.push(tokio::spawn(async move {
+            let started = Instant::now();
+            let answer = pay(&server, fan, &order_id).await;
+            (answer.map(|_| ()), started.elapsed())
+        }));
+    }
+    for fan in FANS / 2..FANS {
+        let server = server.clone();
+        tasks.push(tokio::spawn(async move {
+            let started = Instant::now();
+            let answer = server
+                .fan("ev", &format!("fan-{fan}"))
+                .hold_seats(seats_in("ev", &[2 * fan + 1, 2 * fan + 2]))
+                .await;
+            (answer.map(|_| ()), started.elapsed())
+        }));
+    }
+    for task in tasks {
+        let (answer, took) = task.await.expect("fan task");
+        let status = answer.expect_err("the database is unreachable");
+        assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+        // At worst one wait for a connection (0.5 s), never a hang.
+        assert!(took < Duration::from_secs(3), "a fan waited {took:?}");
+    }
+    assert_eq!(breaker_state(&server, "database").await, "OPEN");
+    let started = Instant::now();
+    let status = pay(&server, 0, &orders[0].1).await.expect_err("still open");
+    assert_eq!(status.code(), Code::Unavailable);
+    assert!(
+        taquilla_proto::retry_after(&status).is_some(),
+        "an open breaker gives a retry hint: {status:?}"
+    );
+    assert!(started.elapsed() < Duration::from_millis(200));
+    assert!(
+        status.message().contains("database"),
+        "{}",
+        status.message()
+    );
+    assert_eq!(server.provider().charges(), 0);
+
+    // The database is back: everyone retries and completes, once.
+    proxy.restore();
+    pay_all_retrying(&server, &orders, Instant::now() + Duration::from_secs(30)).await;
+    let mut held = HashSet::new();
+    for fan in FANS / 2..FANS {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let answer = server
+                .fan("ev", &format!("fan-{fan}"))
+                .hold_seats(seats_in("ev", &[2 * fan + 1, 2 * fan + 2]))
+                .await;
+            match answer {
+                Ok(hold) => {
+                    held.insert(hold.into_inner().hold.expect("hold").hold_id);
+                    break;
+                }
+                Err(status) => {
+                    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+                    assert!(
+                        Instant::now() < deadline,
+                        "fan {fan} never held: {status:?}"
+                    );
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        }
+    }
+    assert_eq!(held.len(), (FANS / 2) as usize);
+    assert_eq!(breaker_state(&server, "database").await, "CLOSED");
+    assert_eq!(server.provider().charges(), u64::from(FANS / 2));
+    server.assert_audit_clean("ev").await;
+    let server = Arc::into_inner(server).expect("no other owners");
+    server.stop().await;
+}
+
+on_both_backends!(a_payment_provider_outage_fails_fast_and_loses_nothing);
