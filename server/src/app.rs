@@ -26,6 +26,7 @@ use crate::catalog::Catalog;
 use crate::config::{Config, Secret, redact_url};
 use crate::domain::SaleState;
 use crate::domain::clock::{Clock, SystemClock};
+use crate::limits::{AbuseLog, Rate, RateLimiter};
 use crate::metrics::{Metrics, RpcMetricsLayer};
 use crate::payments::guarded::GuardedProvider;
 use crate::payments::simulated::{SimulatedConfig, SimulatedProvider};
@@ -64,6 +65,10 @@ pub struct AppState {
     pub guard: Arc<dyn AdmissionGuard>,
     /// The bound on sales calls in progress at once (load shedding).
     pub sales_shed: crate::shed::Shedder,
+    /// Rate limits of the sales calls, per address and per fan.
+    pub sales_limiter: RateLimiter,
+    /// Failed holds per fan, to flag abuse.
+    pub abuse: AbuseLog,
     /// The secret signing key (ticket keys are derived from it per event).
     signing_key: Secret,
     pub hold_ttl: Duration,
@@ -248,7 +253,7 @@ impl App {
             per_ip: config.join_rate_per_ip,
             per_fingerprint: config.join_rate_per_fingerprint,
         };
-        let waiting_room = Arc::new(match &redis {
+        let mut waiting_room = match &redis {
             Some((client, connection)) => WaitingRoom::with_redis(
                 clock.clone(),
                 signer.clone(),
@@ -259,7 +264,28 @@ impl App {
                 &config.redis_namespace,
             ),
             None => WaitingRoom::new(clock.clone(), signer.clone(), timings, limits),
-        });
+        };
+        let sales_rates = (
+            Rate::per_minute(config.sales_rate_per_ip),
+            Rate::per_minute(config.sales_rate_per_fan),
+        );
+        let sales_limiter = match (&redis, config.shared_rate_limits) {
+            (Some((_, connection)), true) => {
+                waiting_room.share_join_limits(connection.clone(), &config.redis_namespace);
+                RateLimiter::shared(
+                    "sales",
+                    sales_rates.0,
+                    sales_rates.1,
+                    connection.clone(),
+                    &config.redis_namespace,
+                )
+            }
+            (None, true) => anyhow::bail!(
+                "--shared-rate-limits keeps the limits in Redis: give --redis-url too"
+            ),
+            (_, false) => RateLimiter::local("sales", sales_rates.0, sales_rates.1),
+        };
+        let waiting_room = Arc::new(waiting_room);
         waiting_room.load_bans(
             &store
                 .list_bans()
@@ -284,6 +310,8 @@ impl App {
             simulated_provider: Some(simulated),
             guard: Arc::new(PassGuard::new(operator_auth.clone(), signer, waiting_room)),
             sales_shed,
+            sales_limiter,
+            abuse: AbuseLog::new(config.flag_failed_holds),
             signing_key,
             hold_ttl: config.hold_ttl,
             payment_ttl: config.payment_ttl,

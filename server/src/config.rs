@@ -168,13 +168,34 @@ pub struct Config {
     #[arg(long, env = "TAQUILLA_GRACE", default_value = "2m", value_parser = parse_duration)]
     pub grace: Duration,
 
-    /// Joins allowed per minute from one network address (burst: a sixth of it).
+    /// Joins allowed per minute from one network address (burst: a sixth of it). 0: no limit.
     #[arg(long, env = "TAQUILLA_JOIN_RATE_PER_IP", default_value_t = 120)]
     pub join_rate_per_ip: u32,
 
-    /// Joins allowed per minute from one fingerprint (burst: a sixth of it, at least 3).
+    /// Joins allowed per minute from one fingerprint (burst: a sixth of it, at least 3). 0: no
+    /// limit.
     #[arg(long, env = "TAQUILLA_JOIN_RATE_PER_FINGERPRINT", default_value_t = 30)]
     pub join_rate_per_fingerprint: u32,
+
+    /// Sales calls (hold, release, checkout, pay, order lookups) allowed per minute from one
+    /// network address (burst: a sixth of it). 0: no limit.
+    #[arg(long, env = "TAQUILLA_SALES_RATE_PER_IP", default_value_t = 30_000)]
+    pub sales_rate_per_ip: u32,
+
+    /// Sales calls allowed per minute from one fan (the fingerprint its pass names; burst: a
+    /// sixth of it). 0: no limit.
+    #[arg(long, env = "TAQUILLA_SALES_RATE_PER_FAN", default_value_t = 600)]
+    pub sales_rate_per_fan: u32,
+
+    /// Keep the join and sales rate limits' buckets in Redis (needs --redis-url), so each limit
+    /// holds across every node instead of per node.
+    #[arg(long, env = "TAQUILLA_SHARED_RATE_LIMITS")]
+    pub shared_rate_limits: bool,
+
+    /// Flag a fan with this many failed holds in a minute (listed in GetStats for operators).
+    /// 0: flag nobody.
+    #[arg(long, env = "TAQUILLA_FLAG_FAILED_HOLDS", default_value_t = 30)]
+    pub flag_failed_holds: u32,
 
     /// Simulated payment provider: least time a call takes.
     #[arg(long, env = "TAQUILLA_PAYMENT_LATENCY", default_value = "2ms", value_parser = parse_duration)]
@@ -266,6 +287,10 @@ impl Config {
             pass_ttl: Duration::from_secs(1_800),
             join_rate_per_ip: 100_000,
             join_rate_per_fingerprint: 100_000,
+            sales_rate_per_ip: 0,
+            sales_rate_per_fan: 0,
+            shared_rate_limits: false,
+            flag_failed_holds: 30,
             no_show: Duration::from_secs(120),
             grace: Duration::from_secs(120),
             payment_latency: Duration::from_millis(1),

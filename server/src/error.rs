@@ -41,6 +41,17 @@ pub enum ApiError {
     Internal(String),
 }
 
+impl ApiError {
+    /// Whether the call failed on what the caller asked (taken seats, a cap, a bad id), not on
+    /// the server or a dependency being down.
+    pub fn is_callers(&self) -> bool {
+        !matches!(
+            self,
+            ApiError::Unavailable(_) | ApiError::CircuitOpen { .. } | ApiError::Internal(_)
+        )
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {

@@ -13,6 +13,7 @@
 //! - [`auth`]: operator bearer tokens and the admission-pass guard of the sales RPCs.
 //! - [`tokens`]: HMAC-signed queue tokens, admission passes and ticket codes.
 //! - [`breaker`]: circuit breakers around the database and the payment provider.
+//! - [`limits`]: rate limits (token buckets, local or in Redis) and the abuse log.
 //! - [`shed`]: load shedding: a bound on sales calls in progress, with an adaptive retry hint.
 //! - [`metrics`]: Prometheus metrics and the admin HTTP endpoint.
 //! - [`error`]: the API error type and its mapping to gRPC statuses.
@@ -25,6 +26,7 @@ pub mod catalog;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod limits;
 pub mod metrics;
 pub mod payments;
 pub mod purchase;

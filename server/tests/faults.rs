@@ -278,4 +278,106 @@ async fn a_database_outage_fails_fast_and_loses_nothing() {
     server.stop().await;
 }
 
-on_both_backends!(a_payment_provider_outage_fails_fast_and_loses_nothing);
+/// SIGTERM's drain, in process: a node stopping tells its queue watchers to reconnect
+/// elsewhere, lets a payment in flight finish (the fan gets the answer, not a reset), refuses
+/// new connections, and is gone within the drain limit.
+async fn a_draining_node_finishes_in_flight_calls_and_sends_watchers_elsewhere(backend: Backend) {
+    let server = TestServer::start_with(backend, Arc::new(SystemClock), |c| {
+        // A payment takes a good second: it is surely in flight when the drain starts.
+        c.payment_latency = Duration::from_millis(600);
+        c.payment_latency_tail = Duration::from_millis(1);
+    })
+    .await;
+    create_event(&server, "ev", HALL, 4).await;
+    server
+        .operator()
+        .open_sale(pb::OpenSaleRequest {
+            event_id: "ev".into(),
+            phase: pb::SalePhase::General as i32,
+            opens_at_unix_ms: 0,
+            presale_codes: vec![],
+        })
+        .await
+        .expect("open");
+    let order_id = order_of(&server, 0).await;
+    // A fan in the queue, watching.
+    let token = server
+        .waiting_room()
+        .join(pb::JoinRequest {
+            event_id: "ev".into(),
+            fingerprint: "watcher".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("join")
+        .into_inner()
+        .queue_token;
+    let mut watch = server
+        .waiting_room()
+        .watch(pb::WatchRequest { queue_token: token })
+        .await
+        .expect("watch")
+        .into_inner();
+    let first = watch
+        .message()
+        .await
+        .expect("stream")
+        .expect("first update");
+    assert!(!first.reconnect);
+
+    let paying = {
+        let mut client = server.fan("ev", "fan-0");
+        let order_id = order_id.clone();
+        tokio::spawn(async move {
+            client
+                .pay(pb::PayRequest {
+                    order_id,
+                    idempotency_key: "pay-fan-0".into(),
+                    card: Some(good_card()),
+                })
+                .await
+        })
+    };
+    // Authorize and capture each take 0.6 s: stop while the payment is mid-way.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let addr = server.addr;
+    let started = Instant::now();
+    let stopping = tokio::spawn(server.stop());
+
+    // The watcher is told to reconnect, then the stream ends.
+    let told = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match watch.message().await {
+                Ok(Some(update)) if update.reconnect => return true,
+                Ok(Some(_)) => continue,
+                Ok(None) | Err(_) => return false,
+            }
+        }
+    })
+    .await
+    .expect("the watcher hears from the draining node at once");
+    assert!(told, "the stream ended without saying reconnect");
+    // The payment in flight finishes with its real answer.
+    let paid = paying
+        .await
+        .expect("task")
+        .expect("the payment in flight completes during the drain")
+        .into_inner();
+    assert_eq!(
+        paid.order.expect("order").state,
+        pb::OrderState::Paid as i32
+    );
+    stopping.await.expect("stopped cleanly");
+    assert!(
+        started.elapsed() < Duration::from_secs(11),
+        "the drain took {:?}",
+        started.elapsed()
+    );
+    // Nobody is listening any more.
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+}
+
+on_both_backends!(
+    a_payment_provider_outage_fails_fast_and_loses_nothing,
+    a_draining_node_finishes_in_flight_calls_and_sends_watchers_elsewhere,
+);

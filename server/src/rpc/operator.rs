@@ -281,7 +281,15 @@ async fn stats(state: &AppState, event_id: &str) -> ApiResult<pb::EventStats> {
                 consecutive_failures: b.consecutive_failures,
             })
             .collect(),
-        flagged: vec![],
+        flagged: state
+            .abuse
+            .flagged(&event.id, now)
+            .into_iter()
+            .map(|flag| pb::FlaggedFingerprint {
+                reason: flag.reason(),
+                fingerprint_hash: flag.fan,
+            })
+            .collect(),
         at_unix_ms: now,
     })
 }

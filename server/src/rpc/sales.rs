@@ -116,6 +116,31 @@ impl SalesService {
             .authenticate(rpc, request.metadata(), self.state.clock.now_ms())
     }
 
+    /// Lets a protected sales call in: authenticates it, counts it against the fan's and the
+    /// address's rate limits (operators are not limited) and takes an in-flight slot (load
+    /// shedding). Rate limits come first, so a refused call costs no slot.
+    async fn admit<T>(
+        &self,
+        rpc: &str,
+        request: &Request<T>,
+    ) -> ApiResult<(Credential, crate::shed::Admitted<'_>)> {
+        let credential = self.authenticate(rpc, request)?;
+        if let Credential::Pass(pass) = &credential {
+            let ip = request.remote_addr().map(|a| a.ip());
+            let now = self.state.clock.now_ms();
+            if let Err(wait) = self.state.sales_limiter.check(&pass.fan, ip, now).await {
+                return Err(ApiError::ResourceExhausted {
+                    message:
+                        "too many requests from this fan or address; wait a moment and try again"
+                            .into(),
+                    retry_after_ms: wait,
+                });
+            }
+        }
+        let admitted = self.state.sales_shed.admit()?;
+        Ok((credential, admitted))
+    }
+
     async fn list_events(&self) -> ApiResult<pb::ListEventsResponse> {
         let now = self.state.clock.now_ms();
         let events = self.state.store.list_events().await?;
@@ -259,8 +284,7 @@ impl pb::sales_server::Sales for SalesService {
         &self,
         request: Request<pb::HoldSeatsRequest>,
     ) -> Result<Response<pb::HoldSeatsResponse>, Status> {
-        let credential = self.authenticate("HoldSeats", &request)?;
-        let _admitted = self.state.sales_shed.admit()?;
+        let (credential, _admitted) = self.admit("HoldSeats", &request).await?;
         let request = request.into_inner();
         check_event_id("event_id", &request.event_id).map_err(ApiError::InvalidArgument)?;
         let buyer = credential.buyer_for(&request.event_id)?;
@@ -281,7 +305,18 @@ impl pb::sales_server::Sales for SalesService {
                 .into());
             }
         };
-        let hold = purchase::hold(&self.state, &buyer, &event, selection).await?;
+        let hold = match purchase::hold(&self.state, &buyer, &event, selection).await {
+            Ok(hold) => hold,
+            Err(e) => {
+                if let Credential::Pass(pass) = &credential
+                    && e.is_callers()
+                {
+                    let now = self.state.clock.now_ms();
+                    self.state.abuse.failed_hold(&event.id, &pass.fan, now);
+                }
+                return Err(e.into());
+            }
+        };
         if let Credential::Pass(pass) = &credential {
             // The hold stands either way; a missed note only shortens the fan's slot to the
             // no-show window.
@@ -299,8 +334,7 @@ impl pb::sales_server::Sales for SalesService {
         &self,
         request: Request<pb::ReleaseHoldRequest>,
     ) -> Result<Response<pb::ReleaseHoldResponse>, Status> {
-        let credential = self.authenticate("ReleaseHold", &request)?;
-        let _admitted = self.state.sales_shed.admit()?;
+        let (credential, _admitted) = self.admit("ReleaseHold", &request).await?;
         let hold_id = check_id("hold_id", &request.get_ref().hold_id)?;
         let released = purchase::release(&self.state, &credential, hold_id).await?;
         Ok(Response::new(pb::ReleaseHoldResponse {
@@ -313,8 +347,7 @@ impl pb::sales_server::Sales for SalesService {
         &self,
         request: Request<pb::CheckoutRequest>,
     ) -> Result<Response<pb::CheckoutResponse>, Status> {
-        let credential = self.authenticate("Checkout", &request)?;
-        let _admitted = self.state.sales_shed.admit()?;
+        let (credential, _admitted) = self.admit("Checkout", &request).await?;
         let request = request.into_inner();
         let hold_id = check_id("hold_id", &request.hold_id)?;
         let order =
@@ -330,8 +363,7 @@ impl pb::sales_server::Sales for SalesService {
         &self,
         request: Request<pb::PayRequest>,
     ) -> Result<Response<pb::PayResponse>, Status> {
-        let credential = self.authenticate("Pay", &request)?;
-        let _admitted = self.state.sales_shed.admit()?;
+        let (credential, _admitted) = self.admit("Pay", &request).await?;
         let request = request.into_inner();
         let order_id = check_id("order_id", &request.order_id)?;
         purchase::check_idempotency_key(&request.idempotency_key)?;
@@ -363,8 +395,7 @@ impl pb::sales_server::Sales for SalesService {
         &self,
         request: Request<pb::GetOrderRequest>,
     ) -> Result<Response<pb::Order>, Status> {
-        let credential = self.authenticate("GetOrder", &request)?;
-        let _admitted = self.state.sales_shed.admit()?;
+        let (credential, _admitted) = self.admit("GetOrder", &request).await?;
         let order_id = check_id("order_id", &request.get_ref().order_id)?;
         let order = purchase::get_order(&self.state, &credential, order_id).await?;
         let event = find_event(&self.state, &order.event_id).await?;

@@ -37,6 +37,7 @@ use crate::domain::clock::Clock;
 use crate::domain::queue::{QueueOrder, RateAverage, TokenBucket, shuffle};
 use crate::domain::{SalePhase, SaleState};
 use crate::error::{ApiError, ApiResult};
+use crate::limits::{Rate, RateLimiter};
 use crate::store::{AdmissionSettings, EventRecord};
 use crate::tokens::{
     ChallengeClaims, PassClaims, QueueClaims, Signer, TokenKind, pow_zero_bits, sha256_hex,
@@ -119,13 +120,6 @@ pub enum Joined {
     Placed(String, pb::QueueStatus),
     /// Proof of work is required first.
     Challenge(pb::PowChallenge),
-}
-
-#[derive(Debug, Default)]
-struct Limiter {
-    per_ip: HashMap<IpAddr, TokenBucket>,
-    per_fingerprint: HashMap<String, TokenBucket>,
-    last_prune_ms: i64,
 }
 
 #[derive(Debug, Default)]
@@ -217,8 +211,9 @@ pub struct WaitingRoom {
     signer: Signer,
     timings: RoomTimings,
     limits: JoinRateLimits,
+    /// Join rate limits' buckets (this node's, or shared in Redis).
+    join_limiter: RateLimiter,
     rooms: Mutex<HashMap<String, Arc<Room>>>,
-    limiter: Mutex<Limiter>,
     bans: Mutex<Bans>,
     /// The distributed backend; `None`: everything lives in this process.
     shared: Option<Arc<Shared>>,
@@ -552,10 +547,29 @@ impl WaitingRoom {
             timings,
             limits,
             rooms: Mutex::new(HashMap::new()),
-            limiter: Mutex::new(Limiter::default()),
+            join_limiter: RateLimiter::local(
+                "join",
+                Rate::per_minute(limits.per_ip),
+                Rate::per_minute(limits.per_fingerprint),
+            ),
             bans: Mutex::new(Bans::default()),
             shared: None,
         }
+    }
+
+    /// Keeps the join limits' buckets in Redis, shared by every node (`--shared-rate-limits`).
+    pub fn share_join_limits(
+        &mut self,
+        connection: redis::aio::ConnectionManager,
+        namespace: &str,
+    ) {
+        self.join_limiter = RateLimiter::shared(
+            "join",
+            Rate::per_minute(self.limits.per_ip),
+            Rate::per_minute(self.limits.per_fingerprint),
+            connection,
+            namespace,
+        );
     }
 
     /// A waiting room whose queues live in Redis, shared with every node that uses the same
@@ -763,45 +777,15 @@ impl WaitingRoom {
     }
 
     /// Counts a join against the caller's address and fingerprint.
-    fn check_rate(&self, fp: &str, ip: Option<IpAddr>, now: i64) -> ApiResult<()> {
-        let Ok(mut limiter) = self.limiter.lock() else {
-            return Ok(());
-        };
-        let burst = |rate: u32| (rate / 6).max(3);
-        let limits = self.limits;
-        // Forget callers whose buckets are full again: they owe nothing.
-        if now - limiter.last_prune_ms > 10_000 {
-            limiter.per_ip.retain(|_, b| !b.is_full(now));
-            limiter.per_fingerprint.retain(|_, b| !b.is_full(now));
-            limiter.last_prune_ms = now;
-        }
-        let mut wait = 0;
-        if let Some(ip) = ip {
-            let bucket = limiter
-                .per_ip
-                .entry(ip)
-                .or_insert_with(|| TokenBucket::full(limits.per_ip, burst(limits.per_ip), now));
-            if bucket.take(1, now) == 0 {
-                wait = wait.max(bucket.wait_ms(now));
-            }
-        }
-        let bucket = limiter
-            .per_fingerprint
-            .entry(fp.to_string())
-            .or_insert_with(|| {
-                TokenBucket::full(limits.per_fingerprint, burst(limits.per_fingerprint), now)
-            });
-        if bucket.take(1, now) == 0 {
-            wait = wait.max(bucket.wait_ms(now));
-        }
-        if wait > 0 {
-            return Err(ApiError::ResourceExhausted {
+    async fn check_rate(&self, fp: &str, ip: Option<IpAddr>, now: i64) -> ApiResult<()> {
+        self.join_limiter
+            .check(fp, ip, now)
+            .await
+            .map_err(|wait| ApiError::ResourceExhausted {
                 message: "too many joins from this device or address; wait a moment and try again"
                     .into(),
                 retry_after_ms: wait,
-            });
-        }
-        Ok(())
+            })
     }
 
     /// Checks a proof of work, or says which challenge to solve.
@@ -932,7 +916,7 @@ impl WaitingRoom {
         let now = self.clock.now_ms();
         let fp = sha256_hex(fingerprint);
         self.check_banned(&fp, input.ip)?;
-        self.check_rate(&fp, input.ip, now)?;
+        self.check_rate(&fp, input.ip, now).await?;
         let (shared, tier, rate, pow_bits, challenge, pow_done) = {
             let mut inner = lock(&room)?;
             match inner.sale {
