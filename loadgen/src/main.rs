@@ -27,6 +27,12 @@ struct Cli {
         global = true
     )]
     target: Vec<String>,
+    /// Certificate authority (PEM) to trust for https:// targets; default: the system's.
+    #[arg(long, env = "TAQUILLA_TLS_CA", value_name = "PEM", global = true)]
+    tls_ca: Option<std::path::PathBuf>,
+    /// Name to expect in the servers' certificates, if not the targets' hosts.
+    #[arg(long, env = "TAQUILLA_TLS_DOMAIN", global = true)]
+    tls_domain: Option<String>,
     /// Operator token (needed by bench-sales, which seeds and buys as an operator).
     #[arg(
         long,
@@ -62,13 +68,14 @@ enum Command {
 
 async fn connect(
     targets: &[String],
+    tls: &taquilla_proto::client::ClientTls,
     per_target: usize,
 ) -> anyhow::Result<Vec<tonic::transport::Channel>> {
     let mut channels = Vec::new();
     for target in targets {
         for _ in 0..per_target.max(1) {
-            let channel = tonic::transport::Endpoint::from_shared(target.clone())
-                .map_err(|_| anyhow::anyhow!("--target {target:?} is not a valid URL"))?
+            let channel = taquilla_proto::client::endpoint(target, tls)
+                .map_err(|why| anyhow::anyhow!("--target: {why}"))?
                 .tcp_nodelay(true)
                 // Thousands of streams share a connection: h2 caps the small DATA frames a
                 // connection may hold unread at half its window, so give it a big one.
@@ -83,12 +90,17 @@ async fn connect(
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let tls = taquilla_proto::client::ClientTls::from_options(
+        cli.tls_ca.as_deref(),
+        cli.tls_domain.as_deref(),
+    )
+    .map_err(|why| anyhow::anyhow!(why))?;
     match cli.command {
         Some(Command::BenchSales(args)) => {
             let token = cli
                 .token
                 .ok_or_else(|| anyhow::anyhow!("bench-sales needs the operator token (--token)"))?;
-            let channels = connect(&cli.target, args.connections).await?;
+            let channels = connect(&cli.target, &tls, args.connections).await?;
             bench::run(channels, token, args).await?;
             Ok(ExitCode::SUCCESS)
         }
@@ -96,7 +108,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let token = cli
                 .token
                 .ok_or_else(|| anyhow::anyhow!("bench-queue needs the operator token (--token)"))?;
-            let channels = connect(&cli.target, args.connections).await?;
+            let channels = connect(&cli.target, &tls, args.connections).await?;
             queue_bench::run(channels, token, args).await?;
             Ok(ExitCode::SUCCESS)
         }
@@ -106,7 +118,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ExitCode::FAILURE
         }),
         None => {
-            let channels = connect(&cli.target, cli.sale.connections).await?;
+            let channels = connect(&cli.target, &tls, cli.sale.connections).await?;
             let passed = sale::run(&cli.target, channels, cli.token, cli.sale).await?;
             Ok(if passed {
                 ExitCode::SUCCESS

@@ -36,6 +36,14 @@ struct Cli {
     )]
     server: String,
 
+    /// Certificate authority (PEM) to trust for an https:// --server; default: the system's.
+    #[arg(long, global = true, env = "TAQUILLA_TLS_CA", value_name = "PEM")]
+    tls_ca: Option<PathBuf>,
+
+    /// Name to expect in the server's certificate, if not --server's host.
+    #[arg(long, global = true, env = "TAQUILLA_TLS_DOMAIN")]
+    tls_domain: Option<String>,
+
     /// Operator token. Empty: read from <data-dir>/operator-token, where a local embedded server
     /// writes it.
     #[arg(
@@ -289,15 +297,32 @@ fn explain(status: tonic::Status) -> anyhow::Error {
     }
 }
 
-async fn connect(server: &str) -> anyhow::Result<Channel> {
-    tonic::transport::Endpoint::from_shared(server.to_string())
-        .map_err(|_| {
-            anyhow::anyhow!("--server {server:?} is not a valid URL, e.g. http://127.0.0.1:50051")
-        })?
+async fn connect(cli: &Cli) -> anyhow::Result<Channel> {
+    let server = &cli.server;
+    let tls = taquilla_proto::client::ClientTls::from_options(
+        cli.tls_ca.as_deref(),
+        cli.tls_domain.as_deref(),
+    )
+    .map_err(|why| anyhow::anyhow!(why))?;
+    taquilla_proto::client::endpoint(server, &tls)
+        .map_err(|why| anyhow::anyhow!("--server: {why}"))?
         .connect_timeout(std::time::Duration::from_secs(5))
         .connect()
         .await
-        .map_err(|_| anyhow::anyhow!("cannot reach the server at {server}: is it running?"))
+        .map_err(|e| {
+            // A TLS failure's cause is in the source chain; say it rather than "is it running?".
+            let mut cause = std::error::Error::source(&e);
+            let mut detail = String::new();
+            while let Some(inner) = cause {
+                detail = inner.to_string();
+                cause = inner.source();
+            }
+            if detail.is_empty() {
+                anyhow::anyhow!("cannot reach the server at {server}: is it running?")
+            } else {
+                anyhow::anyhow!("cannot reach the server at {server}: {detail}")
+            }
+        })
 }
 
 fn operator(channel: Channel, token: &str) -> anyhow::Result<OperatorClient> {
@@ -320,7 +345,7 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
     } else {
         None
     };
-    let channel = connect(&cli.server).await?;
+    let channel = connect(&cli).await?;
     let op = || operator(channel.clone(), token.as_deref().unwrap_or_default());
     match cli.command {
         Command::Seed { demo } => {

@@ -8,7 +8,7 @@ use sqlx::Connection;
 use taquilla_proto::v1 as pb;
 use taquilla_server::app::LocalServer;
 use taquilla_server::config::Config;
-use taquilla_server::testing::PgDatabase;
+use taquilla_server::testing::{PgDatabase, RedisNamespace};
 
 const TOKEN: &str = "test-operator-token";
 
@@ -16,21 +16,28 @@ struct Server {
     server: LocalServer,
     dir: tempfile::TempDir,
     database: Option<PgDatabase>,
+    _redis: Option<RedisNamespace>,
 }
 
 async fn start(postgres: bool) -> Server {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut config = Config::for_tests(dir.path().to_path_buf());
-    let mut database = None;
+    let (mut database, mut redis) = (None, None);
     if postgres {
+        // The distributed backend: PostgreSQL for the inventory, Redis for the waiting room.
         let db = PgDatabase::create().await;
         config.database_url = Some(db.url.clone());
         database = Some(db);
+        let namespace = RedisNamespace::new();
+        config.redis_url = Some(taquilla_server::testing::redis_url());
+        config.redis_namespace = namespace.name.clone();
+        redis = Some(namespace);
     }
     Server {
         server: LocalServer::start(&config).await.expect("server starts"),
         dir,
         database,
+        _redis: redis,
     }
 }
 
@@ -405,7 +412,7 @@ fn unreachable_server_is_one_line() {
         .args(["--server", "not a url", "events"])
         .output()
         .expect("run");
-    assert_one_line_error(&out, "not a valid URL");
+    assert_one_line_error(&out, "not a server address");
     let help = assert_cmd::Command::cargo_bin("taquilla-ops")
         .expect("binary")
         .args(["sale", "open", "--help"])
@@ -413,4 +420,108 @@ fn unreachable_server_is_one_line() {
         .expect("run");
     assert!(help.status.success());
     assert!(String::from_utf8_lossy(&help.stdout).contains("Example"));
+}
+
+/// A CA, and a server certificate it signed for `localhost` and `127.0.0.1`: (CA PEM,
+/// certificate PEM, key PEM).
+fn private_ca() -> (String, String, String) {
+    let ca_key = rcgen::KeyPair::generate().expect("CA key");
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(rcgen::DnType::CommonName, "Taquilla test CA");
+    let ca_cert = ca.self_signed(&ca_key).expect("CA certificate");
+    let issuer = rcgen::Issuer::from_params(&ca, &ca_key);
+    let key = rcgen::KeyPair::generate().expect("server key");
+    let cert =
+        rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+            .expect("server params")
+            .signed_by(&key, &issuer)
+            .expect("server certificate");
+    (ca_cert.pem(), cert.pem(), key.serialize_pem())
+}
+
+/// The gRPC port over TLS: the CLI trusts the server through --tls-ca, by name or by address;
+/// without the CA, or speaking plain HTTP/2 to it, it is refused with one line that says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_with_a_private_certificate_authority() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (ca, cert, key) = private_ca();
+    let path = |name: &str, pem: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, pem).expect("write PEM");
+        path.to_string_lossy().into_owned()
+    };
+    let (ca, cert, key) = (
+        path("ca.pem", &ca),
+        path("server.pem", &cert),
+        path("server.key", &key),
+    );
+    let mut config = Config::for_tests(dir.path().join("data"));
+    config.tls_cert = Some(cert.clone().into());
+    config.tls_key = Some(key.into());
+    let server = LocalServer::start(&config)
+        .await
+        .expect("TLS server starts");
+    let port = server.addr.port();
+    let ops = |args: Vec<String>| async move {
+        let mut command = assert_cmd::Command::cargo_bin("taquilla-ops").expect("binary");
+        command
+            .env_clear()
+            .args(["--token", TOKEN])
+            .args(&args)
+            .timeout(std::time::Duration::from_secs(60));
+        tokio::task::spawn_blocking(move || command.output().expect("run"))
+            .await
+            .expect("join")
+    };
+    let args = |server: String, extra: &[&str]| {
+        let mut args = vec!["--server".to_string(), server];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args.push("seed".into());
+        args.push("lux-tour".into());
+        args
+    };
+
+    for address in [
+        format!("https://localhost:{port}"),
+        format!("https://127.0.0.1:{port}"),
+    ] {
+        let out = ops(args(address.clone(), &["--tls-ca", &ca])).await;
+        assert!(
+            out.status.success(),
+            "{address}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(String::from_utf8_lossy(&out.stdout).contains("lux-mad-2026-03-30"));
+    }
+    // The system's authorities do not know this CA.
+    let out = ops(args(format!("https://localhost:{port}"), &[])).await;
+    assert_one_line_error(&out, "certificate");
+    // The certificate names localhost and 127.0.0.1, not tickets.example.
+    let out = ops(args(
+        format!("https://127.0.0.1:{port}"),
+        &["--tls-ca", &ca, "--tls-domain", "tickets.example"],
+    ))
+    .await;
+    assert_one_line_error(&out, "certificate");
+    // Plain HTTP/2 to a TLS port gets no answer.
+    let out = ops(args(format!("http://127.0.0.1:{port}"), &[])).await;
+    assert!(!out.status.success());
+    // TLS options with a plain address are a mistake, said as such.
+    let out = ops(args(format!("http://127.0.0.1:{port}"), &["--tls-ca", &ca])).await;
+    assert_one_line_error(&out, "not an https:// address");
+    // A CA file that is not there.
+    let missing = dir
+        .path()
+        .join("missing.pem")
+        .to_string_lossy()
+        .into_owned();
+    let out = ops(args(
+        format!("https://localhost:{port}"),
+        &["--tls-ca", &missing],
+    ))
+    .await;
+    assert_one_line_error(&out, "cannot read the TLS CA file");
+    server.stop().await.expect("clean stop");
 }

@@ -4,6 +4,7 @@
 //! tokens, admission passes, ticket codes) with the offline ticket-code check; and [`display`],
 //! wire values written for people (money, counts, times) as every client shows them.
 
+pub mod client;
 pub mod display;
 pub mod signed;
 

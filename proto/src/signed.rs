@@ -457,7 +457,33 @@ mod tests {
         fn arbitrary_input_never_panics(input in ".{0,300}") {
             let s = signer();
             let _ = s.verify::<PassClaims>(TokenKind::AdmissionPass, &input);
+            let _ = s.verify::<QueueClaims>(TokenKind::Queue, &input);
+            let _ = s.verify::<TicketClaims>(TokenKind::Ticket, &input);
             let _ = s.kind_of(&input);
+            let _ = peek_ticket(&input);
+        }
+
+        /// Changing any one character of a signed pass makes it fail verification (or, when the
+        /// change lands in base64 padding bits that decode to the same bytes, verify to the very
+        /// same claims): never a different set of claims, never a panic.
+        #[test]
+        fn a_tampered_pass_never_verifies_as_other_claims(
+            index in 0usize..400,
+            replacement in proptest::char::range('!', '~'),
+            fan in "[a-z0-9]{1,40}",
+        ) {
+            let s = signer();
+            let claims = PassClaims { fan, ..pass() };
+            let token = s.sign(TokenKind::AdmissionPass, &claims);
+            let mut chars: Vec<char> = token.chars().collect();
+            let at = index % chars.len();
+            chars[at] = replacement;
+            let tampered: String = chars.into_iter().collect();
+            if let Ok(verified) = s.verify::<PassClaims>(TokenKind::AdmissionPass, &tampered) {
+                proptest::prop_assert_eq!(verified, claims);
+            }
+            // A pass is never accepted as another kind of token.
+            proptest::prop_assert!(s.verify::<QueueClaims>(TokenKind::Queue, &token).is_err());
         }
     }
 }

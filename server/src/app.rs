@@ -101,6 +101,31 @@ pub struct App {
     operator_auth: OperatorAuth,
     /// Flipped to `true` when shutdown starts; background tasks and streams watch it.
     stop: watch::Sender<bool>,
+    /// The certificate and key of the gRPC port, when it serves TLS.
+    tls: Option<tonic::transport::Identity>,
+}
+
+/// Reads the gRPC port's certificate chain and key (PEM), when both are given.
+fn load_tls(config: &Config) -> anyhow::Result<Option<tonic::transport::Identity>> {
+    let read = |flag: &str, path: &Path| {
+        let pem = std::fs::read(path)
+            .map_err(|e| anyhow::anyhow!("cannot read {flag} {}: {e}", path.display()))?;
+        if !pem.starts_with(b"-----BEGIN") {
+            anyhow::bail!(
+                "{flag} {} is not a PEM file (it should start with -----BEGIN)",
+                path.display()
+            );
+        }
+        Ok(pem)
+    };
+    match (&config.tls_cert, &config.tls_key) {
+        (None, None) => Ok(None),
+        (Some(cert), Some(key)) => Ok(Some(tonic::transport::Identity::from_pem(
+            read("--tls-cert", cert)?,
+            read("--tls-key", key)?,
+        ))),
+        _ => anyhow::bail!("TLS needs both --tls-cert and --tls-key"),
+    }
 }
 
 /// Reads a secret from `path`, or creates it there (readable only by this user) with `fresh`.
@@ -206,6 +231,7 @@ impl App {
             connect_timeout: config.connect_timeout,
             breaker: config.breaker(),
         };
+        let tls = load_tls(config)?;
         let store = store::open(config.database_url.as_deref(), &config.data_dir, &options).await?;
         let redis = match &config.redis_url {
             Some(url) => Some(connect_redis(url, config.connect_timeout).await?),
@@ -322,6 +348,7 @@ impl App {
             state,
             operator_auth,
             stop,
+            tls,
         })
     }
 
@@ -378,7 +405,13 @@ impl App {
 
         let grpc_addr = grpc.local_addr()?;
         let admin_addr = admin.local_addr()?;
-        let router = tonic::transport::Server::builder()
+        let mut builder = tonic::transport::Server::builder();
+        if let Some(identity) = self.tls {
+            builder = builder
+                .tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))
+                .context("the TLS certificate or key is not usable")?;
+        }
+        let router = builder
             .tcp_nodelay(true)
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
             .layer(RpcMetricsLayer::new(state.metrics.clone()))

@@ -117,6 +117,15 @@ pub struct Config {
     #[arg(long, env = "TAQUILLA_ADMIN_LISTEN", default_value = "127.0.0.1:9464")]
     pub admin_listen: SocketAddr,
 
+    /// Serve gRPC over TLS with this certificate chain (PEM); needs --tls-key. Clients then use
+    /// https:// addresses (and --tls-ca if the certificate's authority is not a system one).
+    #[arg(long, env = "TAQUILLA_TLS_CERT", value_name = "PEM")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, env = "TAQUILLA_TLS_KEY", value_name = "PEM")]
+    pub tls_key: Option<PathBuf>,
+
     /// PostgreSQL URL (postgres://user@host/db) or sqlite://file. Empty: the embedded SQLite file
     /// in --data-dir.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
@@ -276,6 +285,8 @@ impl Config {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             admin_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            tls_cert: None,
+            tls_key: None,
             database_url: None,
             redis_url: None,
             redis_namespace: "tq".into(),

@@ -22,6 +22,12 @@ struct Cli {
         default_value = "http://127.0.0.1:50051"
     )]
     server: String,
+    /// Certificate authority (PEM) to trust for an https:// --server; default: the system's.
+    #[arg(long, env = "TAQUILLA_TLS_CA", value_name = "PEM")]
+    tls_ca: Option<std::path::PathBuf>,
+    /// Name to expect in the server's certificate, if not --server's host.
+    #[arg(long, env = "TAQUILLA_TLS_DOMAIN")]
+    tls_domain: Option<String>,
     /// Event to join straight away (skips the event list).
     #[arg(long, env = "TAQUILLA_EVENT")]
     event: Option<String>,
@@ -49,7 +55,11 @@ fn default_fingerprint() -> String {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let channel = match net::channel(&cli.server) {
+    let tls = taquilla_proto::client::ClientTls::from_options(
+        cli.tls_ca.as_deref(),
+        cli.tls_domain.as_deref(),
+    );
+    let channel = match tls.and_then(|tls| net::channel(&cli.server, &tls)) {
         Ok(channel) => channel,
         Err(why) => {
             eprintln!("taquilla-fan: {why}");

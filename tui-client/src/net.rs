@@ -9,7 +9,7 @@ use taquilla_proto::v1 as pb;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::JoinHandle;
 use tonic::Code;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 use crate::app::{Command, Failure, Link, Msg, Net, Selection};
 
@@ -36,9 +36,8 @@ impl std::fmt::Debug for Network {
 
 /// Checks the server address and prepares a channel that connects on first use (and again
 /// after a drop), so the app starts at once even when the server is down.
-pub fn channel(server: &str) -> Result<Channel, String> {
-    let endpoint = Endpoint::from_shared(server.to_string())
-        .map_err(|_| format!("{server:?} is not a server address like http://127.0.0.1:50051"))?
+pub fn channel(server: &str, tls: &taquilla_proto::client::ClientTls) -> Result<Channel, String> {
+    let endpoint = taquilla_proto::client::endpoint(server, tls)?
         .connect_timeout(Duration::from_secs(5))
         .tcp_nodelay(true)
         .http2_keep_alive_interval(Duration::from_secs(20))

@@ -117,7 +117,7 @@ async fn the_queue_stream_reconnects_with_the_same_token_and_keeps_the_place() {
     let proxy = Proxy::start(server.addr).await;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let mut network = Network::new(
-        channel(&format!("http://{}", proxy.addr)).expect("address"),
+        channel(&format!("http://{}", proxy.addr), &Default::default()).expect("address"),
         tx,
     );
 

@@ -408,6 +408,41 @@ impl SectionSpec {
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        /// An operator's layout file, whatever it holds, is a layout or a sentence: never a
+        /// panic (sizes, prices and ids are all checked before anything is built).
+        #[test]
+        fn any_layout_document_is_parsed_or_refused(doc in "\\PC{0,400}") {
+            if let Ok(spec) = parse_toml(&doc) {
+                let _ = spec.validate();
+            }
+            if let Ok(spec) = parse_json(&doc) {
+                let _ = spec.validate();
+            }
+        }
+
+        /// Structured but hostile layouts: huge or zero sizes, negative prices.
+        #[test]
+        fn hostile_sizes_and_prices_are_refused_not_built(
+            rows in proptest::num::i64::ANY,
+            seats in proptest::num::i64::ANY,
+            price in proptest::num::i64::ANY,
+            capacity in proptest::num::i64::ANY,
+        ) {
+            let doc = format!(
+                "[venue]\nid = \"v\"\nname = \"V\"\n\
+                 [[sections]]\nid = \"s\"\nname = \"S\"\nkind = \"seated\"\nprice_minor = {price}\nrow_count = {rows}\nseats_per_row = {seats}\n\
+                 [[sections]]\nid = \"g\"\nname = \"G\"\nkind = \"general_admission\"\nprice_minor = {price}\ncapacity = {capacity}\n"
+            );
+            if let Ok(spec) = parse_toml(&doc)
+                && let Ok(layout) = spec.validate()
+            {
+                proptest::prop_assert!(layout.capacity() > 0);
+                proptest::prop_assert!(price >= 0);
+            }
+        }
+    }
+
     const EXAMPLE: &str = r#"
         [venue]
         id = "sala-demo"

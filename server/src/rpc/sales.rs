@@ -409,6 +409,44 @@ mod tests {
 
     const NOV_2026: i64 = 1_795_000_000_000;
 
+    proptest::proptest! {
+        /// Whatever a client sends as a card, the answer is a card or INVALID_ARGUMENT /
+        /// FAILED_PRECONDITION naming the field: never a panic.
+        #[test]
+        fn any_card_is_parsed_or_refused_with_a_reason(
+            number in "[0-9 a-z\\-]{0,30}",
+            exp_month in proptest::num::u32::ANY,
+            exp_year in proptest::num::u32::ANY,
+            cvc in ".{0,6}",
+        ) {
+            let card = pb::Card { number, exp_month, exp_year, cvc };
+            match parse_card(Some(card), NOV_2026) {
+                Ok(parsed) => {
+                    proptest::prop_assert!(parsed.number.bytes().all(|b| b.is_ascii_digit()));
+                    proptest::prop_assert!(luhn(&parsed.number));
+                    proptest::prop_assert!((1..=12).contains(&parsed.exp_month));
+                }
+                Err(ApiError::InvalidArgument(m) | ApiError::FailedPrecondition(m)) => {
+                    proptest::prop_assert!(m.contains("card"), "{}", m);
+                }
+                Err(other) => proptest::prop_assert!(false, "unexpected {:?}", other),
+            }
+        }
+
+        /// Ids and idempotency keys: anything at all is accepted or refused, never a panic, and
+        /// what is accepted is safe to log and to store.
+        #[test]
+        fn any_id_or_key_is_checked(input in "\\PC{0,80}") {
+            if let Ok(id) = check_id("order_id", &input) {
+                proptest::prop_assert!(id.len() <= 64 && !id.is_empty());
+                proptest::prop_assert!(id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'));
+            }
+            if purchase::check_idempotency_key(&input).is_ok() {
+                proptest::prop_assert!(!input.chars().any(char::is_control));
+            }
+        }
+    }
+
     fn card(number: &str) -> pb::Card {
         pb::Card {
             number: number.into(),
