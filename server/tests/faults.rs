@@ -291,12 +291,7 @@ async fn a_draining_node_finishes_in_flight_calls_and_sends_watchers_elsewhere(b
     create_event(&server, "ev", HALL, 4).await;
     server
         .operator()
-        .open_sale(pb::OpenSaleRequest {
-            event_id: "ev".into(),
-            phase: pb::SalePhase::General as i32,
-            opens_at_unix_ms: 0,
-            presale_codes: vec![],
-        })
+        .open_sale(common::open_general_now("ev"))
         .await
         .expect("open");
     let order_id = order_of(&server, 0).await;

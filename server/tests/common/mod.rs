@@ -444,3 +444,13 @@ pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
     stream.read_to_string(&mut body).await.expect("read");
     body
 }
+
+/// Opens `event_id`'s general sale now.
+pub fn open_general_now(event_id: &str) -> pb::OpenSaleRequest {
+    pb::OpenSaleRequest {
+        event_id: event_id.into(),
+        phase: pb::SalePhase::General as i32,
+        opens_at_unix_ms: 0,
+        presale_codes: vec![],
+    }
+}
