@@ -7,6 +7,14 @@ use std::path::Path;
 
 use tonic::transport::{Certificate, ClientTlsConfig, Endpoint};
 
+/// Makes rustls use ring in this process. Needed before any TLS configuration is built: when
+/// one build links both of rustls' crypto providers (the load generator's HTTP client brings
+/// the other), rustls refuses to guess and panics. Calling it again does nothing.
+pub fn use_ring_crypto() {
+    // An error only means a provider is installed already.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// A client's TLS settings.
 #[derive(Debug, Clone, Default)]
 pub struct ClientTls {
@@ -56,6 +64,7 @@ pub fn endpoint(address: &str, tls: &ClientTls) -> Result<Endpoint, String> {
         }
         return Ok(endpoint);
     }
+    use_ring_crypto();
     let mut config = match &tls.ca_pem {
         Some(pem) => ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem)),
         None => ClientTlsConfig::new().with_native_roots(),

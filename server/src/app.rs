@@ -120,10 +120,13 @@ fn load_tls(config: &Config) -> anyhow::Result<Option<tonic::transport::Identity
     };
     match (&config.tls_cert, &config.tls_key) {
         (None, None) => Ok(None),
-        (Some(cert), Some(key)) => Ok(Some(tonic::transport::Identity::from_pem(
-            read("--tls-cert", cert)?,
-            read("--tls-key", key)?,
-        ))),
+        (Some(cert), Some(key)) => {
+            taquilla_proto::client::use_ring_crypto();
+            Ok(Some(tonic::transport::Identity::from_pem(
+                read("--tls-cert", cert)?,
+                read("--tls-key", key)?,
+            )))
+        }
         _ => anyhow::bail!("TLS needs both --tls-cert and --tls-key"),
     }
 }

@@ -378,10 +378,8 @@ impl pb::sales_server::Sales for SalesService {
         .await?;
         if let (Credential::Pass(pass), crate::store::OrderState::Paid) = (&credential, order.state)
         {
-            // The payment stands either way; a missed note keeps the slot until the pass ends.
-            if let Err(e) = self.state.waiting_room.finished_buying(pass).await {
-                tracing::warn!(error = %e, "could not free a paying fan's slot");
-            }
+            // The payment stands either way; a missed note is retried in the background.
+            self.state.waiting_room.finished_buying_or_retry(pass).await;
         }
         let event = find_event(&self.state, &order.event_id).await?;
         Ok(Response::new(pb::PayResponse {

@@ -1868,6 +1868,35 @@ impl WaitingRoom {
         Ok(())
     }
 
+    /// Frees a paying fan's slot like [`WaitingRoom::finished_buying`]; if the store does not
+    /// answer (Redis restarting), keeps trying in the background with backoff until it does or
+    /// the pass expires. A slot left taken would hold the line back by one fan until then, and a
+    /// blip during a busy minute would leave `max_active` of them.
+    pub async fn finished_buying_or_retry(self: &Arc<Self>, claims: &PassClaims) {
+        let Err(e) = self.finished_buying(claims).await else {
+            return;
+        };
+        tracing::warn!(error = %e, "could not free a paying fan's slot; retrying in the background");
+        let (room, claims) = (self.clone(), claims.clone());
+        tokio::spawn(async move {
+            let mut wait = Duration::from_millis(250);
+            loop {
+                tokio::time::sleep(wait).await;
+                match room.finished_buying(&claims).await {
+                    Ok(()) => {
+                        tracing::info!("freed a paying fan's slot after the store came back");
+                        return;
+                    }
+                    Err(e) if room.clock.now_ms() >= claims.exp => {
+                        tracing::warn!(error = %e, "gave up freeing a paying fan's slot: the pass has expired");
+                        return;
+                    }
+                    Err(_) => wait = (wait * 2).min(Duration::from_secs(10)),
+                }
+            }
+        });
+    }
+
     /// Applies a sale change made by an operator (already stored); opening now shuffles the
     /// pre-queue and returns the seed.
     pub async fn set_sale(
