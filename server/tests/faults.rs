@@ -59,6 +59,20 @@ async fn breaker_state(server: &TestServer, name: &str) -> String {
         .clone()
 }
 
+/// How long a fan waits before retrying a call the server refused: the retry hint, after
+/// checking the refusal is a retryable one and time is not up.
+fn retry_wait(fan: u32, status: &tonic::Status, deadline: Instant) -> Duration {
+    assert!(
+        matches!(
+            status.code(),
+            Code::Unavailable | Code::ResourceExhausted | Code::Aborted
+        ),
+        "fan {fan}: {status:?}"
+    );
+    assert!(Instant::now() < deadline, "fan {fan} gave up: {status:?}");
+    taquilla_proto::retry_after(status).unwrap_or(Duration::from_millis(200))
+}
+
 /// Pays every order, each fan retrying as told (retry-after-ms) until paid or `deadline`.
 async fn pay_all_retrying(server: &Arc<TestServer>, orders: &[(u32, String)], deadline: Instant) {
     let mut tasks = Vec::new();
@@ -69,20 +83,7 @@ async fn pay_all_retrying(server: &Arc<TestServer>, orders: &[(u32, String)], de
                 match pay(&server, fan, &order_id).await {
                     Ok(answer) => return answer.order.expect("order"),
                     Err(status) => {
-                        assert!(
-                            matches!(
-                                status.code(),
-                                Code::Unavailable | Code::ResourceExhausted | Code::Aborted
-                            ),
-                            "fan {fan}: {status:?}"
-                        );
-                        assert!(
-                            Instant::now() < deadline,
-                            "fan {fan} never paid: {status:?}"
-                        );
-                        let wait = taquilla_proto::retry_after(&status)
-                            .unwrap_or(Duration::from_millis(200))
-                            .min(Duration::from_secs(2));
+                        let wait = retry_wait(fan, &status, deadline).min(Duration::from_secs(2));
                         tokio::time::sleep(wait).await;
                     }
                 }
@@ -490,20 +491,7 @@ async fn fan_buys_through_the_queue(server: Arc<TestServer>, fan: u32) -> pb::Or
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     let mut client = server.sales_with_pass(&pass);
-    let retry = |status: &tonic::Status| {
-        assert!(
-            matches!(
-                status.code(),
-                Code::Unavailable | Code::ResourceExhausted | Code::Aborted
-            ),
-            "fan {fan}: {status:?}"
-        );
-        assert!(
-            Instant::now() < deadline,
-            "fan {fan} never bought: {status:?}"
-        );
-        taquilla_proto::retry_after(status).unwrap_or(Duration::from_millis(200))
-    };
+    let retry = |status: &tonic::Status| retry_wait(fan, status, deadline);
     let hold = loop {
         match client.hold_seats(common::best("ev", "s", 1)).await {
             Ok(r) => break r.into_inner().hold.expect("hold"),
