@@ -70,7 +70,7 @@ impl From<StoreError> for ApiError {
             StoreError::BreakerOpen { retry_in_ms } => ApiError::CircuitOpen {
                 message: format!(
                     "the database is not answering, so calls are paused while it recovers; \
-                     nothing was changed, please retry in {} s",
+                     please retry in {} s (with the same idempotency key, if the call has one)",
                     retry_in_ms.div_ceil(1_000).max(1)
                 ),
                 retry_after_ms: retry_in_ms,

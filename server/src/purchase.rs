@@ -418,10 +418,29 @@ fn in_doubt() -> ApiError {
     )
 }
 
-/// The answer to a payment left in flight by a provider call that did not finish.
+/// The answer to a payment left in flight (authorized, maybe captured) by a provider call that
+/// did not finish: the same key, retried, finishes it; a call not sent says when to retry.
 fn unfinished(e: ProviderError) -> ApiError {
     match e {
-        ProviderError::NotSent { why, retry_after } => why.api_error(retry_after),
+        ProviderError::NotSent { why, retry_after } => {
+            let retry_after_ms = u64::try_from(retry_after.as_millis()).unwrap_or(u64::MAX);
+            let message = format!(
+                "your payment is being confirmed but the payment provider cannot be reached \
+                 right now. Call Pay again with the same idempotency key in {} s to see the \
+                 result (you will not be charged twice)",
+                retry_after_ms.div_ceil(1_000).max(1)
+            );
+            match why {
+                crate::payments::NotSent::BreakerOpen => ApiError::CircuitOpen {
+                    message,
+                    retry_after_ms,
+                },
+                crate::payments::NotSent::RateLimited => ApiError::ResourceExhausted {
+                    message,
+                    retry_after_ms,
+                },
+            }
+        }
         _ => in_doubt(),
     }
 }

@@ -44,6 +44,12 @@ impl Pacer {
     /// Reserves the next slot at or after `now`: how long to wait for it, or, if that is longer
     /// than the most a call may wait, how long until a retry would find a slot in time.
     pub fn reserve(&self, now: Instant) -> Result<Duration, Duration> {
+        self.reserve_as(now, true)
+    }
+
+    /// Like [`Pacer::reserve`]; a call that may not be refused (`refusable` false) takes its slot
+    /// however far away it is.
+    fn reserve_as(&self, now: Instant, refusable: bool) -> Result<Duration, Duration> {
         if self.interval.is_zero() {
             return Ok(Duration::ZERO);
         }
@@ -53,16 +59,18 @@ impl Pacer {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let slot = next_free.map_or(now, |at| at.max(now));
         let wait = slot - now;
-        if wait > self.max_wait {
+        if refusable && wait > self.max_wait {
             return Err((wait - self.max_wait).max(Duration::from_millis(50)));
         }
         *next_free = Some(slot + self.interval);
         Ok(wait)
     }
 
-    /// Waits for this call's slot.
-    pub async fn pace(&self) -> Result<(), ProviderError> {
-        match self.reserve(Instant::now()) {
+    /// Waits for this call's slot. Only a call that starts a payment (`refusable`) is refused
+    /// when the line is long: the calls that finish one (capture, void, refund, lookups) always
+    /// wait their turn, or an authorized payment could be starved of its capture.
+    pub async fn pace(&self, refusable: bool) -> Result<(), ProviderError> {
+        match self.reserve_as(Instant::now(), refusable) {
             Ok(wait) if wait.is_zero() => Ok(()),
             Ok(wait) => {
                 tokio::time::sleep(wait).await;
@@ -102,7 +110,7 @@ impl GuardedProvider {
         &self.breaker
     }
 
-    async fn guarded<T, F>(&self, call: F) -> Result<T, ProviderError>
+    async fn guarded<T, F>(&self, refusable: bool, call: F) -> Result<T, ProviderError>
     where
         F: std::future::Future<Output = Result<T, ProviderError>>,
     {
@@ -116,7 +124,7 @@ impl GuardedProvider {
             })?;
         // A call refused by the bucket was not made: it tells the breaker nothing (the permit
         // is dropped untold).
-        self.pacer.pace().await?;
+        self.pacer.pace(refusable).await?;
         let result = call.await;
         match &result {
             Err(ProviderError::Timeout | ProviderError::Unavailable(_)) => permit.failure(),
@@ -140,6 +148,7 @@ impl PaymentProvider for GuardedProvider {
         card: &CardDetails,
     ) -> Result<Intent, ProviderError> {
         self.guarded(
+            true,
             self.inner
                 .authorize(idempotency_key, amount_minor, currency, card),
         )
@@ -147,19 +156,19 @@ impl PaymentProvider for GuardedProvider {
     }
 
     async fn capture(&self, intent_id: &str) -> Result<Intent, ProviderError> {
-        self.guarded(self.inner.capture(intent_id)).await
+        self.guarded(false, self.inner.capture(intent_id)).await
     }
 
     async fn void(&self, intent_id: &str) -> Result<Intent, ProviderError> {
-        self.guarded(self.inner.void(intent_id)).await
+        self.guarded(false, self.inner.void(intent_id)).await
     }
 
     async fn refund(&self, intent_id: &str) -> Result<Intent, ProviderError> {
-        self.guarded(self.inner.refund(intent_id)).await
+        self.guarded(false, self.inner.refund(intent_id)).await
     }
 
     async fn find(&self, idempotency_key: &str) -> Result<Option<Intent>, ProviderError> {
-        self.guarded(self.inner.find(idempotency_key)).await
+        self.guarded(false, self.inner.find(idempotency_key)).await
     }
 }
 
@@ -185,6 +194,20 @@ mod tests {
         let idle = t0 + Duration::from_secs(10);
         assert_eq!(pacer.reserve(idle), Ok(Duration::ZERO));
         assert_eq!(pacer.reserve(idle), Ok(Duration::from_millis(10)));
+    }
+
+    #[test]
+    fn calls_finishing_a_payment_wait_their_turn_instead_of_being_refused() {
+        let pacer = Pacer::new(100, Duration::from_millis(20));
+        let t0 = Instant::now();
+        for _ in 0..3 {
+            assert!(pacer.reserve(t0).is_ok());
+        }
+        // A new authorization would wait 30 ms: refused.
+        assert!(pacer.reserve(t0).is_err());
+        // A capture takes the slot anyway, and the line grows behind it.
+        assert_eq!(pacer.reserve_as(t0, false), Ok(Duration::from_millis(30)));
+        assert_eq!(pacer.reserve_as(t0, false), Ok(Duration::from_millis(40)));
     }
 
     #[test]

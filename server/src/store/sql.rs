@@ -87,10 +87,14 @@ pub(crate) struct SqlStore<DB: Database> {
 }
 
 impl<DB: Database> SqlStore<DB> {
+    fn full(&self, pool: &Pool<DB>) -> bool {
+        pool.size() >= pool.options().get_max_connections()
+    }
+
     /// Runs one store call through the database's circuit breaker. A lost connection counts as
-    /// a failure; so does waiting in vain for a connection when the pool holds none (none can be
-    /// made), but not when every connection is merely busy: that is load, which shedding
-    /// answers, not a database that is down. Whatever the database answered is a success.
+    /// a failure; so does waiting in vain for a connection while the pool had room to open one
+    /// (none could be made), but not when every connection is merely busy: that is load, which
+    /// shedding answers, not a database that is down. Whatever the database answered is a success.
     pub(crate) async fn guarded<T>(
         &self,
         call: impl std::future::Future<Output = Result<T, StoreError>>,
@@ -104,7 +108,9 @@ impl<DB: Database> SqlStore<DB> {
         let result = call.await;
         match &result {
             Err(StoreError::Unavailable(_)) => permit.failure(),
-            Err(StoreError::Busy(_)) if self.writer.size() == 0 || self.reader.size() == 0 => {
+            // Every connection in use: load. A pool with room that still got none in time
+            // could not connect: the database is down.
+            Err(StoreError::Busy(_)) if !self.full(&self.writer) && !self.full(&self.reader) => {
                 permit.failure()
             }
             Err(StoreError::Busy(_)) => drop(permit),
