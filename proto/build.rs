@@ -1,4 +1,4 @@
-//! Compiles `taquilla/v1/*.proto` with protox (a pure-Rust protobuf compiler), so the build
+//! Compiles `taquilla/v1/*.proto` (and the payment simulator's `taquilla/sim/v1`) with protox (a pure-Rust protobuf compiler), so the build
 //! needs no system `protoc`, and writes the descriptor set that server reflection serves.
 
 use std::path::PathBuf;
@@ -10,8 +10,12 @@ const PROTOS: &[&str] = &[
     "taquilla/v1/operator.proto",
 ];
 
+/// The simulated payment provider's own service: compiled apart so that reflection on the
+/// Taquilla server lists only the public API.
+const SIMULATOR_PROTOS: &[&str] = &["taquilla/sim/v1/payment_simulator.proto"];
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    for proto in PROTOS {
+    for proto in PROTOS.iter().chain(SIMULATOR_PROTOS) {
         println!("cargo:rerun-if-changed={proto}");
     }
     let fds = protox::compile(PROTOS, ["."])?;
@@ -23,5 +27,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build_server(true)
         .codec_path("crate::LeanCodec")
         .compile_fds(fds)?;
+    tonic_prost_build::configure()
+        .build_client(true)
+        .build_server(true)
+        .codec_path("crate::LeanCodec")
+        .compile_fds(protox::compile(SIMULATOR_PROTOS, ["."])?)?;
     Ok(())
 }

@@ -2,7 +2,8 @@
 //! servers for the `WaitingRoom`, `Sales` and `Operator` services, and the encoded file
 //! descriptor set that server reflection serves; [`signed`], the signed credentials (queue
 //! tokens, admission passes, ticket codes) with the offline ticket-code check; and [`display`],
-//! wire values written for people (money, counts, times) as every client shows them.
+//! wire values written for people (money, counts, times) as every client shows them; and
+//! [`sim`], the simulated payment provider's own service.
 
 pub mod client;
 pub mod display;
@@ -12,6 +13,13 @@ pub mod signed;
 pub mod v1 {
     #![allow(clippy::all, missing_docs)]
     tonic::include_proto!("taquilla.v1");
+}
+
+/// The simulated payment provider's service (package `taquilla.sim.v1`), which several server
+/// nodes share when the provider runs as a process of its own (`taquilla-paysim`).
+pub mod sim {
+    #![allow(clippy::all, missing_docs)]
+    tonic::include_proto!("taquilla.sim.v1");
 }
 
 /// The encoded `FileDescriptorSet` of every Taquilla `.proto` file, for server reflection.

@@ -28,7 +28,9 @@ use crate::domain::SaleState;
 use crate::domain::clock::{Clock, SystemClock};
 use crate::limits::{AbuseLog, Rate, RateLimiter};
 use crate::metrics::{Metrics, RpcMetricsLayer};
+use crate::payments::PaymentProvider;
 use crate::payments::guarded::GuardedProvider;
+use crate::payments::remote::RemoteProvider;
 use crate::payments::simulated::{SimulatedConfig, SimulatedProvider};
 use crate::rpc::operator::OperatorService;
 use crate::rpc::sales::SalesService;
@@ -36,6 +38,7 @@ use crate::rpc::waiting_room::WaitingRoomService;
 use crate::store::{self, Store, StoreOptions};
 use crate::tokens::Signer;
 use crate::waiting_room::{JoinRateLimits, RoomTimings, WaitingRoom};
+use taquilla_proto::client::ClientTls;
 
 /// How long in-flight calls may take to finish after shutdown starts.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -59,7 +62,8 @@ pub struct AppState {
     pub redis: Option<redis::aio::ConnectionManager>,
     /// The payment provider, paced at its contract rate and behind its circuit breaker.
     pub provider: Arc<GuardedProvider>,
-    /// The simulated provider behind `provider`, for tests and fault injection.
+    /// The simulated provider behind `provider` when it runs in this process, for tests and
+    /// fault injection (none with --payment-provider-url).
     pub simulated_provider: Option<Arc<SimulatedProvider>>,
     /// Who may call the protected sales RPCs.
     pub guard: Arc<dyn AdmissionGuard>,
@@ -232,6 +236,7 @@ impl App {
         let options = StoreOptions {
             max_connections: config.db_max_connections,
             connect_timeout: config.connect_timeout,
+            call_timeout: config.db_call_timeout,
             breaker: config.breaker(),
         };
         let tls = load_tls(config)?;
@@ -264,13 +269,28 @@ impl App {
             },
         );
         sales_shed.register(&metrics);
-        let simulated = Arc::new(SimulatedProvider::new(SimulatedConfig {
-            latency_min: config.payment_latency,
-            latency_mean_extra: config.payment_latency_tail,
-            decline_rate: config.payment_decline_rate,
-            timeout_rate: config.payment_timeout_rate,
-            seed: rand::random(),
-        }));
+        let (provider, simulated): (Arc<dyn PaymentProvider>, _) =
+            match &config.payment_provider_url {
+                Some(url) => {
+                    let endpoint = taquilla_proto::client::endpoint(url, &ClientTls::default())
+                        .map_err(|e| anyhow::anyhow!("--payment-provider-url: {e}"))?
+                        .connect_timeout(config.connect_timeout)
+                        .tcp_nodelay(true);
+                    let remote =
+                        RemoteProvider::new(endpoint.connect_lazy(), config.payment_call_timeout);
+                    (Arc::new(remote), None)
+                }
+                None => {
+                    let simulated = Arc::new(SimulatedProvider::new(SimulatedConfig {
+                        latency_min: config.payment_latency,
+                        latency_mean_extra: config.payment_latency_tail,
+                        decline_rate: config.payment_decline_rate,
+                        timeout_rate: config.payment_timeout_rate,
+                        seed: rand::random(),
+                    }));
+                    (simulated.clone(), Some(simulated))
+                }
+            };
         let operator_auth = OperatorAuth::new(&operator_token, signer.clone());
         let (stop, stopping) = watch::channel(false);
         let timings = RoomTimings {
@@ -331,12 +351,12 @@ impl App {
             metrics,
             redis: redis.map(|(_, connection)| connection),
             provider: Arc::new(GuardedProvider::new(
-                simulated.clone(),
+                provider,
                 config.payment_rate,
                 config.payment_max_wait,
                 config.breaker(),
             )),
-            simulated_provider: Some(simulated),
+            simulated_provider: simulated,
             guard: Arc::new(PassGuard::new(operator_auth.clone(), signer, waiting_room)),
             sales_shed,
             sales_limiter,

@@ -245,6 +245,7 @@ mod tests {
         let options = StoreOptions {
             max_connections: 2,
             connect_timeout: Duration::from_secs(5),
+            call_timeout: Duration::from_secs(30),
             breaker: Default::default(),
         };
         let store = crate::store::open(None, dir, &options)

@@ -206,6 +206,17 @@ pub struct Config {
     #[arg(long, env = "TAQUILLA_FLAG_FAILED_HOLDS", default_value_t = 30)]
     pub flag_failed_holds: u32,
 
+    /// The payment provider to use: a `taquilla-paysim` process at this address (http:// or
+    /// https://), shared by every node of a sale. Without it each node runs the simulated
+    /// provider in process, configured by the --payment-latency… flags below.
+    #[arg(long, env = "TAQUILLA_PAYMENT_PROVIDER_URL", value_name = "URL")]
+    pub payment_provider_url: Option<String>,
+
+    /// With --payment-provider-url: a provider call without an answer this long is taken as
+    /// lost and reconciled by its idempotency key.
+    #[arg(long, env = "TAQUILLA_PAYMENT_CALL_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub payment_call_timeout: Duration,
+
     /// Simulated payment provider: least time a call takes.
     #[arg(long, env = "TAQUILLA_PAYMENT_LATENCY", default_value = "2ms", value_parser = parse_duration)]
     pub payment_latency: Duration,
@@ -265,6 +276,11 @@ pub struct Config {
     #[arg(long, env = "TAQUILLA_CONNECT_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
     pub connect_timeout: Duration,
 
+    /// Longest one database call may take (a database that stops answering without closing
+    /// its connections); past it the call fails UNAVAILABLE and counts against the breaker.
+    #[arg(long, env = "TAQUILLA_DB_CALL_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub db_call_timeout: Duration,
+
     /// Seed a demo sale at start ("lux-tour": 8 concerts, 142,000 seats); existing events are
     /// left as they are.
     #[arg(long, value_name = "DEMO")]
@@ -304,6 +320,8 @@ impl Config {
             flag_failed_holds: 30,
             no_show: Duration::from_secs(120),
             grace: Duration::from_secs(120),
+            payment_provider_url: None,
+            payment_call_timeout: Duration::from_secs(10),
             payment_latency: Duration::from_millis(1),
             payment_latency_tail: Duration::from_millis(1),
             payment_decline_rate: 0.0,
@@ -319,6 +337,7 @@ impl Config {
             payment_rate: 0,
             payment_max_wait: Duration::from_secs(2),
             connect_timeout: Duration::from_secs(5),
+            db_call_timeout: Duration::from_secs(30),
             seed: None,
             log: "warn".into(),
         }

@@ -97,12 +97,21 @@ impl Drop for RedisNamespace {
 
 /// A TCP proxy on a loopback port in front of a dependency (PostgreSQL, Redis), for fault
 /// tests: [`FaultProxy::cut`] drops every open connection and refuses new ones, as a crashed or
-/// restarting server would; [`FaultProxy::restore`] lets connections through again.
+/// restarting server would; [`FaultProxy::stall`] keeps connections open but forwards nothing,
+/// as a hung server or a network dropping packets would; [`FaultProxy::restore`] lets
+/// connections through again (connections that stalled are dropped then, their streams broken).
 #[derive(Debug)]
 pub struct FaultProxy {
     pub addr: std::net::SocketAddr,
-    up: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
+    state: std::sync::Arc<tokio::sync::watch::Sender<Link>>,
     task: tokio::task::JoinHandle<()>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Link {
+    Up,
+    Cut,
+    Stalled,
 }
 
 impl FaultProxy {
@@ -110,42 +119,65 @@ impl FaultProxy {
     pub async fn start(upstream: String) -> std::io::Result<FaultProxy> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
-        let up = std::sync::Arc::new(tokio::sync::watch::Sender::new(true));
-        let shared = up.clone();
+        let state = std::sync::Arc::new(tokio::sync::watch::Sender::new(Link::Up));
+        let shared = state.clone();
         let task = tokio::spawn(async move {
             loop {
                 let Ok((mut client, _)) = listener.accept().await else {
                     continue;
                 };
-                let mut cut = shared.subscribe();
-                if !*cut.borrow_and_update() {
+                let mut link = shared.subscribe();
+                let now = *link.borrow_and_update();
+                match now {
                     // Down: the connection is closed at once.
-                    drop(client);
-                    continue;
+                    Link::Cut => {
+                        drop(client);
+                        continue;
+                    }
+                    // Hung: the connection is accepted and then nothing happens.
+                    Link::Stalled => {
+                        tokio::spawn(async move {
+                            let _ = link.wait_for(|l| *l != Link::Stalled).await.is_ok();
+                            drop(client);
+                        });
+                        continue;
+                    }
+                    Link::Up => {}
                 }
                 let upstream = upstream.clone();
                 tokio::spawn(async move {
                     let Ok(mut server) = tokio::net::TcpStream::connect(&upstream).await else {
                         return;
                     };
-                    tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
-                        _ = cut.wait_for(|up| !*up) => {}
+                    let stalled = tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => false,
+                        changed = link.wait_for(|l| *l != Link::Up) => {
+                            changed.map(|l| *l == Link::Stalled).unwrap_or(false)
+                        }
+                    };
+                    if stalled {
+                        // Hold both ends open, silent, until the link is restored or cut.
+                        let _ = link.wait_for(|l| *l != Link::Stalled).await;
                     }
                 });
             }
         });
-        Ok(FaultProxy { addr, up, task })
+        Ok(FaultProxy { addr, state, task })
     }
 
     /// Drops every connection through the proxy and refuses new ones.
     pub fn cut(&self) {
-        self.up.send_replace(false);
+        self.state.send_replace(Link::Cut);
+    }
+
+    /// Keeps every connection open but forwards nothing, in either direction.
+    pub fn stall(&self) {
+        self.state.send_replace(Link::Stalled);
     }
 
     /// Lets connections through again.
     pub fn restore(&self) {
-        self.up.send_replace(true);
+        self.state.send_replace(Link::Up);
     }
 
     /// `url` (`scheme://user@host:port/path`) with its host and port replaced by the proxy's.
@@ -165,7 +197,7 @@ impl FaultProxy {
 impl Drop for FaultProxy {
     fn drop(&mut self) {
         self.task.abort();
-        self.up.send_replace(false);
+        self.state.send_replace(Link::Cut);
     }
 }
 

@@ -279,6 +279,70 @@ async fn a_database_outage_fails_fast_and_loses_nothing() {
     server.stop().await;
 }
 
+/// PostgreSQL stops answering without closing its connections (a hung server, a network that
+/// drops packets): every call still ends within the call timeout as `UNAVAILABLE`, the
+/// breaker counts those as failures and opens, and when the database answers again the same
+/// calls complete once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_that_hangs_fails_calls_in_bounded_time() {
+    let upstream = taquilla_server::testing::host_port(&taquilla_server::testing::pg_admin_url())
+        .expect("PostgreSQL URL has a host");
+    let proxy = FaultProxy::start(upstream).await.expect("proxy");
+    let server = TestServer::start_with(Backend::Postgres, Arc::new(SystemClock), |c| {
+        if let Some(url) = &c.database_url {
+            c.database_url = Some(proxy.url_through(url));
+        }
+        c.breaker_failures = 3;
+        c.breaker_cool_down = Duration::from_secs(2);
+        // Waiting for a connection would take longer than a call may: only the call timeout
+        // bounds a call here, as it does for a query already under way when the database hangs.
+        c.connect_timeout = Duration::from_secs(10);
+        c.db_call_timeout = Duration::from_secs(1);
+    })
+    .await;
+    create_event(&server, "ev", HALL, 4).await;
+    let mut orders = Vec::new();
+    for fan in 0..6 {
+        orders.push((fan, order_of(&server, fan).await));
+    }
+    // The operator is watching (GetStats serves its last figures while the database is out).
+    assert_eq!(breaker_state(&server, "database").await, "CLOSED");
+
+    proxy.stall();
+    let server = Arc::new(server);
+    let mut tasks = Vec::new();
+    for (fan, order_id) in orders.iter().cloned() {
+        let server = server.clone();
+        tasks.push(tokio::spawn(async move {
+            let started = Instant::now();
+            let answer = pay(&server, fan, &order_id).await;
+            (answer.map(|_| ()), started.elapsed())
+        }));
+    }
+    for task in tasks {
+        let (answer, took) = task.await.expect("fan task");
+        let status = answer.expect_err("the database does not answer");
+        assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+        // One call timeout (1 s), and a little: never a hang.
+        assert!(took < Duration::from_secs(3), "a fan waited {took:?}");
+    }
+    assert_eq!(breaker_state(&server, "database").await, "OPEN");
+    let started = Instant::now();
+    let status = pay(&server, 0, &orders[0].1).await.expect_err("open");
+    assert!(taquilla_proto::retry_after(&status).is_some(), "{status:?}");
+    assert!(started.elapsed() < Duration::from_millis(200));
+    assert_eq!(server.provider().charges(), 0);
+
+    // It answers again: the same calls, retried, complete once.
+    proxy.restore();
+    pay_all_retrying(&server, &orders, Instant::now() + Duration::from_secs(30)).await;
+    assert_eq!(breaker_state(&server, "database").await, "CLOSED");
+    assert_eq!(server.provider().charges(), orders.len() as u64);
+    server.assert_audit_clean("ev").await;
+    let server = Arc::into_inner(server).expect("no other owners");
+    server.stop().await;
+}
+
 /// SIGTERM's drain, in process: a node stopping tells its queue watchers to reconnect
 /// elsewhere, lets a payment in flight finish (the fan gets the answer, not a reset), refuses
 /// new connections, and is gone within the drain limit.

@@ -10,6 +10,7 @@
 //! pass, the hold) lives in the transaction's locals instead of goose session data, which
 //! would have to be `Clone + Sync`.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -62,7 +63,10 @@ pub struct Target {
 /// Everything the fans share.
 #[derive(Debug)]
 pub struct Crowd {
+    /// Every target's connections, target by target (`per_target` each).
     pub channels: Vec<Channel>,
+    /// Connections per target.
+    pub per_target: usize,
     pub events: Vec<Target>,
     pub mix: Mix,
     pub recorder: Arc<Recorder>,
@@ -88,6 +92,7 @@ impl Crowd {
         let seat_maps = events.iter().map(|_| OnceCell::new()).collect();
         Crowd {
             channels,
+            per_target: 1,
             events,
             mix,
             recorder,
@@ -96,6 +101,13 @@ impl Crowd {
             deadline,
             seat_maps,
         }
+    }
+
+    /// Says how many connections each target has in `channels` (target by target), so a fan
+    /// whose server stops answering moves to the same connection slot on the next target.
+    pub fn per_target(mut self, per_target: usize) -> Crowd {
+        self.per_target = per_target.max(1);
+        self
     }
 }
 
@@ -119,11 +131,37 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 struct Fan {
     crowd: Arc<Crowd>,
-    channel: Channel,
+    /// Index of the fan's connection in `crowd.channels`; moves to the next target's when
+    /// the fan's server stops answering (a node killed or drained), as a real app would.
+    slot: AtomicUsize,
     event: Target,
     event_index: usize,
     fingerprint: String,
     pass: String,
+}
+
+impl Fan {
+    fn channel(&self) -> Channel {
+        let channels = &self.crowd.channels;
+        channels[self.slot.load(Ordering::Relaxed) % channels.len()].clone()
+    }
+
+    fn sales(&self) -> pb::sales_client::SalesClient<Channel> {
+        pb::sales_client::SalesClient::new(self.channel())
+    }
+
+    fn waiting_room(&self) -> pb::waiting_room_client::WaitingRoomClient<Channel> {
+        pb::waiting_room_client::WaitingRoomClient::new(self.channel())
+    }
+
+    /// The same connection slot on the next target (every node serves every fan: tokens and
+    /// passes are signed with the cluster's key).
+    fn fail_over(&self) {
+        let step = self.crowd.per_target;
+        if self.crowd.channels.len() > step {
+            self.slot.fetch_add(step, Ordering::Relaxed);
+        }
+    }
 }
 
 /// A failed step: the RPC and its status.
@@ -194,13 +232,14 @@ where
     result.map_err(|status| Failed::new(rpc, status))
 }
 
-/// Like [`timed`], retrying what the server says may work later (UNAVAILABLE, a timeout, a
-/// rate limit, shedding: as often as it says, for as long as the run lasts; a failure up to five
-/// times), after the server's `retry-after-ms` or a growing pause, never
+/// Like [`timed`], retrying what the server says may work later (a rate limit, shedding, an
+/// open breaker: as often as it says, for as long as the run lasts; a failure, UNAVAILABLE or a
+/// timeout without a hint, up to five times, on the next target), after the server's `retry-after-ms` or a growing pause, never
 /// past the run's deadline. Only for calls that are safe to repeat: every sales call here is
 /// (holds are all-or-nothing and capped per fan; checkout and pay carry idempotency keys).
 async fn retried<T, F, Fut>(
     user: &mut GooseUser,
+    fan: &Fan,
     rpc: &'static str,
     mut call: F,
 ) -> Result<T, Failed>
@@ -210,14 +249,23 @@ where
 {
     let deadline = CROWD.get().map(|c| c.deadline).unwrap_or_else(Instant::now);
     let mut attempt = 0u32;
+    let mut failures = 0u32;
     loop {
         match timed(user, rpc, call()).await {
-            // A deliberate "busy, retry in N ms" (rate limit, shedding) is retried as told for as
-            // long as the fan's patience lasts; a failure only a few times.
+            // A deliberate "busy" or "paused, retry in N ms" (rate limit, shedding, an open
+            // circuit breaker) is retried as told for as long as the fan's patience lasts; a
+            // failure only a few times, on the next server (its own may be gone).
             Err(failed)
                 if match failed.status.code() {
                     Code::ResourceExhausted => attempt < 10_000,
-                    Code::Unavailable | Code::DeadlineExceeded => attempt < 5,
+                    Code::Unavailable if taquilla_proto::retry_after(&failed.status).is_some() => {
+                        attempt < 10_000
+                    }
+                    Code::Unavailable | Code::DeadlineExceeded => {
+                        failures += 1;
+                        fan.fail_over();
+                        failures <= 5
+                    }
                     _ => false,
                 } =>
             {
@@ -255,7 +303,7 @@ async fn journey(user: &mut GooseUser) -> TransactionResult {
     let index = crowd.first_fan + user.weighted_users_index;
     let event_index = index % crowd.events.len();
     let mut fan = Fan {
-        channel: crowd.channels[index % crowd.channels.len()].clone(),
+        slot: AtomicUsize::new(index % crowd.channels.len()),
         event: crowd.events[event_index].clone(),
         event_index,
         fingerprint: format!("{}-{index}", crowd.fingerprint_prefix),
@@ -288,13 +336,13 @@ async fn run(user: &mut GooseUser, fan: &mut Fan) -> End {
     let journey_started = Instant::now();
 
     // Join, solving the proof of work when the server asks for one.
-    let mut waiting_room = pb::waiting_room_client::WaitingRoomClient::new(fan.channel.clone());
     let presale_code = if chance(crowd.mix.presale_share) {
         fan.event.presale_codes.first().cloned().unwrap_or_default()
     } else {
         String::new()
     };
     let mut solution = None;
+    let mut failures = 0u32;
     let joined = loop {
         let started = Instant::now();
         let request = pb::JoinRequest {
@@ -303,7 +351,7 @@ async fn run(user: &mut GooseUser, fan: &mut Fan) -> End {
             presale_code: presale_code.clone(),
             pow_solution: solution.take(),
         };
-        match Box::pin(timed(user, "Join", waiting_room.join(request))).await {
+        match Box::pin(timed(user, "Join", fan.waiting_room().join(request))).await {
             Ok(joined) if joined.queue_token.is_empty() => {
                 let Some(challenge) = joined.challenge else {
                     return End::Failed(Failed::new("Join", Status::internal("no token")));
@@ -328,6 +376,22 @@ async fn run(user: &mut GooseUser, fan: &mut Fan) -> End {
                     .min(Duration::from_secs(10));
                 tokio::time::sleep(wait).await;
             }
+            // The server or what it stands on is down: joining is idempotent (one entry per
+            // fingerprint), so try again, on the next server, a few times.
+            Err(failed)
+                if matches!(
+                    failed.status.code(),
+                    Code::Unavailable | Code::DeadlineExceeded
+                ) && failures < 10
+                    && Instant::now() < crowd.deadline =>
+            {
+                failures += 1;
+                fan.fail_over();
+                let wait = taquilla_proto::retry_after(&failed.status)
+                    .unwrap_or(Duration::from_millis(250 << failures.min(5)))
+                    .min(Duration::from_secs(10));
+                tokio::time::sleep(wait).await;
+            }
             Err(failed) => return End::Failed(failed),
         }
     };
@@ -343,7 +407,7 @@ async fn run(user: &mut GooseUser, fan: &mut Fan) -> End {
         let started = Instant::now();
         let stream = Box::pin(tokio::time::timeout(
             CALL_TIMEOUT,
-            waiting_room.watch(pb::WatchRequest {
+            fan.waiting_room().watch(pb::WatchRequest {
                 queue_token: token.clone(),
             }),
         ))
@@ -361,6 +425,10 @@ async fn run(user: &mut GooseUser, fan: &mut Fan) -> End {
                 {
                     return End::Failed(Failed::new("Watch", status));
                 }
+                if status.code() == Code::Unavailable {
+                    // The token is good on every node: reattach through the next one.
+                    fan.fail_over();
+                }
                 tokio::time::sleep(Duration::from_millis(500)).await;
                 continue;
             }
@@ -370,7 +438,7 @@ async fn run(user: &mut GooseUser, fan: &mut Fan) -> End {
         loop {
             let now = Instant::now();
             if now >= give_up_at {
-                let _ = Box::pin(waiting_room.leave(pb::LeaveRequest {
+                let _ = Box::pin(fan.waiting_room().leave(pb::LeaveRequest {
                     queue_token: token.clone(),
                 }))
                 .await;
@@ -414,7 +482,7 @@ async fn run(user: &mut GooseUser, fan: &mut Fan) -> End {
                 let _ = Box::pin(timed(
                     user,
                     "Leave",
-                    waiting_room.leave(pb::LeaveRequest {
+                    fan.waiting_room().leave(pb::LeaveRequest {
                         queue_token: token.clone(),
                     }),
                 ))
@@ -447,13 +515,12 @@ async fn seat_map(user: &mut GooseUser, fan: &Fan) -> Option<Arc<pb::SeatMap>> {
     if let Some(map) = cell.get() {
         return Some(map.clone());
     }
-    let sales = pb::sales_client::SalesClient::new(fan.channel.clone());
-    let map = retried(user, "GetSeatMap", || {
+    let map = retried(user, fan, "GetSeatMap", || {
         let request = pb::GetSeatMapRequest {
             event_id: fan.event.event_id.clone(),
             section_ids: Vec::new(),
         };
-        let mut sales = sales.clone();
+        let mut sales = fan.sales();
         async move { sales.get_seat_map(request).await }
     })
     .await
@@ -495,7 +562,6 @@ async fn buy(user: &mut GooseUser, fan: &Fan) -> Result<bool, End> {
         .unwrap_or_default();
     let quantity =
         rand::thread_rng().gen_range(1..=crowd.mix.max_quantity.clamp(1, fan.event.cap.max(1)));
-    let sales = pb::sales_client::SalesClient::new(fan.channel.clone());
 
     // Contenders go for the first seats of the first seated row.
     let mut attempts: Vec<pb::hold_seats_request::Selection> = Vec::new();
@@ -527,7 +593,7 @@ async fn buy(user: &mut GooseUser, fan: &Fan) -> Result<bool, End> {
     let mut hold = None;
     for selection in attempts {
         let started = Instant::now();
-        let result = retried(user, "HoldSeats", || {
+        let result = retried(user, fan, "HoldSeats", || {
             let request = with_pass(
                 pb::HoldSeatsRequest {
                     event_id: fan.event.event_id.clone(),
@@ -535,7 +601,7 @@ async fn buy(user: &mut GooseUser, fan: &Fan) -> Result<bool, End> {
                 },
                 &fan.pass,
             );
-            let mut sales = sales.clone();
+            let mut sales = fan.sales();
             async move { sales.hold_seats(request).await }
         })
         .await;
@@ -564,14 +630,14 @@ async fn buy(user: &mut GooseUser, fan: &Fan) -> Result<bool, End> {
     };
 
     if chance(crowd.mix.abandon_share) {
-        let _ = retried(user, "ReleaseHold", || {
+        let _ = retried(user, fan, "ReleaseHold", || {
             let request = with_pass(
                 pb::ReleaseHoldRequest {
                     hold_id: hold.hold_id.clone(),
                 },
                 &fan.pass,
             );
-            let mut sales = sales.clone();
+            let mut sales = fan.sales();
             async move { sales.release_hold(request).await }
         })
         .await;
@@ -586,7 +652,7 @@ async fn buy(user: &mut GooseUser, fan: &Fan) -> Result<bool, End> {
                 [..40]
         )
     };
-    let checkout = retried(user, "Checkout", || {
+    let checkout = retried(user, fan, "Checkout", || {
         let request = with_pass(
             pb::CheckoutRequest {
                 hold_id: hold.hold_id.clone(),
@@ -594,7 +660,7 @@ async fn buy(user: &mut GooseUser, fan: &Fan) -> Result<bool, End> {
             },
             &fan.pass,
         );
-        let mut sales = sales.clone();
+        let mut sales = fan.sales();
         async move { sales.checkout(request).await }
     })
     .await;
@@ -611,7 +677,7 @@ async fn buy(user: &mut GooseUser, fan: &Fan) -> Result<bool, End> {
                 },
                 &fan.pass,
             );
-            let _ = timed(user, "ReleaseHold", sales.clone().release_hold(request)).await;
+            let _ = timed(user, "ReleaseHold", fan.sales().release_hold(request)).await;
             return Err(End::Failed(failed));
         }
     };
@@ -623,7 +689,7 @@ async fn buy(user: &mut GooseUser, fan: &Fan) -> Result<bool, End> {
     for (attempt, number) in cards.into_iter().enumerate() {
         let started = Instant::now();
         let pay_key = key(&format!("pay{attempt}"));
-        let paid = retried(user, "Pay", || {
+        let paid = retried(user, fan, "Pay", || {
             let request = with_pass(
                 pb::PayRequest {
                     order_id: order.order_id.clone(),
@@ -637,7 +703,7 @@ async fn buy(user: &mut GooseUser, fan: &Fan) -> Result<bool, End> {
                 },
                 &fan.pass,
             );
-            let mut sales = sales.clone();
+            let mut sales = fan.sales();
             async move { sales.pay(request).await }
         })
         .await;
@@ -646,14 +712,14 @@ async fn buy(user: &mut GooseUser, fan: &Fan) -> Result<bool, End> {
             Err(failed) => {
                 // The answer was lost or refused: what happened to the order is the server's to
                 // say, as a fan would look it up. A payment that went through counts as bought.
-                let looked_up = retried(user, "GetOrder", || {
+                let looked_up = retried(user, fan, "GetOrder", || {
                     let request = with_pass(
                         pb::GetOrderRequest {
                             order_id: order.order_id.clone(),
                         },
                         &fan.pass,
                     );
-                    let mut sales = sales.clone();
+                    let mut sales = fan.sales();
                     async move { sales.get_order(request).await }
                 })
                 .await;

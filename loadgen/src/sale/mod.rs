@@ -342,15 +342,18 @@ pub async fn run(
 
     let recorder = Arc::new(Recorder::new());
     let deadline = Instant::now() + Duration::from_secs(args.duration);
-    let crowd = Arc::new(Crowd::new(
-        channels.clone(),
-        targets_events.clone(),
-        args.mix.clone(),
-        recorder.clone(),
-        format!("lg{}of{}", args.shard.index, args.shard.count),
-        (args.shard.index - 1) * users,
-        deadline,
-    ));
+    let crowd = Arc::new(
+        Crowd::new(
+            channels.clone(),
+            targets_events.clone(),
+            args.mix.clone(),
+            recorder.clone(),
+            format!("lg{}of{}", args.shard.index, args.shard.count),
+            (args.shard.index - 1) * users,
+            deadline,
+        )
+        .per_target(args.connections),
+    );
     anyhow::ensure!(fans::install(crowd), "the crowd was already installed");
 
     let config = GooseConfiguration::parse_args_default(&args.goose)

@@ -2,10 +2,14 @@
 //! semantics: an authorization creates an *intent* keyed by our idempotency key (asking twice
 //! with one key returns the same intent, never a second charge), which is then captured, voided
 //! or refunded. [`simulated::SimulatedProvider`] is the shipped provider: configurable latency,
-//! decline rate, timeout rate and an outage switch.
+//! decline rate, timeout rate and an outage switch. It runs inside each server node, or as a
+//! process of its own that several nodes share ([`simulator_service`] serves it,
+//! [`remote::RemoteProvider`] calls it), as a real provider would be.
 
 pub mod guarded;
+pub mod remote;
 pub mod simulated;
+pub mod simulator_service;
 
 use async_trait::async_trait;
 

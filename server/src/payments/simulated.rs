@@ -83,6 +83,16 @@ impl SimulatedProvider {
         self.outage.store(on, Ordering::SeqCst);
     }
 
+    /// Whether the outage is on.
+    pub fn outage(&self) -> bool {
+        self.outage.load(Ordering::SeqCst)
+    }
+
+    /// The share of calls whose answers are lost.
+    pub fn timeout_rate(&self) -> f64 {
+        self.config.lock().map(|c| c.timeout_rate).unwrap_or(0.0)
+    }
+
     /// Changes the share of calls whose answers are lost.
     pub fn set_timeout_rate(&self, rate: f64) {
         if let Ok(mut config) = self.config.lock() {

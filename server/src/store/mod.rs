@@ -658,6 +658,9 @@ pub struct StoreOptions {
     pub max_connections: u32,
     /// How long to wait for the database when connecting and when acquiring a connection.
     pub connect_timeout: Duration,
+    /// Longest one call may take (waiting for a connection included); past it the call fails
+    /// as UNAVAILABLE and counts against the circuit breaker.
+    pub call_timeout: Duration,
     /// The circuit breaker around the database.
     pub breaker: BreakerConfig,
 }

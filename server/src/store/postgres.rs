@@ -116,5 +116,6 @@ pub(crate) async fn open(url: &str, options: &StoreOptions) -> anyhow::Result<Pg
         writer: pool.clone(),
         reader: pool,
         breaker: std::sync::Arc::new(crate::breaker::Breaker::new("database", options.breaker)),
+        call_timeout: options.call_timeout,
     })
 }

@@ -84,6 +84,8 @@ pub(crate) struct SqlStore<DB: Database> {
     pub(crate) writer: Pool<DB>,
     pub(crate) reader: Pool<DB>,
     pub(crate) breaker: std::sync::Arc<crate::breaker::Breaker>,
+    /// Longest one store call may take before it counts as a database failure.
+    pub(crate) call_timeout: std::time::Duration,
 }
 
 impl<DB: Database> SqlStore<DB> {
@@ -91,8 +93,8 @@ impl<DB: Database> SqlStore<DB> {
         pool.size() >= pool.options().get_max_connections()
     }
 
-    /// Runs one store call through the database's circuit breaker. A lost connection counts as
-    /// a failure; so does waiting in vain for a connection while the pool had room to open one
+    /// Runs one store call through the database's circuit breaker, bounded in time. A lost
+    /// connection counts as a failure, and so does no answer within the call timeout; so does waiting in vain for a connection while the pool had room to open one
     /// (none could be made), but not when every connection is merely busy: that is load, which
     /// shedding answers, not a database that is down. Whatever the database answered is a success.
     pub(crate) async fn guarded<T>(
@@ -105,7 +107,18 @@ impl<DB: Database> SqlStore<DB> {
             .map_err(|refused| StoreError::BreakerOpen {
                 retry_in_ms: u64::try_from(refused.retry_in.as_millis()).unwrap_or(u64::MAX),
             })?;
-        let result = call.await;
+        let result = match tokio::time::timeout(self.call_timeout, call).await {
+            Ok(result) => result,
+            // A database that stops answering without closing the connection (packets
+            // dropped, a hung server) would otherwise hold the call, and never count as down.
+            Err(_) => {
+                permit.failure();
+                return Err(StoreError::Unavailable(format!(
+                    "the database did not answer within {} s",
+                    self.call_timeout.as_secs_f64()
+                )));
+            }
+        };
         match &result {
             Err(StoreError::Unavailable(_)) => permit.failure(),
             // Every connection in use: load. A pool with room that still got none in time

@@ -105,5 +105,6 @@ pub(crate) async fn open(path: &Path, options: &StoreOptions) -> anyhow::Result<
         writer,
         reader,
         breaker: std::sync::Arc::new(crate::breaker::Breaker::new("database", options.breaker)),
+        call_timeout: options.call_timeout,
     })
 }
