@@ -178,7 +178,9 @@ audit "the sale"
 
 paid=$(psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -d taquilla -tAc \
   "SELECT count(*) FROM orders WHERE event_id = '$EVENT' AND state = 'PAID'")
-charges=$($bin/taquilla-paysim stats --target "http://127.0.0.1:$SIM_PORT" | grep -oP '"charges":\K[0-9]+')
+sim_stats=$($bin/taquilla-paysim stats --target "http://127.0.0.1:$SIM_PORT")
+charges=$(grep -oP '"charges":\K[0-9]+' <<<"$sim_stats")
+refunds=$(grep -oP '"refunded":\K[0-9]+' <<<"$sim_stats")
 sold_final=$(sold)
 
 echo
@@ -189,13 +191,15 @@ echo "== drill =="
 echo "run time:               $((ended - started)) s"
 echo "seats sold:             $sold_final of 2000"
 echo "paid orders:            $paid"
-echo "provider charges:       $charges"
+echo "provider charges:       $charges (refunded since: $refunds)"
 echo "audits failed:          $audits_failed"
 cp "$work/loadgen.out" "${DRILL_OUT:-/tmp/taquilla-drill-loadgen.out}" 2>/dev/null || true
 
 status=0
 [ "$loadgen_rc" -eq 0 ] || { echo "FAIL: the load generator's verdict failed"; status=1; }
 [ "$audits_failed" -eq 0 ] || { echo "FAIL: $audits_failed audits failed"; status=1; }
+# The drill refunds nothing: a charge without a paid order is a fan who paid and lost the seats.
 [ "$paid" = "$charges" ] || { echo "FAIL: $paid paid orders but $charges charges"; status=1; }
+[ "$refunds" = "0" ] || { echo "FAIL: $refunds charges were refunded"; status=1; }
 [ "$status" -eq 0 ] && echo "DRILL OK: nothing lost"
 exit "$status"

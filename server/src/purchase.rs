@@ -15,7 +15,8 @@
 //! 4. The provider captures.
 //! 5. `complete_sale` sells the seats, marks the order PAID and the payment CAPTURED and issues
 //!    the tickets in one transaction. Should the seats somehow no longer be the order's, the
-//!    capture is refunded.
+//!    capture is refunded. It accepts a PENDING attempt too: the claim commits without waiting
+//!    for its WAL, and a database crash that loses it must not turn a capture into a refund.
 //!
 //! An attempt interrupted anywhere (crash, timeout, outage) stays PENDING or AUTHORIZED, and
 //! [`resume_payment`] (called by the same key's retry or by the sweeper) picks it up from the
@@ -639,7 +640,7 @@ async fn complete(
         .collect();
     if state
         .store
-        .complete_sale(&payment.id, &tickets, now)
+        .complete_sale(&payment.id, &intent.id, &tickets, now)
         .await?
     {
         state.catalog.invalidate_counts();

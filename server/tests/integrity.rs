@@ -562,6 +562,74 @@ async fn a_lost_provider_answer_is_reconciled_not_dropped(backend: Backend) {
     server.stop().await;
 }
 
+/// The capture claim commits without waiting for its WAL (a crash may lose it), so a crash
+/// of the database between the claim and the sale can leave an attempt PENDING in the database
+/// while the provider has captured its money. The retry must complete the sale from the
+/// provider's record, not take the seats for gone and refund the fan.
+async fn a_capture_whose_claim_was_lost_in_a_crash_still_sells(backend: Backend) {
+    let server = TestServer::start_with(
+        backend,
+        Arc::new(taquilla_server::domain::clock::SystemClock),
+        |c| {
+            c.payment_timeout_rate = 1.0;
+        },
+    )
+    .await;
+    create_event(&server, "ev", DRAIN, 4).await;
+    let order = order_for(&server, "ev", "erin", &[5, 6]).await;
+    let pay = || {
+        let mut client = server.fan("ev", "erin");
+        let order_id = order.order_id.clone();
+        async move {
+            client
+                .pay(pb::PayRequest {
+                    order_id,
+                    idempotency_key: "erin-pay-key-1".into(),
+                    card: Some(good_card()),
+                })
+                .await
+        }
+    };
+    // Authorized, claimed and captured at the provider; the capture's answer is lost.
+    let status = pay().await.expect_err("in doubt");
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    assert_eq!(server.provider().charges(), 1);
+    // The database crashes and comes back without the claim's transaction.
+    let reverted = server
+        .execute_sql(
+            "UPDATE payments SET state = 'PENDING', provider_intent_id = NULL \
+             WHERE idempotency_key = 'erin-pay-key-1' AND state = 'AUTHORIZED'",
+        )
+        .await;
+    assert_eq!(reverted, 1, "the attempt was claimed before the crash");
+
+    server.provider().set_timeout_rate(0.0);
+    let response = pay()
+        .await
+        .expect("the retry completes the sale")
+        .into_inner();
+    let payment = response.payment.expect("payment");
+    assert_eq!(
+        payment.state,
+        pb::PaymentState::Captured as i32,
+        "{payment:?}"
+    );
+    assert!(!payment.provider_intent_id.is_empty());
+    let order = response.order.expect("order");
+    assert_eq!(order.state, pb::OrderState::Paid as i32);
+    assert_eq!(order.tickets.len(), 2);
+    assert_eq!(server.provider().charges(), 1, "charged once");
+    assert_eq!(
+        server
+            .provider()
+            .count(taquilla_server::payments::IntentStatus::Refunded),
+        0,
+        "the fan was not refunded for seats that were theirs"
+    );
+    server.assert_audit_clean("ev").await;
+    server.stop().await;
+}
+
 async fn declines_can_be_retried_and_tickets_verify_offline(backend: Backend) {
     let server = TestServer::start(backend).await;
     create_event(&server, "ev", DRAIN, 4).await;
@@ -900,6 +968,7 @@ on_both_backends!(
     concurrent_pays_charge_once,
     payment_landing_after_the_lock_lapsed_is_voided,
     a_lost_provider_answer_is_reconciled_not_dropped,
+    a_capture_whose_claim_was_lost_in_a_crash_still_sells,
     declines_can_be_retried_and_tickets_verify_offline,
     bad_input_gets_clear_errors_and_changes_nothing,
     releasing_and_sweeping_return_seats,

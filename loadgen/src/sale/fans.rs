@@ -233,8 +233,8 @@ where
 }
 
 /// Like [`timed`], retrying what the server says may work later (a rate limit, shedding, an
-/// open breaker: as often as it says, for as long as the run lasts; a failure, UNAVAILABLE or a
-/// timeout without a hint, up to five times, on the next target), after the server's `retry-after-ms` or a growing pause, never
+/// open breaker: as often as it says, for as long as the run lasts; a failure, UNAVAILABLE, a
+/// timeout or a broken connection without a hint, up to five times, on the next target), after the server's `retry-after-ms` or a growing pause, never
 /// past the run's deadline. Only for calls that are safe to repeat: every sales call here is
 /// (holds are all-or-nothing and capped per fan; checkout and pay carry idempotency keys).
 async fn retried<T, F, Fut>(
@@ -261,7 +261,10 @@ where
                     Code::Unavailable if taquilla_proto::retry_after(&failed.status).is_some() => {
                         attempt < 10_000
                     }
-                    Code::Unavailable | Code::DeadlineExceeded => {
+                    Code::Unavailable
+                    | Code::DeadlineExceeded
+                    | Code::Cancelled
+                    | Code::Unknown => {
                         failures += 1;
                         fan.fail_over();
                         failures <= 5
@@ -281,6 +284,20 @@ where
             other => return other,
         }
     }
+}
+
+/// Whether a failed Watch is worth attaching again with the same token: the server was busy,
+/// or the connection to it broke (a node killed mid-stream answers CANCELLED or UNKNOWN on the
+/// calls it had under way, UNAVAILABLE on new ones). A refusal of the token itself is final.
+fn reattachable(code: Code) -> bool {
+    matches!(
+        code,
+        Code::Unavailable
+            | Code::ResourceExhausted
+            | Code::Cancelled
+            | Code::Unknown
+            | Code::DeadlineExceeded
+    )
 }
 
 fn with_pass<T>(message: T, pass: &str) -> Request<T> {
@@ -379,10 +396,8 @@ async fn run(user: &mut GooseUser, fan: &mut Fan) -> End {
             // The server or what it stands on is down: joining is idempotent (one entry per
             // fingerprint), so try again, on the next server, a few times.
             Err(failed)
-                if matches!(
-                    failed.status.code(),
-                    Code::Unavailable | Code::DeadlineExceeded
-                ) && failures < 10
+                if reattachable(failed.status.code())
+                    && failures < 10
                     && Instant::now() < crowd.deadline =>
             {
                 failures += 1;
@@ -420,12 +435,10 @@ async fn run(user: &mut GooseUser, fan: &mut Fan) -> End {
             Ok(Err(status)) => {
                 record(user, "Watch", started, Err(&status)).await;
                 recorder.error("Watch", status.code());
-                if !matches!(status.code(), Code::Unavailable | Code::ResourceExhausted)
-                    || Instant::now() >= give_up_at
-                {
+                if !reattachable(status.code()) || Instant::now() >= give_up_at {
                     return End::Failed(Failed::new("Watch", status));
                 }
-                if status.code() == Code::Unavailable {
+                if status.code() != Code::ResourceExhausted {
                     // The token is good on every node: reattach through the next one.
                     fan.fail_over();
                 }

@@ -257,12 +257,13 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         until_ms: i64,
     ) -> Result<bool, StoreError>;
 
-    /// After capture: sells the order's seats, marks order PAID and payment CAPTURED, and
-    /// issues the tickets, all in one transaction; `false` if the seats are no longer the
-    /// order's.
+    /// After capture of `intent_id`: sells the order's seats, marks order PAID and payment
+    /// (PENDING or AUTHORIZED) CAPTURED, and issues the tickets, all in one transaction;
+    /// `false` if the seats are no longer the order's or the payment is no longer in flight.
     async fn complete_sale(
         &self,
         payment_id: &str,
+        intent_id: &str,
         tickets: &[NewTicket],
         now_ms: i64,
     ) -> Result<bool, StoreError>;
@@ -999,11 +1000,12 @@ macro_rules! store_for {
             async fn complete_sale(
                 &self,
                 payment_id: &str,
+                intent_id: &str,
                 tickets: &[NewTicket],
                 now_ms: i64,
             ) -> Result<bool, StoreError> {
                 self.guarded(SqlStore::sql_complete_sale(
-                    self, payment_id, tickets, now_ms,
+                    self, payment_id, intent_id, tickets, now_ms,
                 ))
                 .await
             }

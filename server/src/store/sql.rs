@@ -1245,6 +1245,7 @@ where
     pub(crate) async fn sql_complete_sale(
         &self,
         payment_id: &str,
+        intent_id: &str,
         tickets: &[NewTicket],
         now_ms: i64,
     ) -> Result<bool, StoreError> {
@@ -1284,11 +1285,16 @@ where
         .execute(&mut *tx)
         .await?
         .affected();
+        // Any attempt in flight: normally AUTHORIZED by its claim, but the claim commits
+        // without waiting for its WAL, so a database crash can lose it and leave the attempt
+        // PENDING while the provider holds the captured money. The capture is what counts.
         let captured = sqlx::query(
-            "UPDATE payments SET state = 'CAPTURED', updated_at = $2 WHERE id = $1 AND state = 'AUTHORIZED'",
+            "UPDATE payments SET state = 'CAPTURED', provider_intent_id = $3, updated_at = $2 \
+             WHERE id = $1 AND state IN ('PENDING', 'AUTHORIZED')",
         )
         .bind(payment_id)
         .bind(now_ms)
+        .bind(intent_id)
         .execute(&mut *tx)
         .await?
         .affected();

@@ -205,6 +205,34 @@ impl TestServer {
             .into_inner()
     }
 
+    /// Runs one SQL statement on the server's database behind its back, as a crash or an
+    /// operator would leave it; returns the rows it changed.
+    pub async fn execute_sql(&self, sql: &str) -> u64 {
+        use sqlx::Connection;
+        match &self.database {
+            Some(db) => {
+                let mut conn = sqlx::PgConnection::connect(&db.url).await.expect("connect");
+                sqlx::query(sql)
+                    .execute(&mut conn)
+                    .await
+                    .expect("sql")
+                    .rows_affected()
+            }
+            None => {
+                let path = self.data_dir.path().join("taquilla.db");
+                let mut conn =
+                    sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+                        .await
+                        .expect("connect");
+                sqlx::query(sql)
+                    .execute(&mut conn)
+                    .await
+                    .expect("sql")
+                    .rows_affected()
+            }
+        }
+    }
+
     /// An operator client that sends no token.
     pub fn operator_without_token(&self) -> pb::operator_client::OperatorClient<Channel> {
         pb::operator_client::OperatorClient::new(self.channel.clone())
