@@ -52,8 +52,9 @@ pub(crate) trait Dialect: Database {
     const FOR_UPDATE: &'static str;
     /// The two-argument maximum function.
     const GREATEST: &'static str;
-    /// Statement that makes the rest of an audit's reads one snapshot, if one is needed.
-    const SNAPSHOT: Option<&'static str>;
+    /// Statements that open an audit's transaction: its reads one snapshot, planned for
+    /// whole-event scans.
+    const AUDIT_SETUP: &'static [&'static str];
 
     /// Serializes one fan's holds in one event until the transaction ends (the per-fan cap
     /// counts and then adds; two concurrent holds of one fan must not both count first).
@@ -1641,8 +1642,8 @@ where
         now_ms: i64,
     ) -> Result<AuditFindings, StoreError> {
         let mut tx = self.reader.begin().await?;
-        if let Some(snapshot) = DB::SNAPSHOT {
-            sqlx::query(snapshot).execute(&mut *tx).await?;
+        for setup in DB::AUDIT_SETUP {
+            sqlx::query(setup).execute(&mut *tx).await?;
         }
         let mut counts = InventoryCounts::default();
         let rows: Vec<SeatStatusRow> =

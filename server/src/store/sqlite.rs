@@ -24,7 +24,7 @@ impl Dialect for Sqlite {
     const SKIP_LOCKED: &'static str = "";
     const FOR_UPDATE: &'static str = "";
     const GREATEST: &'static str = "MAX";
-    const SNAPSHOT: Option<&'static str> = None;
+    const AUDIT_SETUP: &'static [&'static str] = &[];
 
     fn lock_fan<'a>(
         _conn: &'a mut SqliteConnection,
