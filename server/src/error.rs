@@ -18,6 +18,10 @@ pub enum ApiError {
     FailedPrecondition(String),
     #[error("{0}")]
     Aborted(String),
+    /// Two transactions collided in the database and this one was rolled back: ABORTED to the
+    /// caller like a lost race, but the server's doing, not the caller's.
+    #[error("{0}")]
+    Collision(String),
     #[error("{message}")]
     ResourceExhausted {
         message: String,
@@ -47,7 +51,11 @@ impl ApiError {
     pub fn is_callers(&self) -> bool {
         !matches!(
             self,
-            ApiError::Unavailable(_) | ApiError::CircuitOpen { .. } | ApiError::Internal(_)
+            ApiError::Unavailable(_)
+                | ApiError::CircuitOpen { .. }
+                | ApiError::Internal(_)
+                | ApiError::Collision(_)
+                | ApiError::ResourceExhausted { .. }
         )
     }
 }
@@ -78,7 +86,7 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict(message) => ApiError::Aborted(message),
             StoreError::Collision(detail) => {
                 tracing::info!(%detail, "transaction collision");
-                ApiError::Aborted(
+                ApiError::Collision(
                     "the request collided with another at the same moment; nothing changed, please retry"
                         .into(),
                 )
@@ -95,7 +103,7 @@ impl From<ApiError> for Status {
             ApiError::NotFound(m) => Status::not_found(m),
             ApiError::AlreadyExists(m) => Status::already_exists(m),
             ApiError::FailedPrecondition(m) => Status::failed_precondition(m),
-            ApiError::Aborted(m) => Status::aborted(m),
+            ApiError::Aborted(m) | ApiError::Collision(m) => Status::aborted(m),
             ApiError::ResourceExhausted {
                 message,
                 retry_after_ms,
@@ -159,5 +167,23 @@ mod tests {
         assert_eq!(status.code(), tonic::Code::Internal);
         assert!(!status.message().contains("hunter2"));
         assert!(status.message().contains("reference"));
+    }
+
+    #[test]
+    fn only_what_the_caller_asked_for_counts_as_the_callers_failure() {
+        // A collision in the database is ABORTED like a lost race, but not the fan's doing:
+        // it must not count towards flagging the fan for failed holds.
+        let collision = ApiError::from(StoreError::Collision("serialization failure".into()));
+        assert!(!collision.is_callers());
+        assert_eq!(Status::from(collision).code(), tonic::Code::Aborted);
+        assert!(ApiError::Aborted("seat 7 was just taken".into()).is_callers());
+        assert!(ApiError::FailedPrecondition("over the cap".into()).is_callers());
+        assert!(
+            !ApiError::ResourceExhausted {
+                message: "busy".into(),
+                retry_after_ms: 10
+            }
+            .is_callers()
+        );
     }
 }

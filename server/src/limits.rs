@@ -47,17 +47,26 @@ struct LocalBuckets {
 }
 
 impl LocalBuckets {
-    /// Takes a token from `key`'s bucket, or says how long until one is due.
-    fn take(&mut self, key: String, rate: Rate, now_ms: i64) -> u64 {
-        let bucket = self
-            .buckets
-            .entry(key)
-            .or_insert_with(|| TokenBucket::full(rate.per_minute, rate.burst(), now_ms));
-        if bucket.take(1, now_ms) == 1 {
-            0
-        } else {
-            bucket.wait_ms(now_ms).max(1)
+    /// Takes a token from every one of `wanted`'s buckets if each has one, or none and says
+    /// how long until all would: a call refused by one limit spends nothing from the others.
+    fn take_all(&mut self, wanted: Vec<(String, Rate)>, now_ms: i64) -> u64 {
+        let mut wait = 0;
+        for (key, rate) in &wanted {
+            let bucket = self
+                .buckets
+                .entry(key.clone())
+                .or_insert_with(|| TokenBucket::full(rate.per_minute, rate.burst(), now_ms));
+            wait = wait.max(bucket.wait_ms(now_ms));
         }
+        if wait > 0 {
+            return wait;
+        }
+        for (key, _) in &wanted {
+            if let Some(bucket) = self.buckets.get_mut(key) {
+                bucket.take(1, now_ms);
+            }
+        }
+        0
     }
 
     /// Forgets callers whose buckets are full again: they owe nothing.
@@ -89,6 +98,16 @@ end
 return math.max(1, math.ceil((1 - tokens) / rate))
 "#;
 
+/// Gives one token back to a bucket kept in a Redis hash (a call another limit refused).
+/// KEYS[1]: the bucket. ARGV[1]: its burst.
+const REFUND_SCRIPT: &str = r#"
+local tokens = tonumber(redis.call('HGET', KEYS[1], 'tokens'))
+if tokens then
+  redis.call('HSET', KEYS[1], 'tokens', tostring(math.min(tonumber(ARGV[1]), tokens + 1)))
+end
+return 0
+"#;
+
 #[derive(Debug)]
 enum Buckets {
     Local(Mutex<LocalBuckets>),
@@ -96,6 +115,7 @@ enum Buckets {
         connection: redis::aio::ConnectionManager,
         prefix: String,
         script: redis::Script,
+        refund: redis::Script,
     },
 }
 
@@ -136,6 +156,7 @@ impl RateLimiter {
                 connection,
                 prefix: format!("{namespace}:rl:{what}"),
                 script: redis::Script::new(TAKE_SCRIPT),
+                refund: redis::Script::new(REFUND_SCRIPT),
             },
         }
     }
@@ -161,16 +182,13 @@ impl RateLimiter {
                     return Ok(());
                 };
                 local.prune(now_ms);
-                wanted
-                    .into_iter()
-                    .map(|(bucket, rate)| local.take(bucket, rate, now_ms))
-                    .max()
-                    .unwrap_or(0)
+                local.take_all(wanted, now_ms)
             }
             Buckets::Redis {
                 connection,
                 prefix,
                 script,
+                refund,
             } => {
                 let mut pipe = redis::pipe();
                 for (bucket, rate) in &wanted {
@@ -192,7 +210,33 @@ impl RateLimiter {
                     };
                 }
                 match answer {
-                    Ok(waits) => waits.into_iter().max().unwrap_or(0),
+                    Ok(waits) => {
+                        let wait = waits.iter().copied().max().unwrap_or(0);
+                        if wait > 0 {
+                            // Refused by one limit: give back what the others took. The keys
+                            // live in different Redis Cluster slots, so one script cannot
+                            // decide for all of them at once.
+                            let mut give_back = redis::pipe();
+                            for ((bucket, rate), taken) in wanted.iter().zip(&waits) {
+                                if *taken == 0 {
+                                    give_back.invoke_script(
+                                        refund.key(format!("{prefix}:{bucket}")).arg(rate.burst()),
+                                    );
+                                }
+                            }
+                            let mut given = give_back.query_async::<()>(&mut connection).await;
+                            if matches!(&given, Err(e) if e.code() == Some("NOSCRIPT")) {
+                                given = match refund.load_async(&mut connection).await {
+                                    Ok(_) => give_back.query_async::<()>(&mut connection).await,
+                                    Err(e) => Err(e),
+                                };
+                            }
+                            if let Err(e) = given {
+                                tracing::debug!(what = self.what, error = %e, "a refused call's token was not given back");
+                            }
+                        }
+                        wait
+                    }
                     Err(e) => {
                         tracing::warn!(what = self.what, error = %e, "shared rate limits unavailable; letting the call through");
                         0
@@ -361,6 +405,54 @@ mod tests {
             Ok(())
         );
         assert_eq!(limiter.check("f9", None, 0).await, Ok(()));
+    }
+
+    /// A fan over its own limit keeps calling: the refused calls must not also drain the
+    /// address's bucket, or one noisy fan would lock out everyone behind the same address.
+    async fn a_refused_call_spends_nothing_from_the_other_limit(limiter: &RateLimiter) {
+        let ip = Some(IpAddr::from([10, 0, 0, 9]));
+        // The fan: 18/min, burst 3. The address: 60/min, burst 10.
+        for i in 0..3 {
+            assert_eq!(limiter.check("noisy", ip, 0).await, Ok(()), "call {i}");
+        }
+        for _ in 0..20 {
+            assert!(limiter.check("noisy", ip, 0).await.is_err());
+        }
+        // The address spent 3 of its 10: seven other fans still get through.
+        for fan in 0..7 {
+            assert_eq!(
+                limiter.check(&format!("quiet-{fan}"), ip, 0).await,
+                Ok(()),
+                "fan {fan}"
+            );
+        }
+        assert!(limiter.check("quiet-7", ip, 0).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_refused_call_spends_nothing_locally() {
+        let limiter = RateLimiter::local("sales", Rate::per_minute(60), Rate::per_minute(18));
+        a_refused_call_spends_nothing_from_the_other_limit(&limiter).await;
+    }
+
+    #[tokio::test]
+    async fn a_refused_call_spends_nothing_in_redis() {
+        let Ok(client) = redis::Client::open(crate::testing::redis_url()) else {
+            panic!("Redis URL");
+        };
+        let connection = client
+            .get_connection_manager()
+            .await
+            .expect("Redis must be reachable for this test");
+        let namespace = crate::testing::RedisNamespace::new();
+        let limiter = RateLimiter::shared(
+            "sales",
+            Rate::per_minute(60),
+            Rate::per_minute(18),
+            connection,
+            &namespace.name,
+        );
+        a_refused_call_spends_nothing_from_the_other_limit(&limiter).await;
     }
 
     #[tokio::test]
