@@ -318,9 +318,11 @@ impl App {
             Rate::per_minute(config.sales_rate_per_ip),
             Rate::per_minute(config.sales_rate_per_fan),
         );
+        let mut abuse = AbuseLog::new(config.flag_failed_holds);
         let sales_limiter = match (&redis, config.shared_rate_limits) {
             (Some((_, connection)), true) => {
                 waiting_room.share_join_limits(connection.clone(), &config.redis_namespace);
+                abuse.share(connection.clone(), &config.redis_namespace);
                 RateLimiter::shared(
                     "sales",
                     sales_rates.0,
@@ -360,7 +362,7 @@ impl App {
             guard: Arc::new(PassGuard::new(operator_auth.clone(), signer, waiting_room)),
             sales_shed,
             sales_limiter,
-            abuse: AbuseLog::new(config.flag_failed_holds),
+            abuse,
             signing_key,
             hold_ttl: config.hold_ttl,
             payment_ttl: config.payment_ttl,

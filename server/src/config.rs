@@ -196,8 +196,8 @@ pub struct Config {
     #[arg(long, env = "TAQUILLA_SALES_RATE_PER_FAN", default_value_t = 600)]
     pub sales_rate_per_fan: u32,
 
-    /// Keep the join and sales rate limits' buckets in Redis (needs --redis-url), so each limit
-    /// holds across every node instead of per node.
+    /// Keep the join and sales rate limits' buckets, and the failed-hold log that flags fans, in
+    /// Redis (needs --redis-url), so each limit and flag holds across every node, not per node.
     #[arg(long, env = "TAQUILLA_SHARED_RATE_LIMITS")]
     pub shared_rate_limits: bool,
 

@@ -278,11 +278,98 @@ struct Log {
     last_prune_ms: i64,
 }
 
-/// A sliding-window log of failed holds per event and fan.
+/// Records a failed hold in a fan's window (a sorted set of failure times, Redis's clock) and,
+/// at the threshold, flags the fan in the event's hash of flags. KEYS: the fan's window, the
+/// event's flags. ARGV: window ms, threshold, fan, ms a flag is kept, a unique member, most
+/// failures remembered per fan. Returns {failures (0: not flagged), now, newly flagged}.
+const FAILED_HOLD_SCRIPT: &str = r#"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local window = tonumber(ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+redis.call('ZADD', KEYS[1], now, ARGV[5])
+local n = redis.call('ZCARD', KEYS[1])
+local cap = tonumber(ARGV[6])
+if n > cap then
+  redis.call('ZREMRANGEBYRANK', KEYS[1], 0, n - cap - 1)
+  n = cap
+end
+redis.call('PEXPIRE', KEYS[1], window)
+if n < tonumber(ARGV[2]) then
+  return {0, now, 0}
+end
+local newly = redis.call('HEXISTS', KEYS[2], ARGV[3]) == 0
+redis.call('HSET', KEYS[2], ARGV[3], n .. ':' .. now)
+redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[4]))
+return {n, now, newly and 1 or 0}
+"#;
+
+/// The log kept in Redis, shared by every node of a sale.
+#[derive(Debug)]
+struct SharedLog {
+    connection: redis::aio::ConnectionManager,
+    namespace: String,
+    script: redis::Script,
+}
+
+impl SharedLog {
+    fn flags_key(&self, event_id: &str) -> String {
+        format!("{}:{{ev:{event_id}}}:abuse:flags", self.namespace)
+    }
+
+    async fn failed_hold(
+        &self,
+        event_id: &str,
+        fan: &str,
+        threshold: usize,
+    ) -> redis::RedisResult<(usize, i64, bool)> {
+        let mut connection = self.connection.clone();
+        let (failures, now, newly): (i64, i64, i64) = self
+            .script
+            .key(format!(
+                "{}:{{ev:{event_id}}}:abuse:fan:{fan}",
+                self.namespace
+            ))
+            .key(self.flags_key(event_id))
+            .arg(WINDOW_MS)
+            .arg(threshold)
+            .arg(fan)
+            .arg(FLAG_KEPT_MS)
+            .arg(uuid::Uuid::new_v4().simple().to_string())
+            .arg(threshold.saturating_mul(4).max(1_000))
+            .invoke_async(&mut connection)
+            .await?;
+        Ok((usize::try_from(failures).unwrap_or(0), now, newly == 1))
+    }
+
+    async fn flagged(&self, event_id: &str) -> redis::RedisResult<Vec<Flag>> {
+        let mut connection = self.connection.clone();
+        let entries: HashMap<String, String> = redis::cmd("HGETALL")
+            .arg(self.flags_key(event_id))
+            .query_async(&mut connection)
+            .await?;
+        Ok(entries
+            .into_iter()
+            .filter_map(|(fan, value)| {
+                let (failures, at_ms) = value.split_once(':')?;
+                Some(Flag {
+                    fan,
+                    failures: failures.parse().ok()?,
+                    at_ms: at_ms.parse().ok()?,
+                })
+            })
+            .collect())
+    }
+}
+
+/// A sliding-window log of failed holds per event and fan: in this node's memory, or in Redis
+/// for every node of a sale (so a fan cannot spread its failures over nodes to stay under the
+/// threshold).
 #[derive(Debug)]
 pub struct AbuseLog {
     threshold: usize,
     log: Mutex<Log>,
+    shared: Option<SharedLog>,
 }
 
 impl AbuseLog {
@@ -291,14 +378,52 @@ impl AbuseLog {
         AbuseLog {
             threshold: threshold as usize,
             log: Mutex::new(Log::default()),
+            shared: None,
         }
     }
 
+    /// Keeps the log in Redis under `namespace`, shared with every node using it. If Redis
+    /// does not answer, failures are logged in this node's memory meanwhile.
+    pub fn share(&mut self, connection: redis::aio::ConnectionManager, namespace: &str) {
+        self.shared = Some(SharedLog {
+            connection,
+            namespace: namespace.to_string(),
+            script: redis::Script::new(FAILED_HOLD_SCRIPT),
+        });
+    }
+
     /// Records a failed hold. Returns the flag if the fan is (still) over the threshold.
-    pub fn failed_hold(&self, event_id: &str, fan: &str, now_ms: i64) -> Option<Flag> {
+    pub async fn failed_hold(&self, event_id: &str, fan: &str, now_ms: i64) -> Option<Flag> {
         if self.threshold == 0 {
             return None;
         }
+        if let Some(shared) = &self.shared {
+            match shared.failed_hold(event_id, fan, self.threshold).await {
+                Ok((0, _, _)) => return None,
+                Ok((failures, at_ms, newly)) => {
+                    if newly {
+                        tracing::warn!(
+                            event_id,
+                            fan,
+                            failures,
+                            "fan flagged: many failed holds in a minute"
+                        );
+                    }
+                    return Some(Flag {
+                        fan: fan.to_string(),
+                        failures,
+                        at_ms,
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "shared abuse log unavailable; logging in this node");
+                }
+            }
+        }
+        self.failed_hold_here(event_id, fan, now_ms)
+    }
+
+    fn failed_hold_here(&self, event_id: &str, fan: &str, now_ms: i64) -> Option<Flag> {
         let mut log = self.log.lock().ok()?;
         if now_ms - log.last_prune_ms > 10_000 {
             log.failures
@@ -348,21 +473,33 @@ impl AbuseLog {
     }
 
     /// The fans flagged in an event recently, most failures first.
-    pub fn flagged(&self, event_id: &str, now_ms: i64) -> Vec<Flag> {
-        let Ok(log) = self.log.lock() else {
-            return vec![];
+    pub async fn flagged(&self, event_id: &str, now_ms: i64) -> Vec<Flag> {
+        let mut flags: Vec<Flag> = match self.log.lock() {
+            Ok(log) => log
+                .flagged
+                .get(event_id)
+                .map(|flags| flags.values().cloned().collect())
+                .unwrap_or_default(),
+            Err(_) => vec![],
         };
-        let mut flags: Vec<Flag> = log
-            .flagged
-            .get(event_id)
-            .map(|flags| {
-                flags
-                    .values()
-                    .filter(|f| now_ms - f.at_ms < FLAG_KEPT_MS)
-                    .cloned()
-                    .collect()
-            })
-            .unwrap_or_default();
+        if let Some(shared) = &self.shared {
+            match shared.flagged(event_id).await {
+                Ok(everywhere) => {
+                    // Flags logged here while Redis was out, and those of every node.
+                    for flag in everywhere {
+                        match flags.iter_mut().find(|f| f.fan == flag.fan) {
+                            Some(known) if known.at_ms >= flag.at_ms => {}
+                            Some(known) => *known = flag,
+                            None => flags.push(flag),
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "shared abuse log unavailable; showing this node's flags");
+                }
+            }
+        }
+        flags.retain(|f| now_ms - f.at_ms < FLAG_KEPT_MS);
         flags.sort_by(|a, b| b.failures.cmp(&a.failures).then(a.fan.cmp(&b.fan)));
         flags
     }
@@ -371,6 +508,16 @@ impl AbuseLog {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    async fn redis_connection() -> redis::aio::ConnectionManager {
+        let Ok(client) = redis::Client::open(crate::testing::redis_url()) else {
+            panic!("Redis URL");
+        };
+        client
+            .get_connection_manager()
+            .await
+            .expect("Redis must be reachable for this test")
+    }
 
     #[tokio::test]
     async fn local_buckets_allow_a_burst_then_the_rate() {
@@ -437,13 +584,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_refused_call_spends_nothing_in_redis() {
-        let Ok(client) = redis::Client::open(crate::testing::redis_url()) else {
-            panic!("Redis URL");
-        };
-        let connection = client
-            .get_connection_manager()
-            .await
-            .expect("Redis must be reachable for this test");
+        let connection = redis_connection().await;
         let namespace = crate::testing::RedisNamespace::new();
         let limiter = RateLimiter::shared(
             "sales",
@@ -457,13 +598,7 @@ mod tests {
 
     #[tokio::test]
     async fn shared_buckets_hold_across_nodes() {
-        let Ok(client) = redis::Client::open(crate::testing::redis_url()) else {
-            panic!("Redis URL");
-        };
-        let connection = client
-            .get_connection_manager()
-            .await
-            .expect("Redis must be reachable for this test");
+        let connection = redis_connection().await;
         let namespace = crate::testing::RedisNamespace::new();
         // Two nodes, one Redis: the fan's 6/min (burst 3) is spent across both.
         let a = RateLimiter::shared(
@@ -490,33 +625,62 @@ mod tests {
         assert_eq!(a.check("other", None, 0).await, Ok(()));
     }
 
-    #[test]
-    fn failures_inside_a_minute_flag_a_fan() {
+    #[tokio::test]
+    async fn failures_inside_a_minute_flag_a_fan() {
         let log = AbuseLog::new(5);
         for i in 0..4 {
-            assert_eq!(log.failed_hold("ev", "fan", i * 10_000), None);
+            assert_eq!(log.failed_hold("ev", "fan", i * 10_000).await, None);
         }
         // The first failure (at 0) has left the window by 60 s: four inside it, not flagged.
-        assert_eq!(log.failed_hold("ev", "fan", 60_000), None);
-        let flag = log.failed_hold("ev", "fan", 61_000).expect("flagged");
+        assert_eq!(log.failed_hold("ev", "fan", 60_000).await, None);
+        let flag = log.failed_hold("ev", "fan", 61_000).await.expect("flagged");
         assert_eq!(flag.failures, 5);
         assert_eq!(flag.reason(), "5 failed holds in a minute");
-        assert_eq!(log.flagged("ev", 61_000), vec![flag]);
-        assert!(log.flagged("other-event", 61_000).is_empty());
+        assert_eq!(log.flagged("ev", 61_000).await, vec![flag]);
+        assert!(log.flagged("other-event", 61_000).await.is_empty());
         // Another fan with few failures is not listed.
-        log.failed_hold("ev", "calm", 61_000);
-        assert_eq!(log.flagged("ev", 61_000).len(), 1);
+        log.failed_hold("ev", "calm", 61_000).await;
+        assert_eq!(log.flagged("ev", 61_000).await.len(), 1);
         // The flag lapses ten minutes after the last flagged failure.
-        assert_eq!(log.flagged("ev", 61_000 + 599_999).len(), 1);
-        assert!(log.flagged("ev", 61_000 + 600_000).is_empty());
+        assert_eq!(log.flagged("ev", 61_000 + 599_999).await.len(), 1);
+        assert!(log.flagged("ev", 61_000 + 600_000).await.is_empty());
     }
 
-    #[test]
-    fn threshold_zero_flags_nobody() {
+    #[tokio::test]
+    async fn threshold_zero_flags_nobody() {
         let log = AbuseLog::new(0);
         for i in 0..100 {
-            assert_eq!(log.failed_hold("ev", "fan", i), None);
+            assert_eq!(log.failed_hold("ev", "fan", i).await, None);
         }
-        assert!(log.flagged("ev", 100).is_empty());
+        assert!(log.flagged("ev", 100).await.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_fan_spreading_failures_over_nodes_is_flagged_on_every_node() {
+        let connection = redis_connection().await;
+        let namespace = crate::testing::RedisNamespace::new();
+        let mut a = AbuseLog::new(5);
+        a.share(connection.clone(), &namespace.name);
+        let mut b = AbuseLog::new(5);
+        b.share(connection, &namespace.name);
+        let now = || crate::domain::clock::Clock::now_ms(&crate::domain::clock::SystemClock);
+        // Two failures on one node, two on the other: under the threshold everywhere.
+        for log in [&a, &b, &a, &b] {
+            assert_eq!(log.failed_hold("ev", "sly", now()).await, None);
+        }
+        assert!(a.flagged("ev", now()).await.is_empty());
+        // The fifth, on either node, flags the fan for the whole sale.
+        let flag = b.failed_hold("ev", "sly", now()).await.expect("flagged");
+        assert_eq!(flag.failures, 5);
+        for log in [&a, &b] {
+            let flags = log.flagged("ev", now()).await;
+            assert_eq!(flags.len(), 1, "{flags:?}");
+            assert_eq!(flags[0].fan, "sly");
+            assert_eq!(flags[0].failures, 5);
+        }
+        assert!(a.flagged("other", now()).await.is_empty());
+        // Another fan's failures are its own.
+        assert_eq!(a.failed_hold("ev", "calm", now()).await, None);
+        assert_eq!(b.flagged("ev", now()).await.len(), 1);
     }
 }

@@ -9,28 +9,13 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{Backend, HALL, TestServer, create_event, good_card, http_get, seats_in};
+use common::{Backend, HALL, TestServer, create_event, good_card, http_get, order_of, seats_in};
 use taquilla_proto::v1 as pb;
 use taquilla_server::domain::clock::SystemClock;
 use taquilla_server::testing::FaultProxy;
 use tonic::Code;
 
 const FANS: u32 = 20;
-
-/// Fan `i` holds seats 2i+1 and 2i+2 and checks out; returns the order id.
-async fn order_of(server: &TestServer, fan: u32) -> String {
-    let mut client = server.fan("ev", &format!("fan-{fan}"));
-    let hold = client
-        .hold_seats(seats_in("ev", &[2 * fan + 1, 2 * fan + 2]))
-        .await
-        .expect("hold")
-        .into_inner()
-        .hold
-        .expect("hold");
-    common::checkout_hold(&mut client, hold.hold_id, format!("checkout-fan-{fan}"))
-        .await
-        .order_id
-}
 
 async fn pay(
     server: &TestServer,
@@ -174,11 +159,11 @@ async fn a_payment_provider_outage_fails_fast_and_loses_nothing(backend: Backend
     server.stop().await;
 }
 
-/// The connection to PostgreSQL is cut mid-sale (as when it restarts): calls fail with
-/// `UNAVAILABLE`, the breaker opens and answers at once, and when the database is back the
-/// same calls, retried, complete exactly once.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_database_outage_fails_fast_and_loses_nothing() {
+/// A PostgreSQL server whose database is reached through a [`FaultProxy`], with a breaker
+/// that opens after 3 failures for 2 s.
+async fn behind_a_proxy(
+    configure: impl FnOnce(&mut taquilla_server::config::Config),
+) -> (FaultProxy, TestServer) {
     let upstream = taquilla_server::testing::host_port(&taquilla_server::testing::pg_admin_url())
         .expect("PostgreSQL URL has a host");
     let proxy = FaultProxy::start(upstream).await.expect("proxy");
@@ -188,6 +173,18 @@ async fn a_database_outage_fails_fast_and_loses_nothing() {
         }
         c.breaker_failures = 3;
         c.breaker_cool_down = Duration::from_secs(2);
+        configure(c);
+    })
+    .await;
+    (proxy, server)
+}
+
+/// The connection to PostgreSQL is cut mid-sale (as when it restarts): calls fail with
+/// `UNAVAILABLE`, the breaker opens and answers at once, and when the database is back the
+/// same calls, retried, complete exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_outage_fails_fast_and_loses_nothing() {
+    let (proxy, server) = behind_a_proxy(|c| {
         c.connect_timeout = Duration::from_millis(500);
     })
     .await;
@@ -285,15 +282,7 @@ async fn a_database_outage_fails_fast_and_loses_nothing() {
 /// calls complete once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_that_hangs_fails_calls_in_bounded_time() {
-    let upstream = taquilla_server::testing::host_port(&taquilla_server::testing::pg_admin_url())
-        .expect("PostgreSQL URL has a host");
-    let proxy = FaultProxy::start(upstream).await.expect("proxy");
-    let server = TestServer::start_with(Backend::Postgres, Arc::new(SystemClock), |c| {
-        if let Some(url) = &c.database_url {
-            c.database_url = Some(proxy.url_through(url));
-        }
-        c.breaker_failures = 3;
-        c.breaker_cool_down = Duration::from_secs(2);
+    let (proxy, server) = behind_a_proxy(|c| {
         // Waiting for a connection would take longer than a call may: only the call timeout
         // bounds a call here, as it does for a query already under way when the database hangs.
         c.connect_timeout = Duration::from_secs(10);

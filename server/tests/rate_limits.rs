@@ -95,7 +95,8 @@ async fn a_fan_past_its_limit_is_told_when_to_come_back(backend: Backend) {
 }
 
 /// Two nodes share one PostgreSQL and one Redis with `--shared-rate-limits`: a fan's limit is
-/// spent across both (with per-node buckets each node would allow a full burst).
+/// spent across both (with per-node buckets each node would allow a full burst), and its failed
+/// holds are counted across both.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shared_limits_hold_across_nodes() {
     let limits = |c: &mut taquilla_server::config::Config| {
@@ -103,6 +104,7 @@ async fn shared_limits_hold_across_nodes() {
         c.sales_rate_per_fan = 6;
         c.join_rate_per_fingerprint = 6;
         c.shared_rate_limits = true;
+        c.flag_failed_holds = 3;
     };
     let clock = Arc::new(taquilla_server::domain::clock::SystemClock);
     let a = TestServer::start_with(Backend::Postgres, clock.clone(), limits).await;
@@ -148,6 +150,34 @@ async fn shared_limits_hold_across_nodes() {
     }
     let status = join(&a).await.expect_err("limit spent");
     assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+
+    // Failed holds: a fan spreading them over the nodes is still flagged for the whole sale,
+    // and both nodes' GetStats list it.
+    a.fan("ev", "first")
+        .hold_seats(seats_in("ev", &[1]))
+        .await
+        .expect("hold");
+    for node in [&a, &b] {
+        let status = node
+            .fan("ev", "sly")
+            .hold_seats(seats_in("ev", &[1]))
+            .await
+            .expect_err("taken");
+        assert_eq!(status.code(), Code::Aborted, "{status:?}");
+    }
+    assert!(a.stats("ev").await.flagged.is_empty(), "two of three");
+    let status = b
+        .fan("ev", "sly")
+        .hold_seats(seats_in("ev", &[1]))
+        .await
+        .expect_err("taken");
+    assert_eq!(status.code(), Code::Aborted, "{status:?}");
+    for node in [&a, &b] {
+        let flagged = node.stats("ev").await.flagged;
+        assert_eq!(flagged.len(), 1, "{flagged:?}");
+        assert_eq!(flagged[0].fingerprint_hash, "sly");
+        assert_eq!(flagged[0].reason, "3 failed holds in a minute");
+    }
 
     b.stop().await;
     a.stop().await;

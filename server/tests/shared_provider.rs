@@ -9,7 +9,7 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{Backend, HALL, TestServer, create_event, good_card, seats_in};
+use common::{Backend, HALL, TestServer, create_event, good_card, order_of};
 use taquilla_proto::v1 as pb;
 use taquilla_server::domain::clock::SystemClock;
 use taquilla_server::payments::simulated::{SimulatedConfig, SimulatedProvider};
@@ -43,20 +43,6 @@ async fn node(provider_url: &str, share_with: Option<&TestServer>) -> TestServer
         }
     })
     .await
-}
-
-async fn order_of(server: &TestServer, fan: u32) -> String {
-    let mut client = server.fan("ev", &format!("fan-{fan}"));
-    let hold = client
-        .hold_seats(seats_in("ev", &[2 * fan + 1, 2 * fan + 2]))
-        .await
-        .expect("hold")
-        .into_inner()
-        .hold
-        .expect("hold");
-    common::checkout_hold(&mut client, hold.hold_id, format!("checkout-fan-{fan}"))
-        .await
-        .order_id
 }
 
 async fn pay(

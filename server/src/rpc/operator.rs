@@ -284,6 +284,7 @@ async fn stats(state: &AppState, event_id: &str) -> ApiResult<pb::EventStats> {
         flagged: state
             .abuse
             .flagged(&event.id, now)
+            .await
             .into_iter()
             .map(|flag| pb::FlaggedFingerprint {
                 reason: flag.reason(),

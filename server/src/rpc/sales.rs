@@ -312,7 +312,10 @@ impl pb::sales_server::Sales for SalesService {
                     && e.is_callers()
                 {
                     let now = self.state.clock.now_ms();
-                    self.state.abuse.failed_hold(&event.id, &pass.fan, now);
+                    self.state
+                        .abuse
+                        .failed_hold(&event.id, &pass.fan, now)
+                        .await;
                 }
                 return Err(e.into());
             }

@@ -439,6 +439,22 @@ pub async fn checkout_hold(
         .expect("order")
 }
 
+/// Fan `i` (`fan-<i>`) holds seats 2i+1 and 2i+2 of event `ev` and checks out; returns the
+/// order id.
+pub async fn order_of(server: &TestServer, fan: u32) -> String {
+    let mut client = server.fan("ev", &format!("fan-{fan}"));
+    let hold = client
+        .hold_seats(seats_in("ev", &[2 * fan + 1, 2 * fan + 2]))
+        .await
+        .expect("hold")
+        .into_inner()
+        .hold
+        .expect("hold");
+    checkout_hold(&mut client, hold.hold_id, format!("checkout-fan-{fan}"))
+        .await
+        .order_id
+}
+
 /// Pays an order with the card that always works; returns the order afterwards.
 pub async fn pay_order(
     client: &mut SalesClientWithPass,
