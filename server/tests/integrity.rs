@@ -6,6 +6,7 @@ mod common;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::time::Duration;
 
 use common::*;
 use taquilla_proto::v1 as pb;
@@ -630,6 +631,67 @@ async fn a_capture_whose_claim_was_lost_in_a_crash_still_sells(backend: Backend)
     server.stop().await;
 }
 
+/// A fan's app gives up on a Pay call while it waits for its turn at the provider (a client
+/// deadline shorter than the wait): the payment carries on without it, and the retry with the
+/// same key finds it paid, instead of being told to wait for the reconciler.
+async fn a_payment_whose_caller_gave_up_still_completes(backend: Backend) {
+    let server = TestServer::start_with(
+        backend,
+        Arc::new(taquilla_server::domain::clock::SystemClock),
+        |c| {
+            // One provider call a second: the second payer waits for its turn.
+            c.payment_rate = 1;
+            c.payment_max_wait = Duration::from_secs(10);
+        },
+    )
+    .await;
+    create_event(&server, "ev", DRAIN, 4).await;
+    let first = order_for(&server, "ev", "fay", &[1]).await;
+    let second = order_for(&server, "ev", "gus", &[2]).await;
+    let pay = |fan: &'static str, order: &pb::Order| {
+        let mut client = server.fan("ev", fan);
+        let order_id = order.order_id.clone();
+        async move {
+            client
+                .pay(pb::PayRequest {
+                    order_id,
+                    idempotency_key: format!("{fan}-pay-key-1"),
+                    card: Some(good_card()),
+                })
+                .await
+        }
+    };
+    // The first payer takes the provider's next two turns (authorize now, capture in 1 s);
+    // the second's authorization waits for the turn after, and its app gives up meanwhile.
+    let (paid, gave_up) = tokio::join!(pay("fay", &first), async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::timeout(Duration::from_millis(300), pay("gus", &second)).await
+    });
+    assert_eq!(
+        paid.expect("the first payer waits")
+            .into_inner()
+            .order
+            .expect("order")
+            .state,
+        pb::OrderState::Paid as i32
+    );
+    assert!(gave_up.is_err(), "the second payer's app gave up first");
+
+    // By the time the app retries, its payment has had its turns at the provider.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let retried = pay("gus", &second)
+        .await
+        .expect("the retry finds the payment finished")
+        .into_inner();
+    assert_eq!(
+        retried.order.expect("order").state,
+        pb::OrderState::Paid as i32
+    );
+    assert_eq!(server.provider().charges(), 2);
+    server.assert_audit_clean("ev").await;
+    server.stop().await;
+}
+
 async fn declines_can_be_retried_and_tickets_verify_offline(backend: Backend) {
     let server = TestServer::start(backend).await;
     create_event(&server, "ev", DRAIN, 4).await;
@@ -969,6 +1031,7 @@ on_both_backends!(
     payment_landing_after_the_lock_lapsed_is_voided,
     a_lost_provider_answer_is_reconciled_not_dropped,
     a_capture_whose_claim_was_lost_in_a_crash_still_sells,
+    a_payment_whose_caller_gave_up_still_completes,
     declines_can_be_retried_and_tickets_verify_offline,
     bad_input_gets_clear_errors_and_changes_nothing,
     releasing_and_sweeping_return_seats,

@@ -371,19 +371,32 @@ impl pb::sales_server::Sales for SalesService {
         let order_id = check_id("order_id", &request.order_id)?;
         purchase::check_idempotency_key(&request.idempotency_key)?;
         let card = parse_card(request.card, self.state.clock.now_ms())?;
-        let (order, payment) = purchase::pay(
-            &self.state,
-            &credential,
-            order_id,
-            &request.idempotency_key,
-            &card,
-        )
-        .await?;
-        if let (Credential::Pass(pass), crate::store::OrderState::Paid) = (&credential, order.state)
-        {
-            // The payment stands either way; a missed note is retried in the background.
-            self.state.waiting_room.finished_buying_or_retry(pass).await;
-        }
+        // Once started, a payment runs to its end even if the caller goes away (a client
+        // deadline, a dropped connection): stopped between steps, its attempt would stay in
+        // flight until the reconciler found it, and the fan's retry with the same key would be
+        // told to wait for it.
+        let state = self.state.clone();
+        let order_id = order_id.to_string();
+        let paying = tokio::spawn(async move {
+            let (order, payment) = purchase::pay(
+                &state,
+                &credential,
+                &order_id,
+                &request.idempotency_key,
+                &card,
+            )
+            .await?;
+            if let (Credential::Pass(pass), crate::store::OrderState::Paid) =
+                (&credential, order.state)
+            {
+                // The payment stands either way; a missed note is retried in the background.
+                state.waiting_room.finished_buying_or_retry(pass).await;
+            }
+            ApiResult::Ok((order, payment))
+        });
+        let (order, payment) = paying
+            .await
+            .map_err(|e| ApiError::Internal(format!("the payment task ended abnormally: {e}")))??;
         let event = find_event(&self.state, &order.event_id).await?;
         Ok(Response::new(pb::PayResponse {
             order: Some(convert::order(&order, &event)),
