@@ -540,7 +540,89 @@ async fn bans_rate_limits_and_proof_of_work(backend: Backend) {
     server.stop().await;
 }
 
+/// An admitted fan whose holds are shed (the node at its bound on sales calls) past the no-show
+/// window keeps the turn: the server, not the fan, kept them from starting to buy.
+async fn a_fan_shed_past_the_no_show_window_keeps_the_turn(backend: Backend) {
+    let server = TestServer::start_with(
+        backend,
+        std::sync::Arc::new(taquilla_server::domain::clock::SystemClock),
+        |c| {
+            c.max_inflight_sales = 1;
+            c.no_show = Duration::from_secs(1);
+            // A payment holds the one sales slot for about 5 s (authorize, then capture).
+            c.payment_latency = Duration::from_millis(2_500);
+            c.payment_latency_tail = Duration::from_millis(1);
+        },
+    )
+    .await;
+    create_event(&server, "ev", HALL, 4).await;
+    let order_id = order_of(&server, 0).await;
+    server
+        .operator()
+        .set_admission(pb::SetAdmissionRequest {
+            event_id: "ev".into(),
+            rate_per_minute: 6_000,
+            burst: 10,
+            max_active: 10,
+            pow_difficulty_bits: 0,
+        })
+        .await
+        .expect("admission");
+    open(&server, "ev", pb::SalePhase::General, &[]).await;
+    let token = server
+        .waiting_room()
+        .join(pb::JoinRequest {
+            event_id: "ev".into(),
+            fingerprint: "patient".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("join")
+        .into_inner()
+        .queue_token;
+    let pass = admitted(&server, &token).await;
+
+    let paying = {
+        let mut client = server.fan("ev", "fan-0");
+        tokio::spawn(async move {
+            client
+                .pay(pb::PayRequest {
+                    order_id,
+                    idempotency_key: "pay-fan-0".into(),
+                    card: Some(good_card()),
+                })
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut sales = server.sales_with_pass(&pass.token);
+    let started = std::time::Instant::now();
+    let mut shed = 0;
+    let hold = loop {
+        match sales.hold_seats(seats_in("ev", &[21])).await {
+            Ok(hold) => break hold.into_inner(),
+            Err(status) => {
+                assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+                assert!(started.elapsed() < Duration::from_secs(15), "{status:?}");
+                shed += 1;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    };
+    assert!(
+        started.elapsed() > Duration::from_secs(2),
+        "shed for {:?} only: the no-show window (1 s) was not tested",
+        started.elapsed()
+    );
+    assert!(shed > 5, "{shed}");
+    assert!(hold.hold.is_some());
+    paying.await.expect("task").expect("paid");
+    server.assert_audit_clean("ev").await;
+    server.stop().await;
+}
+
 on_both_backends!(
+    a_fan_shed_past_the_no_show_window_keeps_the_turn,
     bans_rate_limits_and_proof_of_work,
     fans_queue_get_passes_and_buy,
     queue_tokens_and_sale_controls_are_checked,

@@ -137,7 +137,20 @@ impl SalesService {
                 });
             }
         }
-        let admitted = self.state.sales_shed.admit()?;
+        let admitted = match self.state.sales_shed.admit() {
+            Ok(admitted) => admitted,
+            Err(shed) => {
+                // The fan came to buy and the server turned them away: that is not a no-show,
+                // so the turn is kept (as by a hold) instead of lapsing while they wait out the
+                // hint. Cheap after the first time: the room remembers it.
+                if let Credential::Pass(pass) = &credential
+                    && let Err(e) = self.state.waiting_room.started_buying(pass).await
+                {
+                    tracing::warn!(error = %e, "could not note that a shed fan came to buy");
+                }
+                return Err(shed);
+            }
+        };
         Ok((credential, admitted))
     }
 
