@@ -95,9 +95,10 @@ impl<DB: Database> SqlStore<DB> {
     }
 
     /// Runs one store call through the database's circuit breaker, bounded in time. A lost
-    /// connection counts as a failure, and so does no answer within the call timeout; so does waiting in vain for a connection while the pool had room to open one
-    /// (none could be made), but not when every connection is merely busy: that is load, which
-    /// shedding answers, not a database that is down. Whatever the database answered is a success.
+    /// connection counts as a failure, and so do no answer within the call timeout and waiting
+    /// in vain for a connection while the pool had room to open one (none could be made), but
+    /// not waiting while every connection is merely busy: that is load, which shedding
+    /// answers, not a database that is down. Whatever the database answered is a success.
     pub(crate) async fn guarded<T>(
         &self,
         call: impl std::future::Future<Output = Result<T, StoreError>>,
