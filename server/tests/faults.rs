@@ -332,6 +332,65 @@ async fn a_database_that_hangs_fails_calls_in_bounded_time() {
     server.stop().await;
 }
 
+/// A database that is slow but answering (here: calls stuck behind a row lock while others go
+/// through) is load, not an outage: the calls that run out of time answer `UNAVAILABLE`, but
+/// the breaker stays closed for everyone else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_calls_on_a_database_that_answers_do_not_open_the_breaker() {
+    use sqlx::Connection;
+    let server = TestServer::start_with(Backend::Postgres, Arc::new(SystemClock), |c| {
+        c.breaker_failures = 3;
+        c.db_call_timeout = Duration::from_secs(1);
+    })
+    .await;
+    create_event(&server, "ev", HALL, 4).await;
+    // Another client holds seat 1's row locked for 3 s.
+    let url = server.database.as_ref().expect("database").url.clone();
+    let mut blocker = sqlx::PgConnection::connect(&url).await.expect("connect");
+    let mut tx = blocker.begin().await.expect("begin");
+    sqlx::query("SELECT seat_id FROM seats WHERE event_id = 'ev' AND seat_id = 1 FOR UPDATE")
+        .execute(&mut *tx)
+        .await
+        .expect("lock");
+    let server = Arc::new(server);
+    let mut stuck = Vec::new();
+    for fan in 0..4 {
+        let server = server.clone();
+        stuck.push(tokio::spawn(async move {
+            server
+                .fan("ev", &format!("stuck-{fan}"))
+                .hold_seats(seats_in("ev", &[1]))
+                .await
+        }));
+    }
+    // Meanwhile other fans' calls get answers.
+    for fan in 0..15u32 {
+        server
+            .fan("ev", &format!("fine-{fan}"))
+            .hold_seats(seats_in("ev", &[fan + 10]))
+            .await
+            .expect("the database answers other calls");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for task in stuck {
+        let status = task
+            .await
+            .expect("task")
+            .expect_err("stuck behind the lock");
+        assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    }
+    assert_eq!(breaker_state(&server, "database").await, "CLOSED");
+    tx.rollback().await.expect("rollback");
+    server
+        .fan("ev", "after")
+        .hold_seats(seats_in("ev", &[1]))
+        .await
+        .expect("seat 1 is free again");
+    server.assert_audit_clean("ev").await;
+    let server = Arc::into_inner(server).expect("no other owners");
+    server.stop().await;
+}
+
 /// SIGTERM's drain, in process: a node stopping tells its queue watchers to reconnect
 /// elsewhere, lets a payment in flight finish (the fan gets the answer, not a reset), refuses
 /// new connections, and is gone within the drain limit.

@@ -122,5 +122,7 @@ pub(crate) async fn open(url: &str, options: &StoreOptions) -> anyhow::Result<Pg
         reader: pool,
         breaker: std::sync::Arc::new(crate::breaker::Breaker::new("database", options.breaker)),
         call_timeout: options.call_timeout,
+        last_answer_ms: Default::default(),
+        epoch: std::time::Instant::now(),
     })
 }

@@ -85,8 +85,12 @@ pub(crate) struct SqlStore<DB: Database> {
     pub(crate) writer: Pool<DB>,
     pub(crate) reader: Pool<DB>,
     pub(crate) breaker: std::sync::Arc<crate::breaker::Breaker>,
-    /// Longest one store call may take before it counts as a database failure.
+    /// Longest one store call may take.
     pub(crate) call_timeout: std::time::Duration,
+    /// When a call last got an answer from the database (ms since `epoch`): tells a hung
+    /// database (no answers at all) from a busy one (slow answers).
+    pub(crate) last_answer_ms: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    pub(crate) epoch: std::time::Instant,
 }
 
 impl<DB: Database> SqlStore<DB> {
@@ -113,14 +117,35 @@ impl<DB: Database> SqlStore<DB> {
             Ok(result) => result,
             // A database that stops answering without closing the connection (packets
             // dropped, a hung server) would otherwise hold the call, and never count as down.
+            // But a call can also run out of time on a database that is only slow (two cores
+            // saturated by a crowd): that is load, and opening the breaker on it would turn a
+            // busy minute into an outage (found at 400,000 fans). Down means no call at all got
+            // an answer for as long as this one waited.
             Err(_) => {
-                permit.failure();
+                let now = self.epoch.elapsed().as_millis() as u64;
+                let last = self
+                    .last_answer_ms
+                    .load(std::sync::atomic::Ordering::Relaxed);
+                if now.saturating_sub(last) >= self.call_timeout.as_millis() as u64 {
+                    permit.failure();
+                } else {
+                    drop(permit);
+                }
                 return Err(StoreError::Unavailable(format!(
                     "the database did not answer within {} s",
                     self.call_timeout.as_secs_f64()
                 )));
             }
         };
+        if !matches!(
+            &result,
+            Err(StoreError::Unavailable(_) | StoreError::Busy(_))
+        ) {
+            self.last_answer_ms.store(
+                self.epoch.elapsed().as_millis() as u64,
+                std::sync::atomic::Ordering::Relaxed,
+            );
+        }
         match &result {
             Err(StoreError::Unavailable(_)) => permit.failure(),
             // Every connection in use: load. A pool with room that still got none in time

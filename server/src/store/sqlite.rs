@@ -106,5 +106,7 @@ pub(crate) async fn open(path: &Path, options: &StoreOptions) -> anyhow::Result<
         reader,
         breaker: std::sync::Arc::new(crate::breaker::Breaker::new("database", options.breaker)),
         call_timeout: options.call_timeout,
+        last_answer_ms: Default::default(),
+        epoch: std::time::Instant::now(),
     })
 }
