@@ -99,10 +99,12 @@ impl<DB: Database> SqlStore<DB> {
     }
 
     /// Runs one store call through the database's circuit breaker, bounded in time. A lost
-    /// connection counts as a failure, and so do no answer within the call timeout and waiting
-    /// in vain for a connection while the pool had room to open one (none could be made), but
-    /// not waiting while every connection is merely busy: that is load, which shedding
-    /// answers, not a database that is down. Whatever the database answered is a success.
+    /// connection counts as a failure. Running out of time, and waiting in vain for a
+    /// connection while the pool had room to open one, count as failures only if no call at
+    /// all got an answer from the database while this one waited: otherwise the database is
+    /// working, only slowly (two cores saturated by a crowd), which is load for shedding to
+    /// answer, and opening the breaker on it would turn a busy minute into an outage (found at
+    /// 400,000 fans). Whatever the database answered is a success.
     pub(crate) async fn guarded<T>(
         &self,
         call: impl std::future::Future<Output = Result<T, StoreError>>,
@@ -113,20 +115,18 @@ impl<DB: Database> SqlStore<DB> {
             .map_err(|refused| StoreError::BreakerOpen {
                 retry_in_ms: u64::try_from(refused.retry_in.as_millis()).unwrap_or(u64::MAX),
             })?;
+        let started = self.epoch.elapsed().as_millis() as u64;
+        let silent_since_start = || {
+            self.last_answer_ms
+                .load(std::sync::atomic::Ordering::Relaxed)
+                < started
+        };
         let result = match tokio::time::timeout(self.call_timeout, call).await {
             Ok(result) => result,
             // A database that stops answering without closing the connection (packets
             // dropped, a hung server) would otherwise hold the call, and never count as down.
-            // But a call can also run out of time on a database that is only slow (two cores
-            // saturated by a crowd): that is load, and opening the breaker on it would turn a
-            // busy minute into an outage (found at 400,000 fans). Down means no call at all got
-            // an answer for as long as this one waited.
             Err(_) => {
-                let now = self.epoch.elapsed().as_millis() as u64;
-                let last = self
-                    .last_answer_ms
-                    .load(std::sync::atomic::Ordering::Relaxed);
-                if now.saturating_sub(last) >= self.call_timeout.as_millis() as u64 {
+                if silent_since_start() {
                     permit.failure();
                 } else {
                     drop(permit);
@@ -148,9 +148,12 @@ impl<DB: Database> SqlStore<DB> {
         }
         match &result {
             Err(StoreError::Unavailable(_)) => permit.failure(),
-            // Every connection in use: load. A pool with room that still got none in time
-            // could not connect: the database is down.
-            Err(StoreError::Busy(_)) if !self.full(&self.writer) && !self.full(&self.reader) => {
+            // A pool with room that still got no connection in time, while nothing else got an
+            // answer either: the database is down. Every connection in use, or other calls
+            // answered meanwhile: load.
+            Err(StoreError::Busy(_))
+                if !self.full(&self.writer) && !self.full(&self.reader) && silent_since_start() =>
+            {
                 permit.failure()
             }
             Err(StoreError::Busy(_)) => drop(permit),
