@@ -23,6 +23,23 @@ async fn open(server: &TestServer, event_id: &str, phase: pb::SalePhase, codes: 
         .expect("open sale");
 }
 
+/// Sets event `ev`'s valve to 6,000 fans a minute with `burst` and `max_active`, then opens
+/// its general sale now.
+async fn open_admitting(server: &TestServer, burst: u32, max_active: u32) {
+    server
+        .operator()
+        .set_admission(pb::SetAdmissionRequest {
+            event_id: "ev".into(),
+            rate_per_minute: 6_000,
+            burst,
+            max_active,
+            pow_difficulty_bits: 0,
+        })
+        .await
+        .expect("admission");
+    open(server, "ev", pb::SalePhase::General, &[]).await;
+}
+
 /// Watches until the stream says ADMITTED; returns the pass.
 async fn admitted(server: &TestServer, token: &str) -> pb::AdmissionPass {
     let mut stream = server
@@ -75,18 +92,7 @@ async fn fans_queue_get_passes_and_buy(backend: Backend) {
     };
     assert_eq!(status.state, pb::QueueState::Prequeue as i32);
     assert_eq!(status.position, 0);
-    server
-        .operator()
-        .set_admission(pb::SetAdmissionRequest {
-            event_id: "ev".into(),
-            rate_per_minute: 6_000,
-            burst: 50,
-            max_active: 50,
-            pow_difficulty_bits: 0,
-        })
-        .await
-        .expect("admission");
-    open(&server, "ev", pb::SalePhase::General, &[]).await;
+    open_admitting(&server, 50, 50).await;
     let stats = server
         .operator()
         .get_stats(pb::GetStatsRequest {
@@ -306,18 +312,7 @@ async fn waiting_fans_hear_sold_out(backend: Backend) {
     let server = TestServer::start(backend).await;
     let tiny = "[venue]\nid = \"t\"\nname = \"T\"\n[[sections]]\nid = \"ga\"\nname = \"GA\"\nkind = \"general_admission\"\nprice = 10\ncapacity = 2\n";
     create_event(&server, "ev", tiny, 4).await;
-    server
-        .operator()
-        .set_admission(pb::SetAdmissionRequest {
-            event_id: "ev".into(),
-            rate_per_minute: 6_000,
-            burst: 10,
-            max_active: 1,
-            pow_difficulty_bits: 0,
-        })
-        .await
-        .expect("admission");
-    open(&server, "ev", pb::SalePhase::General, &[]).await;
+    open_admitting(&server, 10, 1).await;
     let join = |fp: &'static str| {
         let mut client = server.waiting_room();
         async move {
@@ -557,18 +552,7 @@ async fn a_fan_shed_past_the_no_show_window_keeps_the_turn(backend: Backend) {
     .await;
     create_event(&server, "ev", HALL, 4).await;
     let order_id = order_of(&server, 0).await;
-    server
-        .operator()
-        .set_admission(pb::SetAdmissionRequest {
-            event_id: "ev".into(),
-            rate_per_minute: 6_000,
-            burst: 10,
-            max_active: 10,
-            pow_difficulty_bits: 0,
-        })
-        .await
-        .expect("admission");
-    open(&server, "ev", pb::SalePhase::General, &[]).await;
+    open_admitting(&server, 10, 10).await;
     let token = server
         .waiting_room()
         .join(pb::JoinRequest {
