@@ -125,7 +125,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ExitCode::FAILURE
         }),
         None => {
-            let channels = connect(&cli.target, &tls, cli.sale.connections).await?;
+            let per_target = cli.sale.connections_per_target(cli.target.len());
+            let channels = connect(&cli.target, &tls, per_target).await?;
             let passed = sale::run(&cli.target, channels, cli.token, cli.sale).await?;
             Ok(if passed {
                 ExitCode::SUCCESS

@@ -3,7 +3,8 @@
 //! while `WatchAvailability` streams are open) is diffed against it, and the changes go to the
 //! event's watchers as one coalesced update per read. Reads come from the database, so changes
 //! made by every node (and lapsed locks) show up, and the cost is one status query per event per
-//! poll interval, whatever the number of watchers.
+//! poll interval, whatever the number of watchers. `GetSeatMap` callers that arrive together
+//! share one read.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -114,6 +115,10 @@ pub struct AvailabilityHub {
     store: Arc<dyn Store>,
     clock: Arc<dyn crate::domain::clock::Clock>,
     feeds: Mutex<HashMap<String, Arc<Feed>>>,
+    /// One per event being read: [`AvailabilityHub::read`]'s callers queue on it.
+    gates: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Status reads made for `GetSeatMap` callers.
+    reads: std::sync::atomic::AtomicU64,
     stop: watch::Receiver<bool>,
 }
 
@@ -127,17 +132,37 @@ impl AvailabilityHub {
             store,
             clock,
             feeds: Mutex::new(HashMap::new()),
+            gates: Mutex::new(HashMap::new()),
+            reads: std::sync::atomic::AtomicU64::new(0),
             stop,
         }
     }
 
-    /// Reads an event's statuses now, applies them to its feed and returns them with their
-    /// version.
+    /// An event's statuses as of a read that started after this call did (so never older than
+    /// the call), applied to its feed, with their version. Callers that arrive together share
+    /// one read: while a read is under way the others wait for it, and those who arrived before
+    /// it started take its result, so a crowd asking for the same seat map costs one database
+    /// read per event at a time instead of one per caller.
     pub async fn read(
         self: &Arc<Self>,
         event_id: &str,
         shape: &Arc<EventShape>,
     ) -> Result<(Vec<SeatStatus>, u64), StoreError> {
+        let arrived = Instant::now();
+        let gate = self.gate(event_id);
+        let _turn = gate.lock().await;
+        if let Some(feed) = self
+            .feeds
+            .lock()
+            .ok()
+            .and_then(|f| f.get(event_id).cloned())
+            && let Ok(snapshot) = feed.snapshot.lock()
+            && snapshot.read_started >= arrived
+        {
+            return Ok((snapshot.statuses.clone(), snapshot.version));
+        }
+        self.reads
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let started = Instant::now();
         let statuses = self
             .store
@@ -146,6 +171,26 @@ impl AvailabilityHub {
         let feed = self.feed(event_id, shape, &statuses, started);
         let version = feed.observe(statuses.clone(), started);
         Ok((statuses, version))
+    }
+
+    /// How many database reads [`AvailabilityHub::read`] has made.
+    pub fn reads(&self) -> u64 {
+        self.reads.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The lock that lines up an event's reads (kept while its feed or a reader needs it).
+    fn gate(&self, event_id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let Ok(mut gates) = self.gates.lock() else {
+            return Arc::new(tokio::sync::Mutex::new(()));
+        };
+        if gates.len() > 1_024 {
+            // Gates nobody holds or waits on are dropped; a busy event keeps its own.
+            gates.retain(|_, gate| Arc::strong_count(gate) > 1);
+        }
+        gates
+            .entry(event_id.to_string())
+            .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(())))
+            .clone()
     }
 
     /// The feed of an event, started (with its poller) if needed.

@@ -211,13 +211,7 @@ async fn operator_rpcs_need_the_operator_token(backend: Backend) {
 async fn lux_tour_seeds_142000_seats_in_8_events(backend: Backend) {
     let server = TestServer::start(backend).await;
     let mut operator = server.operator();
-    let seeded = operator
-        .seed_demo(pb::SeedDemoRequest {
-            scenario: "lux-tour".into(),
-        })
-        .await
-        .expect("seed")
-        .into_inner();
+    let seeded = server.seed_lux_tour().await;
     assert_eq!(seeded.seats_created, 142_000);
     assert_eq!(seeded.events.len(), 8);
 
@@ -280,13 +274,7 @@ async fn lux_tour_seeds_142000_seats_in_8_events(backend: Backend) {
 
 async fn seat_map_of_an_arena_is_one_compact_message(backend: Backend) {
     let server = TestServer::start(backend).await;
-    server
-        .operator()
-        .seed_demo(pb::SeedDemoRequest {
-            scenario: "lux-tour".into(),
-        })
-        .await
-        .expect("seed");
+    server.seed_lux_tour().await;
     let mut sales = server.sales();
     let map = sales
         .get_seat_map(pb::GetSeatMapRequest {
@@ -512,8 +500,49 @@ async fn metrics_count_rpcs(backend: Backend) {
     server.stop().await;
 }
 
+/// A crowd admitted at once asks for the same 18,000-seat map: the node reads it from the
+/// database once per wave of callers, not once per caller, and every caller still sees the
+/// seats held before it asked.
+async fn a_crowd_reading_one_seat_map_shares_the_reads(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    server.seed_lux_tour().await;
+    let event = "lux-bcn-2026-04-13";
+    server
+        .fan(event, "early")
+        .hold_seats(common::seats_in(event, &[7]))
+        .await
+        .expect("hold");
+    let before = server.state.availability.reads();
+    let callers: Vec<_> = (0..200)
+        .map(|_| {
+            let mut sales = server.sales();
+            tokio::spawn(async move {
+                sales
+                    .get_seat_map(pb::GetSeatMapRequest {
+                        event_id: event.into(),
+                        section_ids: vec![],
+                    })
+                    .await
+                    .map(|r| r.into_inner())
+            })
+        })
+        .collect();
+    for caller in callers {
+        let map = caller.await.expect("caller").expect("seat map");
+        let vip = &map.sections[0].rows[0];
+        assert_eq!(vip.first_seat_id, 1);
+        assert_eq!(vip.statuses[6], pb::SeatStatus::SoftLocked as i32);
+        assert_eq!(vip.statuses[5], pb::SeatStatus::Available as i32);
+    }
+    let reads = server.state.availability.reads() - before;
+    assert!(reads >= 1);
+    assert!(reads <= 100, "200 callers made {reads} reads");
+    server.stop().await;
+}
+
 on_both_backends!(
     health_answers_serving,
+    a_crowd_reading_one_seat_map_shares_the_reads,
     reflection_lists_the_three_services,
     operator_rpcs_need_the_operator_token,
     lux_tour_seeds_142000_seats_in_8_events,

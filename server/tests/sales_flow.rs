@@ -173,13 +173,7 @@ async fn refunds_never_make_two_tickets_for_a_seat(backend: Backend) {
 /// 32 concurrent buyers, then checks the audit and the provider's charges.
 async fn an_arena_sells_out_with_a_clean_audit(backend: Backend) {
     let server = TestServer::start(backend).await;
-    server
-        .operator()
-        .seed_demo(pb::SeedDemoRequest {
-            scenario: "lux-tour".into(),
-        })
-        .await
-        .expect("seed");
+    server.seed_lux_tour().await;
     let event = "lux-bcn-2026-04-13";
     let map = server
         .sales()

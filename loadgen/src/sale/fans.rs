@@ -188,6 +188,11 @@ enum End {
 }
 
 async fn record(user: &mut GooseUser, rpc: &str, started: Instant, result: Result<(), &Status>) {
+    record_took(user, rpc, started.elapsed(), result).await
+}
+
+/// Tells goose about a call that took `took`.
+async fn record_took(user: &mut GooseUser, rpc: &str, took: Duration, result: Result<(), &Status>) {
     let (success, code, error) = match result {
         Ok(()) => (true, Code::Ok, None),
         Err(status) => (
@@ -202,14 +207,7 @@ async fn record(user: &mut GooseUser, rpc: &str, started: Instant, result: Resul
         ),
     };
     let _ = user
-        .record_custom_request_duration(
-            "gRPC",
-            rpc,
-            started.elapsed(),
-            success,
-            Some(code as u16),
-            error,
-        )
+        .record_custom_request_duration("gRPC", rpc, took, success, Some(code as u16), error)
         .await;
 }
 
@@ -274,7 +272,7 @@ where
             {
                 attempt += 1;
                 let pause = taquilla_proto::retry_after(&failed.status)
-                    .unwrap_or_else(|| Duration::from_millis(100 << attempt.min(6)))
+                    .unwrap_or_else(|| jittered(Duration::from_millis(100 << attempt.min(6))))
                     .min(Duration::from_secs(15));
                 if Instant::now() + pause >= deadline {
                     return Err(failed);
@@ -343,16 +341,51 @@ async fn journey(user: &mut GooseUser) -> TransactionResult {
     Ok(())
 }
 
+/// `pause` scaled by a random factor in [0.5, 1.5): fans that failed together (a connection
+/// that broke under thousands of them) come back spread out instead of all at once.
+fn jittered(pause: Duration) -> Duration {
+    pause.mul_f64(rand::thread_rng().gen_range(0.5..1.5))
+}
+
 fn chance(share: f64) -> bool {
     share > 0.0 && rand::thread_rng().gen_bool(share.clamp(0.0, 1.0))
 }
 
+/// Every fan's journey lives for the whole run, most of it waiting in line, so its future is
+/// part of the load generator's memory per fan (BENCHMARKS.md, "Load generator memory"): each
+/// phase is boxed, so a waiting fan carries only the waiting phase, and in it every call that
+/// is not the wait itself is boxed too.
 async fn run(user: &mut GooseUser, fan: &mut Fan) -> End {
+    let journey_started = Instant::now();
+    let (token, joined_at) = match Box::pin(join(user, fan)).await {
+        Ok(joined) => joined,
+        Err(end) => return end,
+    };
+    match Box::pin(wait_for_turn(user, fan, &token, joined_at)).await {
+        Ok(pass) => fan.pass = pass,
+        Err(end) => return end,
+    }
+    drop(token);
+    // Hold, checkout, pay.
+    // Boxed: most fans spend the run waiting in line, and an inline purchase future would make
+    // every waiting fan's journey as large as a buying one's.
+    match Box::pin(buy(user, fan)).await {
+        Ok(true) => {
+            fan.crowd
+                .recorder
+                .stage(Stage::EndToEnd, journey_started.elapsed());
+            End::Bought
+        }
+        Ok(false) => End::Abandoned,
+        Err(end) => end,
+    }
+}
+
+/// Joins the queue (solving the proof of work when the server asks for one); returns the
+/// queue token and when the fan got it.
+async fn join(user: &mut GooseUser, fan: &mut Fan) -> Result<(String, Instant), End> {
     let crowd = fan.crowd.clone();
     let recorder = crowd.recorder.clone();
-    let journey_started = Instant::now();
-
-    // Join, solving the proof of work when the server asks for one.
     let presale_code = if chance(crowd.mix.presale_share) {
         fan.event.presale_codes.first().cloned().unwrap_or_default()
     } else {
@@ -371,7 +404,10 @@ async fn run(user: &mut GooseUser, fan: &mut Fan) -> End {
         match Box::pin(timed(user, "Join", fan.waiting_room().join(request))).await {
             Ok(joined) if joined.queue_token.is_empty() => {
                 let Some(challenge) = joined.challenge else {
-                    return End::Failed(Failed::new("Join", Status::internal("no token")));
+                    return Err(End::Failed(Failed::new(
+                        "Join",
+                        Status::internal("no token"),
+                    )));
                 };
                 solution = tokio::task::spawn_blocking(move || {
                     taquilla_proto::signed::solve_challenge(&challenge)
@@ -403,145 +439,231 @@ async fn run(user: &mut GooseUser, fan: &mut Fan) -> End {
                 failures += 1;
                 fan.fail_over();
                 let wait = taquilla_proto::retry_after(&failed.status)
-                    .unwrap_or(Duration::from_millis(250 << failures.min(5)))
+                    .unwrap_or_else(|| jittered(Duration::from_millis(250 << failures.min(5))))
                     .min(Duration::from_secs(10));
                 tokio::time::sleep(wait).await;
             }
-            Err(failed) => return End::Failed(failed),
+            Err(failed) => return Err(End::Failed(failed)),
         }
     };
-    let joined_at = Instant::now();
-    let token = joined.queue_token;
+    Ok((joined.queue_token, Instant::now()))
+}
 
-    // Watch until admitted.
+/// Watches the queue until the fan's turn comes; returns the admission pass.
+///
+/// This is where a fan spends most of the run, so what it keeps while it waits is the load
+/// generator's memory: the stream and a few numbers. Every other call here is boxed, and the
+/// `Watch` call is told to goose when the wait ends rather than when the stream opened (goose
+/// would otherwise hold it and the fan's `Join` in the fan's unsent metrics batch for the
+/// whole wait, about 2 KiB a fan; its per-second graph shows such a `Watch` at that time).
+async fn wait_for_turn(
+    user: &mut GooseUser,
+    fan: &mut Fan,
+    token: &str,
+    joined_at: Instant,
+) -> Result<String, End> {
+    let crowd = fan.crowd.clone();
     let patience = joined_at + Duration::from_secs(crowd.mix.patience);
     let give_up_at = patience.min(crowd.deadline);
     let leaves = chance(crowd.mix.leave_share);
     let mut reconnects_left = u32::from(chance(crowd.mix.reconnect_share));
-    let pass = 'watching: loop {
-        let started = Instant::now();
-        let stream = Box::pin(tokio::time::timeout(
-            CALL_TIMEOUT,
-            fan.waiting_room().watch(pb::WatchRequest {
-                queue_token: token.clone(),
-            }),
-        ))
-        .await;
-        let mut stream = match stream {
-            Ok(Ok(response)) => {
-                record(user, "Watch", started, Ok(())).await;
-                response.into_inner()
+    loop {
+        let attached = Box::pin(attach(fan, token, give_up_at, leaves, reconnects_left > 0)).await;
+        let watched = match attached {
+            Attached::Read(took, watched) => {
+                Box::pin(record_took(user, "Watch", took, Ok(()))).await;
+                watched
             }
-            Ok(Err(status)) => {
-                record(user, "Watch", started, Err(&status)).await;
-                recorder.error("Watch", status.code());
+            Attached::Refused(took, status) => {
+                Box::pin(record_took(user, "Watch", took, Err(&status))).await;
+                crowd.recorder.error("Watch", status.code());
                 if !reattachable(status.code()) || Instant::now() >= give_up_at {
-                    return End::Failed(Failed::new("Watch", status));
+                    return Err(End::Failed(Failed::new("Watch", status)));
                 }
                 if status.code() != Code::ResourceExhausted {
                     // The token is good on every node: reattach through the next one.
                     fan.fail_over();
                 }
-                tokio::time::sleep(Duration::from_millis(500)).await;
+                tokio::time::sleep(jittered(Duration::from_millis(500))).await;
                 continue;
             }
-            Err(_) => return End::GaveUp,
+            Attached::NoAnswer => return Err(End::GaveUp),
         };
-        let mut updates = 0u32;
-        loop {
-            let now = Instant::now();
-            if now >= give_up_at {
-                let _ = Box::pin(fan.waiting_room().leave(pb::LeaveRequest {
-                    queue_token: token.clone(),
-                }))
-                .await;
-                return End::GaveUp;
-            }
-            let next = tokio::time::timeout(give_up_at - now, stream.message()).await;
-            let update = match next {
-                Ok(Ok(Some(update))) => update,
-                Ok(Ok(None)) | Ok(Err(_)) => continue 'watching,
-                Err(_) => continue,
-            };
-            updates += 1;
-            if let Some(pass) = update.admission_pass {
+        match watched {
+            Watched::Admitted(pass) => {
                 let seen = Instant::now();
-                recorder.stage(Stage::Queue, seen - joined_at);
+                crowd.recorder.stage(Stage::Queue, seen - joined_at);
                 let now_ms = std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
                     .map(|d| d.as_millis() as i64)
                     .unwrap_or(0);
-                if update.server_time_unix_ms > 0 {
-                    let lag = (now_ms - update.server_time_unix_ms).max(0) as u64;
-                    recorder.stage(Stage::AdmissionSeen, Duration::from_millis(lag));
+                if pass.server_time_unix_ms > 0 {
+                    let lag = (now_ms - pass.server_time_unix_ms).max(0) as u64;
+                    crowd
+                        .recorder
+                        .stage(Stage::AdmissionSeen, Duration::from_millis(lag));
                 }
-                break 'watching pass;
+                return Ok(pass.token);
             }
-            let state = update
-                .status
-                .as_ref()
-                .map(|s| s.state())
-                .unwrap_or_default();
-            if matches!(
-                state,
-                pb::QueueState::SoldOut
-                    | pb::QueueState::Closed
-                    | pb::QueueState::Removed
-                    | pb::QueueState::Expired
-            ) {
-                return End::QueueEnded(state);
+            Watched::Ended(state) => return Err(End::QueueEnded(state)),
+            Watched::Reconnect => {
+                reconnects_left = reconnects_left.saturating_sub(1);
             }
-            if leaves && updates >= 2 {
+            Watched::Broken => {}
+            Watched::Leave => {
                 let _ = Box::pin(timed(
                     user,
                     "Leave",
                     fan.waiting_room().leave(pb::LeaveRequest {
-                        queue_token: token.clone(),
+                        queue_token: token.to_string(),
                     }),
                 ))
                 .await;
-                return End::Left;
+                return Err(End::Left);
             }
-            if reconnects_left > 0 && updates >= 1 {
-                reconnects_left -= 1;
-                continue 'watching;
+            Watched::OutOfPatience => {
+                // A fan whose patience ran out says so; at the run's end the fans just stop
+                // (every one of them calling Leave at the same instant would be a storm of
+                // the load generator's own making, and the server's grace period removes
+                // them all the same).
+                if Instant::now() < crowd.deadline {
+                    let _ = Box::pin(fan.waiting_room().leave(pb::LeaveRequest {
+                        queue_token: token.to_string(),
+                    }))
+                    .await;
+                }
+                return Err(End::GaveUp);
             }
+        }
+    }
+}
+
+/// What came of reading a `Watch` stream.
+enum Watched {
+    Admitted(Admitted),
+    /// The queue ended for the fan (sold out, closed, removed, expired).
+    Ended(pb::QueueState),
+    /// The fan means to drop the stream and attach again.
+    Reconnect,
+    /// The stream ended or failed: attach again.
+    Broken,
+    /// The fan means to leave the queue.
+    Leave,
+    OutOfPatience,
+}
+
+/// An admission pass as the stream delivered it.
+struct Admitted {
+    token: String,
+    server_time_unix_ms: i64,
+}
+
+/// How a `Watch` call went: how long the stream took to open and what reading it came to, or
+/// the server's refusal, or no answer within the call's bound.
+enum Attached {
+    Read(Duration, Watched),
+    Refused(Duration, Status),
+    NoAnswer,
+}
+
+/// Opens a `Watch` stream with the queue token and reads it until something ends the wait.
+/// This future is the fan's waiting state, so it holds the stream, one timer and a few numbers;
+/// the opening call is boxed, and scoped so its answer's room is not kept while reading.
+async fn attach(
+    fan: &Fan,
+    token: &str,
+    give_up_at: Instant,
+    leaves: bool,
+    reconnects: bool,
+) -> Attached {
+    let started = Instant::now();
+    let mut stream = {
+        let opened = Box::pin(tokio::time::timeout(
+            CALL_TIMEOUT,
+            fan.waiting_room().watch(pb::WatchRequest {
+                queue_token: token.to_string(),
+            }),
+        ))
+        .await;
+        match opened {
+            Ok(Ok(response)) => response.into_inner(),
+            Ok(Err(status)) => return Attached::Refused(started.elapsed(), status),
+            Err(_) => return Attached::NoAnswer,
         }
     };
-    fan.pass = pass.token;
-
-    // Hold, checkout, pay.
-    // Boxed: most fans spend the run waiting in line, and an inline purchase future would make
-    // every waiting fan's journey as large as a buying one's.
-    match Box::pin(buy(user, fan)).await {
-        Ok(true) => {
-            recorder.stage(Stage::EndToEnd, journey_started.elapsed());
-            End::Bought
+    let took = started.elapsed();
+    let out_of_patience = tokio::time::sleep_until(give_up_at.into());
+    tokio::pin!(out_of_patience);
+    let mut updates = 0u32;
+    loop {
+        // The next update, or None once the fan's patience (or the run) is over.
+        let next = std::future::poll_fn(|cx| {
+            use tokio_stream::Stream;
+            if let std::task::Poll::Ready(item) = std::pin::Pin::new(&mut stream).poll_next(cx) {
+                return std::task::Poll::Ready(Some(item));
+            }
+            out_of_patience.as_mut().poll(cx).map(|()| None)
+        })
+        .await;
+        let update = match next {
+            None => return Attached::Read(took, Watched::OutOfPatience),
+            Some(Some(Ok(update))) => update,
+            Some(None) | Some(Some(Err(_))) => return Attached::Read(took, Watched::Broken),
+        };
+        updates += 1;
+        if let Some(pass) = update.admission_pass {
+            return Attached::Read(
+                took,
+                Watched::Admitted(Admitted {
+                    token: pass.token,
+                    server_time_unix_ms: update.server_time_unix_ms,
+                }),
+            );
         }
-        Ok(false) => End::Abandoned,
-        Err(end) => end,
+        let state = update
+            .status
+            .as_ref()
+            .map(|s| s.state())
+            .unwrap_or_default();
+        let watched = if matches!(
+            state,
+            pb::QueueState::SoldOut
+                | pb::QueueState::Closed
+                | pb::QueueState::Removed
+                | pb::QueueState::Expired
+        ) {
+            Watched::Ended(state)
+        } else if leaves && updates >= 2 {
+            Watched::Leave
+        } else if reconnects && updates >= 1 {
+            Watched::Reconnect
+        } else {
+            continue;
+        };
+        return Attached::Read(took, watched);
     }
 }
 
 async fn seat_map(user: &mut GooseUser, fan: &Fan) -> Option<Arc<pb::SeatMap>> {
-    let cell = &fan.crowd.seat_maps[fan.event_index];
-    if let Some(map) = cell.get() {
-        return Some(map.clone());
-    }
-    let map = retried(user, fan, "GetSeatMap", || {
-        let request = pb::GetSeatMapRequest {
-            event_id: fan.event.event_id.clone(),
-            section_ids: Vec::new(),
-        };
-        let mut sales = fan.sales();
-        async move { sales.get_seat_map(request).await }
-    })
-    .await
-    .ok()
-    .map(Arc::new)?;
-    // Only a map that arrived is cached: a failed read is the next fan's to try again.
-    let _ = cell.set(map.clone());
-    Some(map)
+    // One read per event for the whole crowd: the fans admitted while it is under way wait for
+    // it instead of each asking the server for the same 18,000 seats. Only a map that arrived
+    // is kept: after a failed read the next fan in line tries again.
+    fan.crowd.seat_maps[fan.event_index]
+        .get_or_try_init(|| async {
+            retried(user, fan, "GetSeatMap", || {
+                let request = pb::GetSeatMapRequest {
+                    event_id: fan.event.event_id.clone(),
+                    section_ids: Vec::new(),
+                };
+                let mut sales = fan.sales();
+                async move { sales.get_seat_map(request).await }
+            })
+            .await
+            .map(Arc::new)
+        })
+        .await
+        .ok()
+        .cloned()
 }
 
 fn unsettled(fan: &Fan, order_id: &str) -> super::record::Unsettled {
@@ -777,17 +899,48 @@ async fn buy(user: &mut GooseUser, fan: &Fan) -> Result<bool, End> {
 mod tests {
     use super::*;
 
-    /// Every fan's journey lives for the whole run, most of it waiting in line: its future is
-    /// part of the load generator's memory per fan. The calls made once (join, watch, leave,
-    /// the purchase) are boxed so the waiting state stays small; this keeps it so.
+    #[derive(clap::Parser)]
+    struct Defaults {
+        #[command(flatten)]
+        mix: Mix,
+    }
+
+    /// Every fan's journey lives for the whole run, most of it waiting in line: what it keeps
+    /// while it waits (the journey's own future, the boxed waiting phase and the boxed stream
+    /// reader) is the load generator's memory per fan beyond goose's own. This keeps it so.
     #[test]
     fn a_waiting_fan_costs_little_memory() {
         let config =
             goose::config::GooseConfiguration::parse_args_default::<&str>(&[]).expect("config");
         let mut user =
             GooseUser::single("http://127.0.0.1:1".parse().expect("url"), &config).expect("user");
-        let journey = journey(&mut user);
-        let size = std::mem::size_of_val(&journey);
-        assert!(size <= 4_096, "the journey future grew to {size} bytes");
+        let journey = std::mem::size_of_val(&journey(&mut user));
+        let crowd = Arc::new(Crowd::new(
+            Vec::new(),
+            Vec::new(),
+            <Defaults as clap::Parser>::parse_from(["loadgen"]).mix,
+            Arc::new(super::super::record::Recorder::new()),
+            String::new(),
+            0,
+            Instant::now(),
+        ));
+        let mut fan = Fan {
+            crowd,
+            slot: AtomicUsize::new(0),
+            event: Target {
+                event_id: String::new(),
+                cap: 1,
+                presale_codes: Vec::new(),
+            },
+            event_index: 0,
+            fingerprint: String::new(),
+            pass: String::new(),
+        };
+        let reading = std::mem::size_of_val(&attach(&fan, "", Instant::now(), false, false));
+        let waiting =
+            std::mem::size_of_val(&wait_for_turn(&mut user, &mut fan, "", Instant::now()));
+        let total = journey + waiting + reading;
+        println!("journey {journey} B, waiting phase {waiting} B, stream reader {reading} B");
+        assert!(total <= 1_280, "a waiting fan's futures take {total} bytes");
     }
 }

@@ -88,9 +88,10 @@ pub struct SaleArgs {
     /// Run the i-th of n disjoint slices of the fans (several processes or machines).
     #[arg(long, default_value = "1/1")]
     pub shard: Shard,
-    /// gRPC connections per target (HTTP/2, many streams each).
-    #[arg(long, default_value_t = 8)]
-    pub connections: usize,
+    /// gRPC connections per target (HTTP/2, many streams each) [default: one per 2,000 of the
+    /// target's fans, at least 8].
+    #[arg(long)]
+    pub connections: Option<usize>,
     /// goose's report: .html, .json or .md (repeat for several).
     #[arg(long)]
     pub report_file: Vec<String>,
@@ -103,6 +104,31 @@ pub struct SaleArgs {
     /// Further goose options, after `--` (e.g. `-- --no-print-metrics --log-level 1`).
     #[arg(last = true)]
     pub goose: Vec<String>,
+}
+
+/// Fans per HTTP/2 connection when `--connections` is not given. Each fan keeps a stream open
+/// while it waits, and a connection carrying tens of thousands of them fails them all at once
+/// when it breaks (h2's reset bounds; run J in BENCHMARKS.md); at 2,000 a connection none broke.
+const FANS_PER_CONNECTION: usize = 2_000;
+
+impl SaleArgs {
+    /// Fans this process runs.
+    pub fn users(&self) -> usize {
+        self.users.unwrap_or(match self.scenario {
+            Preset::Lux => 400_000,
+            _ => 2_000,
+        })
+    }
+
+    /// Connections to open to each of `targets` servers.
+    pub fn connections_per_target(&self, targets: usize) -> usize {
+        self.connections.unwrap_or_else(|| {
+            self.users()
+                .div_ceil(targets.max(1))
+                .div_ceil(FANS_PER_CONNECTION)
+                .max(8)
+        })
+    }
 }
 
 fn with_token<T>(message: T, token: &str) -> anyhow::Result<Request<T>> {
@@ -291,10 +317,7 @@ pub async fn run(
         .ok_or_else(|| anyhow::anyhow!("no target"))?;
     let mut wanted = args.events.clone();
     let mut presale_codes = Vec::new();
-    let users = args.users.unwrap_or(match args.scenario {
-        Preset::Lux => 400_000,
-        _ => 2_000,
-    });
+    let users = args.users();
     if args.scenario != Preset::None {
         let token = token.as_deref().ok_or_else(|| {
             anyhow::anyhow!("--scenario small and lux need the operator token (--token)")
@@ -352,7 +375,7 @@ pub async fn run(
             (args.shard.index - 1) * users,
             deadline,
         )
-        .per_target(args.connections),
+        .per_target(args.connections_per_target(targets.len())),
     );
     anyhow::ensure!(fans::install(crowd), "the crowd was already installed");
 

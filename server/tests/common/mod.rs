@@ -159,6 +159,17 @@ impl TestServer {
         )
     }
 
+    /// Seeds the LUX Tour demo (8 concerts, 142,000 seats) and returns what was seeded.
+    pub async fn seed_lux_tour(&self) -> pb::SeedDemoResponse {
+        self.operator()
+            .seed_demo(pb::SeedDemoRequest {
+                scenario: "lux-tour".into(),
+            })
+            .await
+            .expect("seed the LUX Tour")
+            .into_inner()
+    }
+
     /// A sales client that presents `pass` in `x-admission-pass`.
     pub fn sales_with_pass(&self, pass: &str) -> SalesClientWithPass {
         pb::sales_client::SalesClient::with_interceptor(
