@@ -708,6 +708,118 @@ async fn a_redis_crash_mid_sale_loses_no_place_and_the_sale_completes() {
     drop(redis);
 }
 
+/// Joins arriving faster than Redis records them wait in a bounded line: past it a fan is told
+/// at once to come back (`RESOURCE_EXHAUSTED` with `retry-after-ms`) instead of waiting out its
+/// deadline behind a line that only grows, and coming back as told it gets exactly one place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn joins_beyond_what_redis_takes_are_told_to_come_back() {
+    // More than one batch in flight plus the line behind it (256 + 1,024).
+    const JOINERS: usize = 1_600;
+    let redis = taquilla_server::testing::redis_url();
+    let upstream = taquilla_server::testing::host_port(&redis).expect("Redis URL has a host");
+    let proxy = FaultProxy::start(upstream).await.expect("proxy");
+    let through = proxy.url_through(&redis);
+    let server = TestServer::start_with(Backend::Postgres, Arc::new(SystemClock), move |c| {
+        c.redis_url = Some(through);
+        // A hung Redis call lasts this long before it fails: longer than the test looks.
+        c.connect_timeout = Duration::from_secs(10);
+        c.join_rate_per_ip = 0;
+        c.join_rate_per_fingerprint = 0;
+    })
+    .await;
+    create_event(&server, "ev", HALL, 4).await;
+    let join = |fingerprint: String| {
+        let mut room = server.waiting_room();
+        async move {
+            room.join(pb::JoinRequest {
+                event_id: "ev".into(),
+                fingerprint,
+                ..Default::default()
+            })
+            .await
+        }
+    };
+    join("first".into()).await.expect("the room answers");
+
+    // Redis stops answering: a batch hangs, the line behind it fills, the rest are told to
+    // come back, at once.
+    proxy.stall();
+    let started = Instant::now();
+    let joiners: Vec<_> = (0..JOINERS)
+        .map(|i| {
+            let first = join(format!("fan-{i}"));
+            tokio::spawn(async move { (first.await, started.elapsed()) })
+        })
+        .collect();
+    let mut told_to_come_back = 0;
+    let mut waiting = Vec::new();
+    for (i, joiner) in joiners.into_iter().enumerate() {
+        match tokio::time::timeout_at((started + Duration::from_secs(3)).into(), joiner).await {
+            Ok(Ok((Err(status), took))) if status.code() == Code::ResourceExhausted => {
+                assert!(took < Duration::from_secs(2), "told after {took:?}");
+                assert!(
+                    taquilla_proto::retry_after(&status).is_some(),
+                    "no hint: {status:?}"
+                );
+                assert!(status.message().contains("join again"), "{status:?}");
+                told_to_come_back += 1;
+            }
+            Ok(answer) => panic!("fan {i} was answered while Redis hung: {answer:?}"),
+            Err(_) => waiting.push(i),
+        }
+    }
+    assert!(
+        told_to_come_back >= JOINERS - 256 - 1_024,
+        "only {told_to_come_back} of {JOINERS} fans were told to come back"
+    );
+    assert!(!waiting.is_empty(), "nobody waited in the line");
+
+    // Redis is back: every fan, joining again as told (the waiting ones after their call
+    // failed), holds exactly one place.
+    proxy.restore();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let fans: Vec<_> = (0..JOINERS)
+        .map(|i| {
+            let join = join(format!("fan-{i}"));
+            let mut room = server.waiting_room();
+            tokio::spawn(async move {
+                let mut answer = join.await;
+                loop {
+                    match answer {
+                        Ok(joined) => return joined.into_inner().queue_token,
+                        Err(status) => {
+                            assert!(
+                                matches!(
+                                    status.code(),
+                                    Code::ResourceExhausted | Code::Unavailable
+                                ),
+                                "fan {i}: {status:?}"
+                            );
+                            assert!(Instant::now() < deadline, "fan {i} never got in");
+                            let pause = taquilla_proto::retry_after(&status)
+                                .unwrap_or(Duration::from_millis(200));
+                            tokio::time::sleep(pause).await;
+                        }
+                    }
+                    answer = room
+                        .join(pb::JoinRequest {
+                            event_id: "ev".into(),
+                            fingerprint: format!("fan-{i}"),
+                            ..Default::default()
+                        })
+                        .await;
+                }
+            })
+        })
+        .collect();
+    for fan in fans {
+        assert!(!fan.await.expect("fan").is_empty());
+    }
+    let stats = server.stats("ev").await;
+    assert_eq!(stats.prequeue, JOINERS as u64 + 1, "{stats:?}");
+    server.stop().await;
+}
+
 on_both_backends!(
     a_payment_provider_outage_fails_fast_and_loses_nothing,
     a_draining_node_finishes_in_flight_calls_and_sends_watchers_elsewhere,

@@ -76,6 +76,8 @@ pub struct Crowd {
     pub first_fan: usize,
     /// The run's end: no fan waits beyond it.
     pub deadline: Instant,
+    /// Fans still waiting stop at random within this long before `deadline`.
+    pub end_spread: Duration,
     seat_maps: Vec<OnceCell<Arc<pb::SeatMap>>>,
 }
 
@@ -99,8 +101,15 @@ impl Crowd {
             fingerprint_prefix,
             first_fan,
             deadline,
+            end_spread: Duration::ZERO,
             seat_maps,
         }
+    }
+
+    /// Has the fans still waiting at the end stop at random within `spread` before it.
+    pub fn end_spread(mut self, spread: Duration) -> Crowd {
+        self.end_spread = spread;
+        self
     }
 
     /// Says how many connections each target has in `channels` (target by target), so a fan
@@ -211,16 +220,24 @@ async fn record_took(user: &mut GooseUser, rpc: &str, took: Duration, result: Re
         .await;
 }
 
+/// Runs `call` with a bound; no answer in time is DEADLINE_EXCEEDED.
+async fn bounded<T, F>(call: F) -> Result<T, Status>
+where
+    F: std::future::Future<Output = Result<tonic::Response<T>, Status>>,
+{
+    match tokio::time::timeout(CALL_TIMEOUT, call).await {
+        Ok(result) => result.map(tonic::Response::into_inner),
+        Err(_) => Err(Status::deadline_exceeded("no answer in time")),
+    }
+}
+
 /// Runs `call` with a bound, records it in goose's metrics under `rpc`.
 async fn timed<T, F>(user: &mut GooseUser, rpc: &'static str, call: F) -> Result<T, Failed>
 where
     F: std::future::Future<Output = Result<tonic::Response<T>, Status>>,
 {
     let started = Instant::now();
-    let result = match tokio::time::timeout(CALL_TIMEOUT, call).await {
-        Ok(result) => result.map(tonic::Response::into_inner),
-        Err(_) => Err(Status::deadline_exceeded("no answer in time")),
-    };
+    let result = bounded(call).await;
     record(user, rpc, started, result.as_ref().map(|_| ())).await;
     if let Err(status) = &result
         && let Some(crowd) = CROWD.get()
@@ -357,11 +374,11 @@ fn chance(share: f64) -> bool {
 /// is not the wait itself is boxed too.
 async fn run(user: &mut GooseUser, fan: &mut Fan) -> End {
     let journey_started = Instant::now();
-    let (token, joined_at) = match Box::pin(join(user, fan)).await {
+    let (token, joined_at, join_took) = match Box::pin(join(user, fan)).await {
         Ok(joined) => joined,
         Err(end) => return end,
     };
-    match Box::pin(wait_for_turn(user, fan, &token, joined_at)).await {
+    match Box::pin(wait_for_turn(user, fan, &token, joined_at, join_took)).await {
         Ok(pass) => fan.pass = pass,
         Err(end) => return end,
     }
@@ -382,8 +399,9 @@ async fn run(user: &mut GooseUser, fan: &mut Fan) -> End {
 }
 
 /// Joins the queue (solving the proof of work when the server asks for one); returns the
-/// queue token and when the fan got it.
-async fn join(user: &mut GooseUser, fan: &mut Fan) -> Result<(String, Instant), End> {
+/// queue token, when the fan got it and how long that call took. That call is told to goose
+/// only when the fan's wait ends (see [`wait_for_turn`]); every other answer at once.
+async fn join(user: &mut GooseUser, fan: &mut Fan) -> Result<(String, Instant, Duration), End> {
     let crowd = fan.crowd.clone();
     let recorder = crowd.recorder.clone();
     let presale_code = if chance(crowd.mix.presale_share) {
@@ -393,7 +411,7 @@ async fn join(user: &mut GooseUser, fan: &mut Fan) -> Result<(String, Instant), 
     };
     let mut solution = None;
     let mut failures = 0u32;
-    let joined = loop {
+    loop {
         let started = Instant::now();
         let request = pb::JoinRequest {
             event_id: fan.event.event_id.clone(),
@@ -401,8 +419,22 @@ async fn join(user: &mut GooseUser, fan: &mut Fan) -> Result<(String, Instant), 
             presale_code: presale_code.clone(),
             pow_solution: solution.take(),
         };
-        match Box::pin(timed(user, "Join", fan.waiting_room().join(request))).await {
-            Ok(joined) if joined.queue_token.is_empty() => {
+        let answer = Box::pin(bounded(fan.waiting_room().join(request))).await;
+        let took = started.elapsed();
+        let answer = match answer {
+            Ok(joined) if !joined.queue_token.is_empty() => {
+                recorder.stage(Stage::Join, took);
+                return Ok((joined.queue_token, Instant::now(), took));
+            }
+            other => other,
+        };
+        Box::pin(record_took(user, "Join", took, answer.as_ref().map(|_| ()))).await;
+        match answer.map_err(|status| {
+            recorder.error("Join", status.code());
+            Failed::new("Join", status)
+        }) {
+            // No token yet: the server asks for a proof of work first.
+            Ok(joined) => {
                 let Some(challenge) = joined.challenge else {
                     return Err(End::Failed(Failed::new(
                         "Join",
@@ -414,10 +446,6 @@ async fn join(user: &mut GooseUser, fan: &mut Fan) -> Result<(String, Instant), 
                 })
                 .await
                 .ok();
-            }
-            Ok(joined) => {
-                recorder.stage(Stage::Join, started.elapsed());
-                break joined;
             }
             Err(failed)
                 if failed.status.code() == Code::ResourceExhausted
@@ -445,30 +473,43 @@ async fn join(user: &mut GooseUser, fan: &mut Fan) -> Result<(String, Instant), 
             }
             Err(failed) => return Err(End::Failed(failed)),
         }
-    };
-    Ok((joined.queue_token, Instant::now()))
+    }
 }
 
 /// Watches the queue until the fan's turn comes; returns the admission pass.
 ///
 /// This is where a fan spends most of the run, so what it keeps while it waits is the load
 /// generator's memory: the stream and a few numbers. Every other call here is boxed, and the
-/// `Watch` call is told to goose when the wait ends rather than when the stream opened (goose
-/// would otherwise hold it and the fan's `Join` in the fan's unsent metrics batch for the
-/// whole wait, about 2 KiB a fan; its per-second graph shows such a `Watch` at that time).
+/// fan's `Join` and `Watch` calls are told to goose when the wait ends rather than when they
+/// were answered: goose would otherwise hold them in the fan's pending request and unsent
+/// metrics batch for the whole wait, about 2.5 KiB a fan. (Goose's per-second graph shows them
+/// at that time; their durations are the calls' own.)
 async fn wait_for_turn(
     user: &mut GooseUser,
     fan: &mut Fan,
     token: &str,
     joined_at: Instant,
+    join_took: Duration,
 ) -> Result<String, End> {
+    let mut join_untold = Some(join_took);
     let crowd = fan.crowd.clone();
     let patience = joined_at + Duration::from_secs(crowd.mix.patience);
-    let give_up_at = patience.min(crowd.deadline);
+    // The fans still waiting when the run ends stop over its last moments, not all at the
+    // same instant: 400,000 journeys ending at once had goose's metrics backlog add 0.9 GiB to
+    // the load generator's peak (BENCHMARKS.md, run L).
+    let run_ends = crowd
+        .deadline
+        .checked_sub(crowd.end_spread.mul_f64(rand::thread_rng().r#gen::<f64>()))
+        .unwrap_or(crowd.deadline);
+    let own_patience = patience < run_ends;
+    let give_up_at = patience.min(run_ends);
     let leaves = chance(crowd.mix.leave_share);
     let mut reconnects_left = u32::from(chance(crowd.mix.reconnect_share));
     loop {
         let attached = Box::pin(attach(fan, token, give_up_at, leaves, reconnects_left > 0)).await;
+        if let Some(took) = join_untold.take() {
+            Box::pin(record_took(user, "Join", took, Ok(()))).await;
+        }
         let watched = match attached {
             Attached::Read(took, watched) => {
                 Box::pin(record_took(user, "Watch", took, Ok(()))).await;
@@ -526,7 +567,7 @@ async fn wait_for_turn(
                 // (every one of them calling Leave at the same instant would be a storm of
                 // the load generator's own making, and the server's grace period removes
                 // them all the same).
-                if Instant::now() < crowd.deadline {
+                if own_patience {
                     let _ = Box::pin(fan.waiting_room().leave(pb::LeaveRequest {
                         queue_token: token.to_string(),
                     }))
@@ -937,8 +978,13 @@ mod tests {
             pass: String::new(),
         };
         let reading = std::mem::size_of_val(&attach(&fan, "", Instant::now(), false, false));
-        let waiting =
-            std::mem::size_of_val(&wait_for_turn(&mut user, &mut fan, "", Instant::now()));
+        let waiting = std::mem::size_of_val(&wait_for_turn(
+            &mut user,
+            &mut fan,
+            "",
+            Instant::now(),
+            Duration::ZERO,
+        ));
         let total = journey + waiting + reading;
         println!("journey {journey} B, waiting phase {waiting} B, stream reader {reading} B");
         assert!(total <= 1_280, "a waiting fan's futures take {total} bytes");

@@ -375,7 +375,9 @@ pub async fn run(
             (args.shard.index - 1) * users,
             deadline,
         )
-        .per_target(args.connections_per_target(targets.len())),
+        .per_target(args.connections_per_target(targets.len()))
+        // A second of spread per 40,000 fans: a 400,000-fan run winds down over its last 10 s.
+        .end_spread(Duration::from_secs_f64(users as f64 / 40_000.0)),
     );
     anyhow::ensure!(fans::install(crowd), "the crowd was already installed");
 

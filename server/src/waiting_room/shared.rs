@@ -95,6 +95,10 @@ pub(super) struct Shared {
 
 /// Joins sent to Redis in one script call at most.
 const JOIN_BATCH: usize = 256;
+/// Joins that may wait for an event's next batches (four batches' worth); more are refused.
+const JOIN_LINE: usize = 4 * JOIN_BATCH;
+/// What a join refused because the line is full is told to wait: about a few batches' time.
+const JOIN_RETRY_AFTER_MS: u64 = 1_000;
 /// Values the join script answers per join.
 const JOIN_ANSWER: usize = 7;
 
@@ -216,7 +220,7 @@ impl Shared {
             match joins.get(event_id) {
                 Some(sender) if !sender.is_closed() => sender.clone(),
                 _ => {
-                    let (sender, receiver) = mpsc::channel(4 * JOIN_BATCH);
+                    let (sender, receiver) = mpsc::channel(JOIN_LINE);
                     tokio::spawn(Shared::join_batches(
                         Arc::downgrade(self),
                         event_id.to_string(),
@@ -229,10 +233,22 @@ impl Shared {
         };
         let (reply, answer) = oneshot::channel();
         let gone = || ApiError::Unavailable("the waiting room is shutting down; retry".into());
-        sender
-            .send(JoinCall { args, reply })
-            .await
-            .map_err(|_| gone())?;
+        // The line of joins waiting for Redis is bounded: past it a fan is told at once to come
+        // back shortly, rather than wait out its deadline while the line grows (400,000 fans
+        // joining faster than Redis took them piled up 3 million timed-out joins and gigabytes
+        // of waiting calls; BENCHMARKS.md, run M). Nothing is recorded for a refused join.
+        match sender.try_send(JoinCall { args, reply }) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                return Err(ApiError::ResourceExhausted {
+                    message: "the waiting room is taking in more fans than it can record right \
+                              now; nothing was recorded for you yet, join again in a moment"
+                        .into(),
+                    retry_after_ms: JOIN_RETRY_AFTER_MS,
+                });
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => return Err(gone()),
+        }
         match answer.await.map_err(|_| gone())? {
             Ok(values) => Ok(values),
             Err(detail) => {
