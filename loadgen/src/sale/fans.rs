@@ -411,6 +411,7 @@ async fn join(user: &mut GooseUser, fan: &mut Fan) -> Result<(String, Instant, D
     };
     let mut solution = None;
     let mut failures = 0u32;
+    let mut refusals = 0u32;
     loop {
         let started = Instant::now();
         let request = pb::JoinRequest {
@@ -451,10 +452,16 @@ async fn join(user: &mut GooseUser, fan: &mut Fan) -> Result<(String, Instant, D
                 if failed.status.code() == Code::ResourceExhausted
                     && Instant::now() < crowd.deadline =>
             {
-                // Honour the server's retry-after before joining again.
+                // Honour the server's retry-after before joining again, and back off further
+                // each time it says so again: a crowd told "busy" together and coming back
+                // together on the hint would be told "busy" together again (run N: 4.4 million
+                // refused joins).
+                refusals += 1;
+                let backoff = jittered(Duration::from_millis(500 << refusals.min(5)));
                 let wait = taquilla_proto::retry_after(&failed.status)
-                    .unwrap_or(Duration::from_millis(500))
-                    .min(Duration::from_secs(10));
+                    .unwrap_or_default()
+                    .max(backoff)
+                    .min(Duration::from_secs(15));
                 tokio::time::sleep(wait).await;
             }
             // The server or what it stands on is down: joining is idempotent (one entry per
