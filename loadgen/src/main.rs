@@ -52,7 +52,7 @@ enum Command {
     /// Measure hold → checkout → pay throughput (tickets per second) and latency.
     /// Example: taquilla-loadgen bench-sales --token T --concurrency 64 --seconds 15
     BenchSales(bench::BenchArgs),
-    /// Measure the waiting room: joins per second, server memory per idle watcher, and the time
+    /// Measure the waiting room: joins per second, server memory and CPU per idle watcher, and the time
     /// from admission to the fan's stream delivering it.
     /// Example: taquilla-loadgen bench-queue --token T --watchers 100000 --server-pid 1234
     BenchQueue(queue_bench::QueueArgs),

@@ -1,6 +1,7 @@
 //! `taquilla-loadgen bench-queue`: the waiting room under a crowd of idle watchers. Joins N
 //! fans, opens N `Watch` streams over a pool of HTTP/2 connections, measures the server's
-//! memory per idle watcher (from /proc when the server runs on this machine), then opens the
+//! memory per idle watcher and its CPU per update sent to idle watchers (from /proc when the
+//! server runs on this machine), then opens the
 //! valve and measures the time from each admission (the pass's signed issue time) to the fan's
 //! stream delivering it.
 
@@ -42,6 +43,19 @@ fn rss_kib(pid: u32) -> Option<u64> {
         .find(|l| l.starts_with("VmRSS:"))
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|v| v.parse().ok())
+}
+
+/// The process's CPU time so far (user + system), from `/proc/<pid>/stat`.
+fn cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command (which is in parentheses and may hold spaces): state is the
+    // first, utime the 12th and stime the 13th.
+    let rest = stat.rsplit_once(')')?.1;
+    let mut fields = rest.split_whitespace().skip(11);
+    let user: u64 = fields.next()?.parse().ok()?;
+    let system: u64 = fields.next()?.parse().ok()?;
+    // Clock ticks: 100 a second on Linux.
+    Some(Duration::from_millis((user + system) * 10))
 }
 
 fn now_ms() -> i64 {
@@ -159,13 +173,18 @@ pub async fn run(channels: Vec<Channel>, token: String, args: QueueArgs) -> anyh
     )?));
     let first_seen = Arc::new(AtomicU64::new(0));
     let admitted_seen = Arc::new(AtomicU64::new(0));
+    let updates_seen = Arc::new(AtomicU64::new(0));
     let tokens = std::mem::take(&mut *tokens.lock().await);
     let mut streams = Vec::with_capacity(tokens.len());
     for (i, token) in tokens.into_iter().enumerate() {
         let mut room =
             pb::waiting_room_client::WaitingRoomClient::new(channels[i % channels.len()].clone());
-        let (latency, first_seen, admitted_seen) =
-            (latency.clone(), first_seen.clone(), admitted_seen.clone());
+        let (latency, first_seen, admitted_seen, updates_seen) = (
+            latency.clone(),
+            first_seen.clone(),
+            admitted_seen.clone(),
+            updates_seen.clone(),
+        );
         streams.push(tokio::spawn(async move {
             let Ok(response) = room.watch(pb::WatchRequest { queue_token: token }).await else {
                 return;
@@ -173,6 +192,7 @@ pub async fn run(channels: Vec<Channel>, token: String, args: QueueArgs) -> anyh
             let mut stream = response.into_inner();
             let mut first = true;
             while let Some(Ok(update)) = stream.next().await {
+                updates_seen.fetch_add(1, Ordering::Relaxed);
                 if first {
                     first_seen.fetch_add(1, Ordering::Relaxed);
                     first = false;
@@ -196,6 +216,18 @@ pub async fn run(channels: Vec<Channel>, token: String, args: QueueArgs) -> anyh
     // Let the server settle before reading its memory.
     tokio::time::sleep(Duration::from_secs(5)).await;
     let rss_after = args.server_pid.and_then(rss_kib);
+    // What idle watchers cost the server: its CPU over a quiet window, and the updates
+    // (heartbeats, moves) it sent in it.
+    const QUIET: Duration = Duration::from_secs(10);
+    let cpu_before = args.server_pid.and_then(cpu_time);
+    let updates_before = updates_seen.load(Ordering::Relaxed);
+    tokio::time::sleep(QUIET).await;
+    let quiet_updates = updates_seen.load(Ordering::Relaxed) - updates_before;
+    let quiet_cpu = args
+        .server_pid
+        .and_then(cpu_time)
+        .zip(cpu_before)
+        .map(|(after, before)| after.saturating_sub(before));
 
     // Open the valve and time notifications.
     op.set_admission(operator(
@@ -239,6 +271,14 @@ pub async fn run(channels: Vec<Channel>, token: String, args: QueueArgs) -> anyh
         println!(
             "server memory: {before} KiB before the streams, {after} KiB with them: {:.2} KiB per idle watcher",
             (after.saturating_sub(before)) as f64 / watching.max(1) as f64
+        );
+    }
+    if let Some(cpu) = quiet_cpu {
+        println!(
+            "idle watchers: server CPU {:.0} ms per second over {} s, {quiet_updates} updates sent: {:.1} µs per update",
+            cpu.as_secs_f64() * 1_000.0 / QUIET.as_secs_f64(),
+            QUIET.as_secs(),
+            cpu.as_secs_f64() * 1e6 / quiet_updates.max(1) as f64
         );
     }
     println!(
