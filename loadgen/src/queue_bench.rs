@@ -1,9 +1,8 @@
 //! `taquilla-loadgen bench-queue`: the waiting room under a crowd of idle watchers. Joins N
 //! fans, opens N `Watch` streams over a pool of HTTP/2 connections, measures the server's
 //! memory per idle watcher and its CPU per update sent to idle watchers (from /proc when the
-//! server runs on this machine), then opens the
-//! valve and measures the time from each admission (the pass's signed issue time) to the fan's
-//! stream delivering it.
+//! server runs on this machine), then opens the valve and measures the time from each admission
+//! (the pass's signed issue time) to the fan's stream delivering it.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -178,7 +178,8 @@ impl AvailabilityHub {
         self.reads.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// The lock that lines up an event's reads (kept while its feed or a reader needs it).
+    /// The lock that lines up an event's reads. Gates are kept per event; past 1,024 of them
+    /// the ones nobody holds or waits on are dropped.
     fn gate(&self, event_id: &str) -> Arc<tokio::sync::Mutex<()>> {
         let Ok(mut gates) = self.gates.lock() else {
             return Arc::new(tokio::sync::Mutex::new(()));

@@ -724,7 +724,8 @@ async fn joins_beyond_what_redis_takes_are_told_to_come_back() {
         // A hung Redis call lasts this long before it fails: longer than the test looks.
         c.connect_timeout = Duration::from_secs(10);
         c.join_rate_per_ip = 0;
-        c.join_rate_per_fingerprint = 0;
+        // A burst of 3 joins per fan: being told to come back must not spend them.
+        c.join_rate_per_fingerprint = 6;
     })
     .await;
     create_event(&server, "ev", HALL, 4).await;
@@ -773,6 +774,15 @@ async fn joins_beyond_what_redis_takes_are_told_to_come_back() {
         "only {told_to_come_back} of {JOINERS} fans were told to come back"
     );
     assert!(!waiting.is_empty(), "nobody waited in the line");
+    // A fan told to come back, coming back while the line is still full, is told the same
+    // each time: the refusals did not spend its own join allowance.
+    for _ in 0..5 {
+        let status = join(format!("fan-{}", JOINERS - 1))
+            .await
+            .expect_err("the line is still full");
+        assert_eq!(status.code(), Code::ResourceExhausted);
+        assert!(status.message().contains("join again"), "{status:?}");
+    }
 
     // Redis is back: every fan, joining again as told (the waiting ones after their call
     // failed), holds exactly one place.

@@ -916,6 +916,11 @@ impl WaitingRoom {
         let now = self.clock.now_ms();
         let fp = sha256_hex(fingerprint);
         self.check_banned(&fp, input.ip)?;
+        // A join the node cannot take now is turned away before it spends the fan's rate
+        // limit: being told to come back must not make coming back slower.
+        if let Some(shared) = &self.shared {
+            shared.check_join_line(&event.id)?;
+        }
         self.check_rate(&fp, input.ip, now).await?;
         let (shared, tier, rate, pow_bits, challenge, pow_done) = {
             let mut inner = lock(&room)?;

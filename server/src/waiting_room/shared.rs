@@ -99,6 +99,16 @@ const JOIN_BATCH: usize = 256;
 const JOIN_LINE: usize = 4 * JOIN_BATCH;
 /// What a join refused because the line is full is told to wait: about a few batches' time.
 const JOIN_RETRY_AFTER_MS: u64 = 1_000;
+/// The answer to a join that finds the line to Redis full.
+fn join_line_full() -> ApiError {
+    ApiError::ResourceExhausted {
+        message: "the waiting room is taking in more fans than it can record right now; nothing \
+                  was recorded for you yet, join again in a moment"
+            .into(),
+        retry_after_ms: JOIN_RETRY_AFTER_MS,
+    }
+}
+
 /// Values the join script answers per join.
 const JOIN_ANSWER: usize = 7;
 
@@ -239,14 +249,7 @@ impl Shared {
         // of waiting calls; BENCHMARKS.md, run M). Nothing is recorded for a refused join.
         match sender.try_send(JoinCall { args, reply }) {
             Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                return Err(ApiError::ResourceExhausted {
-                    message: "the waiting room is taking in more fans than it can record right \
-                              now; nothing was recorded for you yet, join again in a moment"
-                        .into(),
-                    retry_after_ms: JOIN_RETRY_AFTER_MS,
-                });
-            }
+            Err(mpsc::error::TrySendError::Full(_)) => return Err(join_line_full()),
             Err(mpsc::error::TrySendError::Closed(_)) => return Err(gone()),
         }
         match answer.await.map_err(|_| gone())? {
@@ -256,6 +259,18 @@ impl Shared {
                 Err(store_unavailable())
             }
         }
+    }
+
+    /// Refuses a join at once when the event's line of joins waiting for Redis is full (as
+    /// [`Shared::join`] would), so the caller is told before anything else is spent on it.
+    pub fn check_join_line(&self, event_id: &str) -> ApiResult<()> {
+        let full = self
+            .joins
+            .lock()
+            .ok()
+            .and_then(|joins| joins.get(event_id).map(|sender| sender.capacity() == 0))
+            .unwrap_or(false);
+        if full { Err(join_line_full()) } else { Ok(()) }
     }
 
     /// Sends an event's joins to Redis, a batch at a time, until the node stops.
