@@ -12,7 +12,7 @@ cd "$(dirname "$0")/../.."
 PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432}
 SECONDS_RUN=${SECONDS_RUN:-15}
 PGBENCH_CLIENTS=${PGBENCH_CLIENTS:-32}
-CONCURRENCY=${CONCURRENCY:-64}
+CONCURRENCY=${CONCURRENCY:-32}
 suffix=$$
 baseline_db=taquilla_pgbench_$suffix
 sales_db=taquilla_bench_$suffix
@@ -50,8 +50,8 @@ stop_server() {
 }
 
 sales_bench() {
-  target/release/taquilla-loadgen --target http://127.0.0.1:50071 --token bench \
-    bench-sales --concurrency "$CONCURRENCY" --seconds "$SECONDS_RUN" | tee "$work/sales.out" >&2
+  target/release/taquilla-loadgen bench-sales --target http://127.0.0.1:50071 --token bench \
+    --concurrency "$CONCURRENCY" --seconds "$SECONDS_RUN" | tee "$work/sales.out" >&2
   grep -oP 'TICKETS_PER_SECOND=\K[0-9]+' "$work/sales.out"
 }
 

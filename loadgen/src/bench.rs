@@ -3,6 +3,7 @@
 //! operator acting for a fresh fan each time (`x-fan-id`), so the waiting room is not in the
 //! measurement. Prints tickets per second and per-call latency percentiles (HDR histograms).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -47,6 +48,86 @@ impl Stats {
             pay: h()?,
             order: h()?,
         })
+    }
+}
+
+/// Failed calls by step and gRPC status code, with the first message of each; and calls shed
+/// and made again, by step.
+#[derive(Debug, Default)]
+struct Errors(
+    std::sync::Mutex<Failures>,
+    std::sync::Mutex<BTreeMap<&'static str, u64>>,
+);
+
+/// Count and first message by (step, gRPC code).
+type Failures = BTreeMap<(&'static str, i32), (u64, String)>;
+
+impl Errors {
+    fn shed(&self, step: &'static str) {
+        if let Ok(mut map) = self.1.lock() {
+            *map.entry(step).or_default() += 1;
+        }
+    }
+
+    fn count(&self, step: &'static str, status: &tonic::Status) {
+        if let Ok(mut map) = self.0.lock() {
+            map.entry((step, status.code() as i32))
+                .or_insert_with(|| (0, status.message().to_string()))
+                .0 += 1;
+        }
+    }
+
+    fn total(&self) -> u64 {
+        self.0
+            .lock()
+            .map_or(0, |map| map.values().map(|(n, _)| n).sum())
+    }
+
+    fn print(&self) {
+        if let Ok(map) = self.1.lock() {
+            for (step, n) in map.iter() {
+                println!("  {step} was shed {n} times and made again after the server's hint");
+            }
+        }
+        if let Ok(map) = self.0.lock() {
+            for ((step, code), (n, message)) in map.iter() {
+                println!(
+                    "  {step} failed {n} times with {:?}, e.g. {message:?}",
+                    tonic::Code::from(*code)
+                );
+            }
+        }
+    }
+}
+
+/// Makes a call, and makes it again after the server's `retry-after-ms` hint while it is shed
+/// (`RESOURCE_EXHAUSTED`) and the run lasts: a buyer giving up there would leave a hold or an
+/// order locked and start over, measuring abandoned work instead of sales.
+async fn retrying<T, Fut>(
+    errors: &Errors,
+    step: &'static str,
+    deadline: Instant,
+    mut call: impl FnMut() -> Fut,
+) -> Result<T, tonic::Status>
+where
+    Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+{
+    loop {
+        match call().await {
+            Err(status)
+                if status.code() == tonic::Code::ResourceExhausted && Instant::now() < deadline =>
+            {
+                errors.shed(step);
+                let hint = status
+                    .metadata()
+                    .get("retry-after-ms")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(100);
+                tokio::time::sleep(Duration::from_millis(hint.clamp(10, 1_000))).await;
+            }
+            other => return other.map(tonic::Response::into_inner),
+        }
     }
 }
 
@@ -98,7 +179,7 @@ pub async fn run(channels: Vec<Channel>, token: String, args: BenchArgs) -> anyh
     let stats = Arc::new(Mutex::new(Stats::new()?));
     let sold = Arc::new(AtomicU64::new(0));
     let orders = Arc::new(AtomicU64::new(0));
-    let errors = Arc::new(AtomicU64::new(0));
+    let errors = Arc::new(Errors::default());
     let run_id = std::process::id();
     let started = Instant::now();
     let deadline = started + Duration::from_secs(args.seconds);
@@ -116,7 +197,7 @@ pub async fn run(channels: Vec<Channel>, token: String, args: BenchArgs) -> anyh
         );
         let quantity = args.quantity;
         buyers.push(tokio::spawn(async move {
-            let mut sales = pb::sales_client::SalesClient::new(channel);
+            let sales = pb::sales_client::SalesClient::new(channel);
             let mut cursor = buyer % targets.len();
             let mut n = 0u64;
             let mut local = Stats::new()?;
@@ -132,8 +213,9 @@ pub async fn run(channels: Vec<Channel>, token: String, args: BenchArgs) -> anyh
                 n += 1;
                 let fan = format!("bench-{run_id}-{buyer}-{n}");
                 let t0 = Instant::now();
-                let hold = sales
-                    .hold_seats(with_operator(
+                let hold = retrying(&errors, "hold", deadline, || {
+                    let mut sales = sales.clone();
+                    let request = with_operator(
                         pb::HoldSeatsRequest {
                             event_id: event.clone(),
                             selection: Some(pb::hold_seats_request::Selection::BestAvailable(
@@ -145,40 +227,63 @@ pub async fn run(channels: Vec<Channel>, token: String, args: BenchArgs) -> anyh
                         },
                         &token,
                         &fan,
-                    )?)
-                    .await;
+                    );
+                    async move {
+                        sales
+                            .hold_seats(
+                                request
+                                    .map_err(|e| tonic::Status::invalid_argument(e.to_string()))?,
+                            )
+                            .await
+                    }
+                })
+                .await;
                 let hold = match hold {
-                    Ok(r) => r.into_inner().hold.unwrap_or_default(),
+                    Ok(r) => r.hold.unwrap_or_default(),
                     Err(status) if status.code() == tonic::Code::FailedPrecondition => {
                         exhausted[index].store(true, Ordering::Relaxed);
                         continue;
                     }
-                    Err(_) => {
-                        errors.fetch_add(1, Ordering::Relaxed);
+                    Err(status) => {
+                        errors.count("hold", &status);
                         continue;
                     }
                 };
                 let t1 = Instant::now();
-                let order = sales
-                    .checkout(with_operator(
+                let order = retrying(&errors, "checkout", deadline, || {
+                    let mut sales = sales.clone();
+                    let request = with_operator(
                         pb::CheckoutRequest {
-                            hold_id: hold.hold_id,
+                            hold_id: hold.hold_id.clone(),
                             idempotency_key: format!("co-{fan}"),
                         },
                         &token,
                         &fan,
-                    )?)
-                    .await;
-                let Ok(order) = order else {
-                    errors.fetch_add(1, Ordering::Relaxed);
-                    continue;
+                    );
+                    async move {
+                        sales
+                            .checkout(
+                                request
+                                    .map_err(|e| tonic::Status::invalid_argument(e.to_string()))?,
+                            )
+                            .await
+                    }
+                })
+                .await;
+                let order = match order {
+                    Ok(order) => order,
+                    Err(status) => {
+                        errors.count("checkout", &status);
+                        continue;
+                    }
                 };
-                let order = order.into_inner().order.unwrap_or_default();
+                let order = order.order.unwrap_or_default();
                 let t2 = Instant::now();
-                let paid = sales
-                    .pay(with_operator(
+                let paid = retrying(&errors, "pay", deadline, || {
+                    let mut sales = sales.clone();
+                    let request = with_operator(
                         pb::PayRequest {
-                            order_id: order.order_id,
+                            order_id: order.order_id.clone(),
                             idempotency_key: format!("pay-{fan}"),
                             card: Some(pb::Card {
                                 number: "4242424242424242".into(),
@@ -189,19 +294,28 @@ pub async fn run(channels: Vec<Channel>, token: String, args: BenchArgs) -> anyh
                         },
                         &token,
                         &fan,
-                    )?)
-                    .await;
+                    );
+                    async move {
+                        sales
+                            .pay(
+                                request
+                                    .map_err(|e| tonic::Status::invalid_argument(e.to_string()))?,
+                            )
+                            .await
+                    }
+                })
+                .await;
                 let t3 = Instant::now();
                 match paid {
                     Ok(r) => {
-                        let order = r.into_inner().order.unwrap_or_default();
+                        let order = r.order.unwrap_or_default();
                         if order.state == pb::OrderState::Paid as i32 {
                             sold.fetch_add(order.tickets.len() as u64, Ordering::Relaxed);
                             orders.fetch_add(1, Ordering::Relaxed);
                         }
                     }
-                    Err(_) => {
-                        errors.fetch_add(1, Ordering::Relaxed);
+                    Err(status) => {
+                        errors.count("pay", &status);
                         continue;
                     }
                 }
@@ -230,9 +344,10 @@ pub async fn run(channels: Vec<Channel>, token: String, args: BenchArgs) -> anyh
         orders.load(Ordering::Relaxed),
         sold as f64 / elapsed,
         orders.load(Ordering::Relaxed) as f64 / elapsed,
-        errors.load(Ordering::Relaxed),
+        errors.total(),
         args.concurrency
     );
+    errors.print();
     println!(
         "{:<10} {:>8} {:>8} {:>8} {:>8} {:>8}",
         "call (ms)", "p50", "p90", "p99", "p99.9", "max"

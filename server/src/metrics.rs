@@ -41,6 +41,12 @@ struct DependencyLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FastPathLabels {
+    step: &'static str,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct SeatLabels {
     event: String,
     status: &'static str,
@@ -75,6 +81,7 @@ pub struct Metrics {
     breaker_state: Family<DependencyLabels, Gauge>,
     breaker_opened: Family<DependencyLabels, Gauge>,
     breaker_refused: Family<DependencyLabels, Gauge>,
+    store_fast_path: Family<FastPathLabels, Gauge>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -163,6 +170,13 @@ impl Metrics {
             "breaker_refused",
             "Calls refused by an open circuit breaker since the node started, by dependency",
         );
+        let store_fast_path = Family::<FastPathLabels, Gauge>::default();
+        registry.register(
+            "store_fast_path",
+            "Sales-path writes done in one database round trip, or declined to the general \
+             transaction, since the node started, by step (PostgreSQL)",
+            store_fast_path.clone(),
+        );
         Metrics {
             registry: Mutex::new(registry),
             rpc_requests,
@@ -177,6 +191,22 @@ impl Metrics {
             breaker_state,
             breaker_opened,
             breaker_refused,
+            store_fast_path,
+        }
+    }
+
+    /// Publishes how the store's one-round-trip writes fared.
+    pub fn set_fast_path(&self, counts: &crate::store::FastPathCounts) {
+        for step in crate::store::FastStep::ALL {
+            let (done, declined) = counts.get(step);
+            for (outcome, n) in [("done", done), ("declined", declined)] {
+                self.store_fast_path
+                    .get_or_create(&FastPathLabels {
+                        step: step.name(),
+                        outcome,
+                    })
+                    .set(i64::try_from(n).unwrap_or(i64::MAX));
+            }
         }
     }
 

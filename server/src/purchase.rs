@@ -721,6 +721,9 @@ async fn publish_figures(state: &AppState) -> ApiResult<()> {
     for breaker in state.breakers() {
         state.metrics.set_breaker(&breaker);
     }
+    if state.store.backend() == crate::store::Backend::Postgres {
+        state.metrics.set_fast_path(state.store.fast_path());
+    }
     let counts = state.catalog.counts(state.clock.now_ms()).await?;
     for (event_id, sections) in counts.iter() {
         let mut seats = crate::domain::InventoryCounts::default();

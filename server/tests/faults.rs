@@ -9,7 +9,10 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{Backend, HALL, TestServer, create_event, good_card, http_get, order_of, seats_in};
+use common::{
+    Backend, HALL, TestServer, best, create_event, good_card, http_get, order_of, seat_statuses,
+    seats_in,
+};
 use taquilla_proto::v1 as pb;
 use taquilla_server::domain::clock::SystemClock;
 use taquilla_server::testing::FaultProxy;
@@ -388,6 +391,58 @@ async fn slow_calls_on_a_database_that_answers_do_not_open_the_breaker() {
         .expect("seat 1 is free again");
     server.assert_audit_clean("ev").await;
     let server = Arc::into_inner(server).expect("no other owners");
+    server.stop().await;
+}
+
+/// A one-round-trip write on PostgreSQL commits on its own, so a caller that stops waiting
+/// cannot roll it back. Here a hold's call waits (on the event row, which another client keeps
+/// locked for 3 s) past the server's 1 s bound, and the fan is told UNAVAILABLE; when the lock
+/// goes, the write must not happen after all: no seat held, nothing counted against the fan's
+/// cap. Without the function's budget check the hold commits 3 s later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_whose_caller_gave_up_does_not_happen_later() {
+    use sqlx::Connection;
+    let server = TestServer::start_with(Backend::Postgres, Arc::new(SystemClock), |c| {
+        c.db_call_timeout = Duration::from_secs(1);
+    })
+    .await;
+    create_event(&server, "ev", HALL, 4).await;
+    let url = server.database.as_ref().expect("database").url.clone();
+    let mut blocker = sqlx::PgConnection::connect(&url).await.expect("connect");
+    let mut tx = blocker.begin().await.expect("begin");
+    sqlx::query("SELECT id FROM events WHERE id = 'ev' FOR UPDATE")
+        .execute(&mut *tx)
+        .await
+        .expect("lock");
+    let late = server
+        .fan("ev", "late")
+        .hold_seats(seats_in("ev", &[5, 6]))
+        .await
+        .expect_err("the database does not answer in time");
+    assert_eq!(late.code(), Code::Unavailable, "{late:?}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    tx.rollback().await.expect("rollback");
+    // The call still running in the database finishes now, one way or the other.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let statuses = seat_statuses(&server, "ev").await;
+    assert_eq!(
+        (statuses[4], statuses[5]),
+        (
+            pb::SeatStatus::Available as i32,
+            pb::SeatStatus::Available as i32
+        ),
+        "the seats of a hold the fan was told failed are free"
+    );
+    let hold = server
+        .fan("ev", "late")
+        .hold_seats(best("ev", "s", 4))
+        .await
+        .expect("the fan's whole allowance is left")
+        .into_inner()
+        .hold
+        .expect("hold");
+    assert_eq!(hold.seats.len(), 4);
+    server.assert_audit_clean("ev").await;
     server.stop().await;
 }
 

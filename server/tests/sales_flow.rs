@@ -372,6 +372,167 @@ async fn operators_page_through_orders(backend: Backend) {
     server.stop().await;
 }
 
+/// On PostgreSQL each write of the sales path is one call of a database function
+/// (`0005_sales_functions.sql`) when it succeeds; anything else is declined by the function and
+/// decided by the general transaction, with the same answers as on SQLite. This checks both:
+/// the successful steps took the short path (without it every count below stays zero), and
+/// the refusals still say what the general path says.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_sales_writes_take_one_round_trip_each() {
+    use taquilla_server::store::FastStep;
+    let server = TestServer::start(Backend::Postgres).await;
+    create_event(&server, "ev", HALL, 4).await;
+    let counts = |step| server.state.store.fast_path().get(step);
+
+    let mut a = server.fan("ev", "fan-a");
+    let hold = a
+        .hold_seats(best("ev", "s", 2))
+        .await
+        .expect("hold")
+        .into_inner()
+        .hold
+        .expect("hold");
+    assert_eq!(
+        hold.seats.iter().map(|s| s.seat_id).collect::<Vec<_>>(),
+        [1, 2]
+    );
+    let order = checkout_hold(&mut a, hold.hold_id.clone(), "checkout-a-1".into()).await;
+    assert_eq!(order.seats.len(), 2);
+    let paid = pay_order(&mut a, order.order_id.clone(), "pay-a-0001".into()).await;
+    assert_eq!(paid.state, pb::OrderState::Paid as i32);
+    assert_eq!(paid.tickets.len(), 2);
+    let mut b = server.fan("ev", "fan-b");
+    let explicit = b
+        .hold_seats(seats_in("ev", &[22, 21]))
+        .await
+        .expect("hold")
+        .into_inner()
+        .hold
+        .expect("hold");
+    assert_eq!(
+        explicit.seats.iter().map(|s| s.seat_id).collect::<Vec<_>>(),
+        [21, 22]
+    );
+    assert_eq!(counts(FastStep::Hold), (2, 0));
+    for step in [
+        FastStep::Checkout,
+        FastStep::BeginPayment,
+        FastStep::Claim,
+        FastStep::CompleteSale,
+    ] {
+        assert_eq!(counts(step), (1, 0), "{}", step.name());
+    }
+
+    // Refusals: declined by the function, explained by the general transaction.
+    let taken = server
+        .fan("ev", "fan-c")
+        .hold_seats(seats_in("ev", &[20, 21]))
+        .await
+        .expect_err("seat 21 is held");
+    assert_eq!(taken.code(), Code::Aborted);
+    assert!(
+        taken.message().contains("seat ids: 21"),
+        "{}",
+        taken.message()
+    );
+    let over = a
+        .hold_seats(best("ev", "s", 3))
+        .await
+        .expect_err("over the cap");
+    assert_eq!(over.code(), Code::FailedPrecondition);
+    assert!(
+        over.message().contains("already hold or bought 2 of the 4"),
+        "{}",
+        over.message()
+    );
+    assert_eq!(counts(FastStep::Hold), (2, 2));
+    // Replays: the same answers as the first time.
+    let again = pay_order(&mut a, order.order_id.clone(), "pay-a-0001".into()).await;
+    assert_eq!(again.tickets, paid.tickets);
+    assert_eq!(counts(FastStep::BeginPayment), (1, 1));
+    let first = checkout_hold(&mut b, explicit.hold_id.clone(), "checkout-b-1".into()).await;
+    let replay = checkout_hold(&mut b, explicit.hold_id.clone(), "checkout-b-1".into()).await;
+    assert_eq!(replay.order_id, first.order_id);
+    assert_eq!(counts(FastStep::Checkout), (2, 1));
+    server.assert_audit_clean("ev").await;
+    server.stop().await;
+}
+
+/// The database's best-available choice (`taquilla_choose_best`) is the domain's
+/// (`domain::inventory::choose_best`) on random candidate lists: rows of runs with gaps,
+/// quantities from 0 to 6.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_databases_best_available_choice_is_the_domains() {
+    use sqlx::Connection;
+    use taquilla_server::domain::inventory::{Candidate, choose_best};
+    let server = TestServer::start(Backend::Postgres).await;
+    let url = server.database.as_ref().expect("database").url.clone();
+    let mut conn = sqlx::PgConnection::connect(&url).await.expect("connect");
+    let mut state = 0x5eed_u64;
+    let mut next = |bound: u64| {
+        // SplitMix64: deterministic, so a failure is reproducible.
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        (z ^ (z >> 31)) % bound
+    };
+    let mut adjacent = 0;
+    for case in 0..1_500 {
+        let mut candidates = Vec::new();
+        let mut seat_id = 0u32;
+        for row in ["A", "B", "C", "D"].iter().take(1 + next(4) as usize) {
+            let mut number = 0u32;
+            for _ in 0..next(9) {
+                number += 1 + if next(3) == 0 { next(3) as u32 } else { 0 };
+                seat_id += 1 + next(2) as u32;
+                candidates.push(Candidate {
+                    seat_id,
+                    row: row.to_string(),
+                    number,
+                });
+            }
+        }
+        let quantity = next(7) as usize;
+        let expected = choose_best(&candidates, quantity);
+        let got: Option<Vec<i64>> = sqlx::query_scalar(
+            "SELECT taquilla_choose_best($1::BIGINT[], $2::TEXT[], $3::BIGINT[], $4)",
+        )
+        .bind(
+            candidates
+                .iter()
+                .map(|c| i64::from(c.seat_id))
+                .collect::<Vec<_>>(),
+        )
+        .bind(candidates.iter().map(|c| c.row.clone()).collect::<Vec<_>>())
+        .bind(
+            candidates
+                .iter()
+                .map(|c| i64::from(c.number))
+                .collect::<Vec<_>>(),
+        )
+        .bind(quantity as i32)
+        .fetch_one(&mut conn)
+        .await
+        .expect("choose");
+        let got = got.map(|ids| ids.into_iter().map(|id| id as u32).collect::<Vec<_>>());
+        assert_eq!(got, expected, "case {case}: {quantity} of {candidates:?}");
+        if expected
+            .as_ref()
+            .is_some_and(|ids| ids.len() > 1 && ids[0] != candidates[0].seat_id)
+        {
+            adjacent += 1;
+        }
+    }
+    // The cases reach past the front seats (adjacency and orphans decided something).
+    assert!(
+        adjacent > 100,
+        "only {adjacent} cases chose beyond the front"
+    );
+    drop(conn);
+    server.stop().await;
+}
+
 on_both_backends!(
     operators_page_through_orders,
     seat_map_changes_are_streamed,

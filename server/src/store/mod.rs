@@ -9,6 +9,8 @@ pub mod postgres;
 mod sql;
 pub mod sqlite;
 
+pub use sql::{FastPathCounts, FastStep};
+
 use sql::SqlStore;
 
 use std::collections::HashMap;
@@ -173,6 +175,9 @@ pub type CountsByEvent = HashMap<String, HashMap<String, InventoryCounts>>;
 pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Which database this is.
     fn backend(&self) -> Backend;
+
+    /// How the sales path's one-round-trip writes fared (PostgreSQL; SQLite has none).
+    fn fast_path(&self) -> &FastPathCounts;
 
     /// The circuit breaker every call to the database goes through.
     fn breaker(&self) -> &Breaker;
@@ -901,6 +906,9 @@ macro_rules! store_for {
             }
             fn breaker(&self) -> &Breaker {
                 &self.breaker
+            }
+            fn fast_path(&self) -> &FastPathCounts {
+                &self.fast_path
             }
             async fn ping(&self) -> Result<(), StoreError> {
                 self.guarded(SqlStore::sql_ping(self)).await

@@ -9,8 +9,8 @@ use std::str::FromStr;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
 use sqlx::{Connection, Postgres};
 
-use super::sql::{BoxFuture, Dialect, SqlStore};
-use super::{NewEvent, StoreOptions};
+use super::sql::{BoxFuture, CheckoutRow, Dialect, Fast, OrderSeatRow, SeatInfoRow, SqlStore};
+use super::{NewEvent, NewHold, NewOrder, NewPayment, NewTicket, Selection, StoreOptions};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
 
@@ -83,6 +83,177 @@ impl Dialect for Postgres {
             Ok(())
         })
     }
+
+    fn fast_hold<'a>(
+        pool: &'a sqlx::PgPool,
+        deadline: std::time::Instant,
+        hold: &'a NewHold,
+        fan_lock: i64,
+        candidates: i64,
+    ) -> BoxFuture<'a, Result<Fast<Vec<SeatInfoRow>>, sqlx::Error>> {
+        Box::pin(async move {
+            let (seats, section, quantity) = match &hold.selection {
+                Selection::Seats(ids) => (
+                    Some(ids.iter().map(|id| i64::from(*id)).collect::<Vec<i64>>()),
+                    None,
+                    0,
+                ),
+                Selection::Best {
+                    section_id,
+                    quantity,
+                } => (None, Some(section_id.as_str()), *quantity as i32),
+            };
+            let Some((mut conn, budget_ms)) = fast_connection(pool, deadline).await? else {
+                return Ok(Fast::Declined);
+            };
+            Fast::from_call(
+                sqlx::query_as(
+                    "SELECT seat_id, section_id, row_label, seat_number, price \
+                     FROM taquilla_hold($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                )
+                .bind(hold.event_id.as_str())
+                .bind(hold.fan_id.as_str())
+                .bind(hold.hold_id.as_str())
+                .bind(hold.now_ms)
+                .bind(hold.expires_at_ms)
+                .bind(i64::from(hold.max_per_fan))
+                .bind(fan_lock)
+                .bind(seats)
+                .bind(section)
+                .bind(quantity)
+                .bind(candidates)
+                .bind(budget_ms)
+                .fetch_all(&mut *conn)
+                .await,
+            )
+        })
+    }
+
+    fn fast_checkout<'a>(
+        pool: &'a sqlx::PgPool,
+        deadline: std::time::Instant,
+        order: &'a NewOrder,
+    ) -> BoxFuture<'a, Result<Fast<Vec<CheckoutRow>>, sqlx::Error>> {
+        Box::pin(async move {
+            let Some((mut conn, budget_ms)) = fast_connection(pool, deadline).await? else {
+                return Ok(Fast::Declined);
+            };
+            Fast::from_call(
+                sqlx::query_as(
+                    "SELECT event_id, seat_id, section_id, row_label, seat_number, price \
+                     FROM taquilla_checkout($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .bind(order.order_id.as_str())
+                .bind(order.hold_id.as_str())
+                .bind(order.fan_id.as_str())
+                .bind(order.checkout_key.as_str())
+                .bind(order.fee_per_ticket_minor)
+                .bind(order.currency.as_str())
+                .bind(order.now_ms)
+                .bind(order.expires_at_ms)
+                .bind(budget_ms)
+                .fetch_all(&mut *conn)
+                .await,
+            )
+        })
+    }
+
+    fn fast_begin_payment<'a>(
+        pool: &'a sqlx::PgPool,
+        deadline: std::time::Instant,
+        payment: &'a NewPayment,
+    ) -> BoxFuture<'a, Result<Fast<Vec<OrderSeatRow>>, sqlx::Error>> {
+        Box::pin(async move {
+            let Some((mut conn, budget_ms)) = fast_connection(pool, deadline).await? else {
+                return Ok(Fast::Declined);
+            };
+            Fast::from_call(
+                sqlx::query_as(
+                    "SELECT * FROM taquilla_begin_payment($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(payment.payment_id.as_str())
+                .bind(payment.order_id.as_str())
+                .bind(payment.fan_id.as_deref())
+                .bind(payment.event_id.as_deref())
+                .bind(payment.idempotency_key.as_str())
+                .bind(payment.provider.as_str())
+                .bind(payment.now_ms)
+                .bind(budget_ms)
+                .fetch_all(&mut *conn)
+                .await,
+            )
+        })
+    }
+
+    fn fast_claim<'a>(
+        pool: &'a sqlx::PgPool,
+        deadline: std::time::Instant,
+        payment_id: &'a str,
+        intent_id: &'a str,
+        now_ms: i64,
+        until_ms: i64,
+    ) -> BoxFuture<'a, Result<Fast<()>, sqlx::Error>> {
+        Box::pin(async move {
+            let Some((mut conn, budget_ms)) = fast_connection(pool, deadline).await? else {
+                return Ok(Fast::Declined);
+            };
+            Fast::from_call(
+                sqlx::query("SELECT taquilla_claim_for_capture($1, $2, $3, $4, $5)")
+                    .bind(payment_id)
+                    .bind(intent_id)
+                    .bind(now_ms)
+                    .bind(until_ms)
+                    .bind(budget_ms)
+                    .execute(&mut *conn)
+                    .await
+                    .map(drop),
+            )
+        })
+    }
+
+    fn fast_complete_sale<'a>(
+        pool: &'a sqlx::PgPool,
+        deadline: std::time::Instant,
+        payment_id: &'a str,
+        intent_id: &'a str,
+        tickets: &'a [NewTicket],
+        now_ms: i64,
+    ) -> BoxFuture<'a, Result<Fast<()>, sqlx::Error>> {
+        Box::pin(async move {
+            let ids: Vec<&str> = tickets.iter().map(|t| t.id.as_str()).collect();
+            let seats: Vec<i64> = tickets.iter().map(|t| i64::from(t.seat_id)).collect();
+            let codes: Vec<&str> = tickets.iter().map(|t| t.code.as_str()).collect();
+            let Some((mut conn, budget_ms)) = fast_connection(pool, deadline).await? else {
+                return Ok(Fast::Declined);
+            };
+            Fast::from_call(
+                sqlx::query("SELECT taquilla_complete_sale($1, $2, $3, $4, $5, $6, $7)")
+                    .bind(payment_id)
+                    .bind(intent_id)
+                    .bind(now_ms)
+                    .bind(&ids)
+                    .bind(&seats)
+                    .bind(&codes)
+                    .bind(budget_ms)
+                    .execute(&mut *conn)
+                    .await
+                    .map(drop),
+            )
+        })
+    }
+}
+
+/// A connection for a one-round-trip write and what is left until `deadline`, in whole
+/// milliseconds; `None` when too little is left to try (the general transaction runs then,
+/// and is rolled back if its caller stops waiting).
+async fn fast_connection(
+    pool: &sqlx::PgPool,
+    deadline: std::time::Instant,
+) -> Result<Option<(sqlx::pool::PoolConnection<Postgres>, i64)>, sqlx::Error> {
+    let conn = pool.acquire().await?;
+    let left = deadline.saturating_duration_since(std::time::Instant::now());
+    let budget_ms = i64::try_from(left.as_millis()).unwrap_or(i64::MAX);
+    Ok((budget_ms >= 10).then_some((conn, budget_ms)))
 }
 
 /// Connects and migrates; fails with one clear sentence when the URL is malformed or the
@@ -124,5 +295,6 @@ pub(crate) async fn open(url: &str, options: &StoreOptions) -> anyhow::Result<Pg
         call_timeout: options.call_timeout,
         last_answer_ms: Default::default(),
         epoch: std::time::Instant::now(),
+        fast_path: Default::default(),
     })
 }

@@ -108,5 +108,6 @@ pub(crate) async fn open(path: &Path, options: &StoreOptions) -> anyhow::Result<
         call_timeout: options.call_timeout,
         last_answer_ms: Default::default(),
         epoch: std::time::Instant::now(),
+        fast_path: Default::default(),
     })
 }
