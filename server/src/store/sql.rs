@@ -52,6 +52,11 @@ pub(crate) trait Dialect: Database {
     const FOR_UPDATE: &'static str;
     /// The two-argument maximum function.
     const GREATEST: &'static str;
+    /// Whether best-available candidates are read as two queries, free seats and lapsed
+    /// locks, each in seat order from its own index and stopping at the limit. On PostgreSQL
+    /// one condition with OR read and sorted every free seat of the section (5 ms per hold in
+    /// a 5,000-place standing area); on SQLite the split was not faster (BENCHMARKS.md).
+    const SPLIT_CANDIDATES: bool;
     /// Statements that open an audit's transaction: its reads one snapshot, planned for
     /// whole-event scans.
     const AUDIT_SETUP: &'static [&'static str];
@@ -939,27 +944,32 @@ where
                             .execute(&mut *tx)
                             .await?;
                     }
-                    // Free seats and lapsed locks, each read in seat order from its own index
-                    // and stopping at the limit: one condition with OR made PostgreSQL read
-                    // and sort every free seat of the section (5 ms per hold in a 5,000-place
-                    // standing area).
-                    rows = sqlx::query_as(&format!(
-                        "WITH free AS (SELECT {SEAT_INFO} FROM seats \
-                           WHERE event_id = $1 AND section_id = $2 AND status = 'AVAILABLE' \
-                           ORDER BY seat_id LIMIT $4{suffix}), \
-                         lapsed AS (SELECT {SEAT_INFO} FROM seats \
-                           WHERE event_id = $1 AND section_id = $2 \
-                             AND status IN ('SOFT_LOCKED', 'HARD_LOCKED') AND locked_until <= $3 \
-                           ORDER BY seat_id LIMIT $4{suffix}) \
-                         SELECT {SEAT_INFO} FROM (SELECT * FROM free UNION ALL SELECT * FROM lapsed) c \
-                         ORDER BY seat_id LIMIT $4"
-                    ))
-                    .bind(hold.event_id.as_str())
-                    .bind(section_id.as_str())
-                    .bind(hold.now_ms)
-                    .bind(limit)
-                    .fetch_all(&mut *tx)
-                    .await?;
+                    let sql = if DB::SPLIT_CANDIDATES {
+                        format!(
+                            "WITH free AS (SELECT {SEAT_INFO} FROM seats \
+                               WHERE event_id = $1 AND section_id = $2 AND status = 'AVAILABLE' \
+                               ORDER BY seat_id LIMIT $4{suffix}), \
+                             lapsed AS (SELECT {SEAT_INFO} FROM seats \
+                               WHERE event_id = $1 AND section_id = $2 \
+                                 AND status IN ('SOFT_LOCKED', 'HARD_LOCKED') AND locked_until <= $3 \
+                               ORDER BY seat_id LIMIT $4{suffix}) \
+                             SELECT {SEAT_INFO} FROM (SELECT * FROM free UNION ALL SELECT * FROM lapsed) c \
+                             ORDER BY seat_id LIMIT $4"
+                        )
+                    } else {
+                        format!(
+                            "SELECT {SEAT_INFO} FROM seats WHERE event_id = $1 AND section_id = $2 AND {} \
+                             ORDER BY seat_id LIMIT $4{suffix}",
+                            takeable(3),
+                        )
+                    };
+                    rows = sqlx::query_as(&sql)
+                        .bind(hold.event_id.as_str())
+                        .bind(section_id.as_str())
+                        .bind(hold.now_ms)
+                        .bind(limit)
+                        .fetch_all(&mut *tx)
+                        .await?;
                     if rows.len() >= *quantity as usize || !retries {
                         break;
                     }

@@ -24,6 +24,7 @@ impl Dialect for Sqlite {
     const SKIP_LOCKED: &'static str = "";
     const FOR_UPDATE: &'static str = "";
     const GREATEST: &'static str = "MAX";
+    const SPLIT_CANDIDATES: bool = false;
     const AUDIT_SETUP: &'static [&'static str] = &[];
 
     fn lock_fan<'a>(
