@@ -10,11 +10,13 @@
 --
 -- Called as single statements outside any explicit transaction: each call is its own
 -- transaction, and `set_config(..., true)` lasts until its commit. So a call cannot be rolled
--- back by its caller giving up, as an explicit transaction is: instead each function never
--- waits for a lock (NOWAIT, a try-lock; a wait means someone else is busy with the same rows,
--- and the general transaction waits for them) and declines, rolling itself back, when it has
--- run longer than the caller's budget (`p_budget_ms`, what the caller has left with a margin),
--- so a caller that timed out is never left with a write it was told did not happen.
+-- back by its caller giving up, as an explicit transaction is: instead each function waits at
+-- most 20 ms for any lock (NOWAIT on the rows it locks first, a try-lock for the fan,
+-- `lock_timeout` for everything else: row updates, unique-index and foreign-key checks; a wait
+-- means someone else is busy with the same rows, and the general transaction waits for them),
+-- and declines, rolling itself back, when it has run longer than the caller's budget
+-- (`p_budget_ms`, what the caller has left with a margin), so a caller that timed out is not
+-- left with a write it was told did not happen.
 
 -- Declines when the calling statement has run longer than the caller's budget.
 CREATE FUNCTION taquilla_within_budget(p_budget_ms BIGINT) RETURNS VOID LANGUAGE plpgsql AS $$
@@ -85,6 +87,7 @@ DECLARE
     r_numbers BIGINT[];
     r_prices BIGINT[];
 BEGIN
+    PERFORM set_config('lock_timeout', '20ms', true);
     PERFORM set_config('synchronous_commit', 'off', true);
     IF NOT pg_try_advisory_xact_lock(p_fan_lock) THEN
         RAISE EXCEPTION USING ERRCODE = 'TQ001', MESSAGE = 'hold: the fan has another hold in progress';
@@ -166,6 +169,7 @@ DECLARE
     n INT;
     subtotal BIGINT;
 BEGIN
+    PERFORM set_config('lock_timeout', '20ms', true);
     PERFORM set_config('synchronous_commit', 'off', true);
     PERFORM 1 FROM orders o WHERE o.fan_id = p_fan AND o.checkout_key = p_key;
     IF FOUND THEN
@@ -219,6 +223,7 @@ LANGUAGE plpgsql AS $$
 DECLARE
     o orders%ROWTYPE;
 BEGIN
+    PERFORM set_config('lock_timeout', '20ms', true);
     SELECT * INTO o FROM orders WHERE id = p_order FOR UPDATE NOWAIT;
     IF NOT FOUND OR (p_fan IS NOT NULL AND o.fan_id <> p_fan)
        OR (p_event IS NOT NULL AND o.event_id <> p_event)
@@ -228,6 +233,10 @@ BEGIN
     PERFORM 1 FROM payments p WHERE p.order_id = p_order;
     IF FOUND THEN
         RAISE EXCEPTION USING ERRCODE = 'TQ001', MESSAGE = 'payment: not the first attempt';
+    END IF;
+    PERFORM 1 FROM order_items oi WHERE oi.order_id = p_order;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'TQ001', MESSAGE = 'payment: the order has no seats';
     END IF;
     INSERT INTO payments (id, order_id, state, amount, currency, provider, idempotency_key,
                           provider_idempotency_key, created_at, updated_at)
@@ -253,6 +262,7 @@ DECLARE
     ids BIGINT[];
     extended BIGINT;
 BEGIN
+    PERFORM set_config('lock_timeout', '20ms', true);
     PERFORM set_config('synchronous_commit', 'off', true);
     SELECT * INTO o FROM orders WHERE id = (SELECT order_id FROM payments WHERE id = p_payment)
        FOR UPDATE NOWAIT;
@@ -289,6 +299,7 @@ DECLARE
     sold BIGINT;
     n INT := COALESCE(array_length(p_seat_ids, 1), 0);
 BEGIN
+    PERFORM set_config('lock_timeout', '20ms', true);
     SELECT * INTO o FROM orders WHERE id = (SELECT order_id FROM payments WHERE id = p_payment)
        FOR UPDATE NOWAIT;
     IF NOT FOUND THEN

@@ -398,7 +398,8 @@ async fn slow_calls_on_a_database_that_answers_do_not_open_the_breaker() {
 /// cannot roll it back. Here a hold's call waits (on the event row, which another client keeps
 /// locked for 3 s) past the server's 1 s bound, and the fan is told UNAVAILABLE; when the lock
 /// goes, the write must not happen after all: no seat held, nothing counted against the fan's
-/// cap. Without the function's budget check the hold commits 3 s later.
+/// cap. The function gives up on the lock after 20 ms (`lock_timeout`) and would decline past
+/// its time budget anyway; with neither, the hold commits 2 s after the fan's answer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_whose_caller_gave_up_does_not_happen_later() {
     use sqlx::Connection;

@@ -110,7 +110,8 @@ impl Dialect for Postgres {
             Fast::from_call(
                 sqlx::query_as(
                     "SELECT seat_id, section_id, row_label, seat_number, price \
-                     FROM taquilla_hold($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                     FROM taquilla_hold($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+                     ORDER BY seat_id",
                 )
                 .bind(hold.event_id.as_str())
                 .bind(hold.fan_id.as_str())
@@ -142,7 +143,7 @@ impl Dialect for Postgres {
             Fast::from_call(
                 sqlx::query_as(
                     "SELECT event_id, seat_id, section_id, row_label, seat_number, price \
-                     FROM taquilla_checkout($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                     FROM taquilla_checkout($1, $2, $3, $4, $5, $6, $7, $8, $9) ORDER BY seat_id",
                 )
                 .bind(order.order_id.as_str())
                 .bind(order.hold_id.as_str())
@@ -170,7 +171,7 @@ impl Dialect for Postgres {
             };
             Fast::from_call(
                 sqlx::query_as(
-                    "SELECT * FROM taquilla_begin_payment($1, $2, $3, $4, $5, $6, $7, $8)",
+                    "SELECT * FROM taquilla_begin_payment($1, $2, $3, $4, $5, $6, $7, $8) ORDER BY seat_id",
                 )
                 .bind(payment.payment_id.as_str())
                 .bind(payment.order_id.as_str())
@@ -244,15 +245,21 @@ impl Dialect for Postgres {
     }
 }
 
-/// A connection for a one-round-trip write and what is left until `deadline`, in whole
-/// milliseconds; `None` when too little is left to try (the general transaction runs then,
-/// and is rolled back if its caller stops waiting).
+/// Kept back from a one-round-trip write's budget for what follows the function's own check:
+/// its commit (a WAL flush for payment records and sales) and the answer's way back.
+const FAST_COMMIT_ALLOWANCE: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// A connection for a one-round-trip write and what is left until `deadline` less the commit
+/// allowance, in whole milliseconds; `None` when too little is left to try (the general
+/// transaction runs then, and is rolled back if its caller stops waiting).
 async fn fast_connection(
     pool: &sqlx::PgPool,
     deadline: std::time::Instant,
 ) -> Result<Option<(sqlx::pool::PoolConnection<Postgres>, i64)>, sqlx::Error> {
     let conn = pool.acquire().await?;
-    let left = deadline.saturating_duration_since(std::time::Instant::now());
+    let left = deadline
+        .saturating_duration_since(std::time::Instant::now())
+        .saturating_sub(FAST_COMMIT_ALLOWANCE);
     let budget_ms = i64::try_from(left.as_millis()).unwrap_or(i64::MAX);
     Ok((budget_ms >= 10).then_some((conn, budget_ms)))
 }

@@ -156,13 +156,17 @@ pub(crate) enum Fast<T> {
 }
 
 impl<T> Fast<T> {
-    /// A function's answer: its SQLSTATE TQ001 (not the successful case, or past the budget)
-    /// and 55P03 (a row it would have waited for) mean declined.
+    /// A function's answer: its SQLSTATE TQ001 (not the successful case, or past the budget),
+    /// 55P03 (a lock it would have waited for) and 40P01 / 40001 (a deadlock or serialization
+    /// failure, rolled back) mean declined: the general transaction runs.
     pub(crate) fn from_call(result: Result<T, sqlx::Error>) -> Result<Fast<T>, sqlx::Error> {
         match result {
             Ok(value) => Ok(Fast::Done(value)),
             Err(sqlx::Error::Database(db))
-                if matches!(db.code().as_deref(), Some("TQ001" | "55P03")) =>
+                if matches!(
+                    db.code().as_deref(),
+                    Some("TQ001" | "55P03" | "40P01" | "40001")
+                ) =>
             {
                 Ok(Fast::Declined)
             }
