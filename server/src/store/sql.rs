@@ -1028,7 +1028,7 @@ where
             return abandon(tx, HoldOutcome::Taken(taken)).await;
         }
         held.sort_by_key(|s| s.seat_id);
-        let subtotal: i64 = held.iter().map(|s| s.price_minor).sum();
+        let record = held_record(hold, held);
         sqlx::query(
             "INSERT INTO holds (id, event_id, fan_id, state, seat_count, subtotal, created_at, expires_at, seat_ids) \
              VALUES ($1, $2, $3, 'ACTIVE', $4, $5, $6, $7, $8)",
@@ -1036,12 +1036,14 @@ where
         .bind(hold.hold_id.as_str())
         .bind(hold.event_id.as_str())
         .bind(hold.fan_id.as_str())
-        .bind(held.len() as i64)
-        .bind(subtotal)
+        .bind(i64::from(record.seat_count))
+        .bind(record.subtotal_minor)
         .bind(hold.now_ms)
         .bind(hold.expires_at_ms)
         .bind(
-            held.iter()
+            record
+                .seats
+                .iter()
                 .map(|s| s.seat_id.to_string())
                 .collect::<Vec<_>>()
                 .join(","),
@@ -1049,7 +1051,7 @@ where
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(HoldOutcome::Held(held_record(hold, held)))
+        Ok(HoldOutcome::Held(record))
     }
 
     pub(crate) async fn sql_get_hold(
