@@ -34,7 +34,7 @@ use crate::payments::{CardDetails, Intent, IntentStatus, PaymentProvider, Provid
 use crate::store::{
     BeginPayment, CheckoutOutcome, EventRecord, HoldOutcome, HoldRecord, HoldState, NewHold,
     NewOrder, NewPayment, NewTicket, OrderRecord, OrderState, PaymentRecord, PaymentState,
-    ReleaseOutcome, Selection,
+    ReleaseOutcome, Selection, TicketRecord, TicketState,
 };
 use crate::tokens::{TicketClaims, TokenKind};
 
@@ -308,12 +308,12 @@ pub async fn pay(
             Err(crate::store::StoreError::Conflict(_)) if attempt == 0 => continue,
             other => other?,
         };
-        let payment = match begin {
+        let (payment, sold) = match begin {
             BeginPayment::Started(payment, order) => drive(state, payment, &order, card).await?,
             BeginPayment::Replay(payment, _) if payment.state.in_flight() => {
-                resume_payment(state, payment).await?
+                (resume_payment(state, payment).await?, None)
             }
-            BeginPayment::Replay(payment, _) => payment,
+            BeginPayment::Replay(payment, _) => (payment, None),
             BeginPayment::InFlight(other) => {
                 if other.updated_at_ms < now - state.reconcile_after.as_millis() as i64
                     && attempt == 0
@@ -332,11 +332,14 @@ pub async fn pay(
                 )));
             }
         };
-        let order = state
-            .store
-            .get_order(order_id)
-            .await?
-            .ok_or_else(|| ApiError::NotFound(format!("there is no order {order_id:?}")))?;
+        let order = match sold {
+            Some(order) => order,
+            None => state
+                .store
+                .get_order(order_id)
+                .await?
+                .ok_or_else(|| ApiError::NotFound(format!("there is no order {order_id:?}")))?,
+        };
         return Ok((order, payment));
     }
     Err(ApiError::Aborted(
@@ -363,13 +366,17 @@ fn not_payable(order: &OrderRecord, now: i64) -> ApiError {
     }
 }
 
+/// An attempt as far as it went and, when it sold the seats of an order the caller already had
+/// in hand, that order as it now stands (so it need not be read back).
+type Settled = (PaymentRecord, Option<OrderRecord>);
+
 /// Sends a new attempt to the provider and carries it as far as it goes.
 async fn drive(
     state: &AppState,
     payment: PaymentRecord,
     order: &OrderRecord,
     card: &CardDetails,
-) -> ApiResult<PaymentRecord> {
+) -> ApiResult<Settled> {
     let answer = state
         .provider
         .authorize(
@@ -405,7 +412,7 @@ async fn drive(
                 .store
                 .finish_payment(&payment.id, PaymentState::Failed, None, &reason, now)
                 .await?;
-            return reload(state, &payment.id).await;
+            return Ok((reload(state, &payment.id).await?, None));
         }
     };
     after_authorization(state, payment, Some(order), intent).await
@@ -460,7 +467,7 @@ async fn after_authorization(
     payment: PaymentRecord,
     order: Option<&OrderRecord>,
     intent: Intent,
-) -> ApiResult<PaymentRecord> {
+) -> ApiResult<Settled> {
     let now = state.clock.now_ms();
     match intent.status {
         IntentStatus::Declined => {
@@ -516,12 +523,16 @@ async fn after_authorization(
                 // A concurrent retry of the same attempt may have completed it meanwhile.
                 let current = reload(state, &payment.id).await?;
                 if !current.state.in_flight() {
-                    return Ok(current);
+                    return Ok((current, None));
                 }
-                return void_lapsed(state, &payment, &intent).await;
+                return void_lapsed(state, &payment, &intent)
+                    .await
+                    .map(|p| (p, None));
             }
             match state.provider.capture(&intent.id).await {
                 Ok(captured) if captured.status == IntentStatus::Succeeded => {
+                    // The claim extended the order's time to pay to `until`.
+                    let order = order.map(|o| (o, o.expires_at_ms.max(until)));
                     return complete(state, &payment, order, &intent).await;
                 }
                 Ok(other) => {
@@ -554,9 +565,11 @@ async fn after_authorization(
                 Err(e) => return Err(unfinished(e)),
             }
         }
-        IntentStatus::Succeeded => return complete(state, &payment, order, &intent).await,
+        // Captured before (found by key): an earlier claim may have moved the order's time
+        // to pay, so the order is read back.
+        IntentStatus::Succeeded => return complete(state, &payment, None, &intent).await,
     }
-    reload(state, &payment.id).await
+    Ok((reload(state, &payment.id).await?, None))
 }
 
 /// The order's lock lapsed before the money moved: release the authorization.
@@ -593,16 +606,17 @@ async fn void_lapsed(
     }
 }
 
-/// Captured: sell the seats and issue the tickets, or refund if the seats are gone.
+/// Captured: sell the seats and issue the tickets, or refund if the seats are gone. `known` is
+/// the order as the caller has it, with its time to pay as it now stands in the database.
 async fn complete(
     state: &AppState,
     payment: &PaymentRecord,
-    order: Option<&OrderRecord>,
+    known: Option<(&OrderRecord, i64)>,
     intent: &Intent,
-) -> ApiResult<PaymentRecord> {
+) -> ApiResult<Settled> {
     let loaded;
-    let order = match order {
-        Some(order) => order,
+    let order = match known {
+        Some((order, _)) => order,
         None => {
             loaded = state
                 .store
@@ -644,12 +658,23 @@ async fn complete(
         .await?
     {
         state.catalog.invalidate_counts();
-        return reload(state, &payment.id).await;
+        // The sale wrote exactly this: the attempt captured with its intent, the order paid with
+        // these tickets. The records as they now stand, without reading them back.
+        let captured = PaymentRecord {
+            state: PaymentState::Captured,
+            provider_intent_id: Some(intent.id.clone()),
+            updated_at_ms: now,
+            ..payment.clone()
+        };
+        let sold = known.map(|(order, expires_at_ms)| {
+            sold_order(order, expires_at_ms, &captured, &tickets, now)
+        });
+        return Ok((captured, sold));
     }
     // Already completed by a concurrent resume of the same attempt?
     let current = reload(state, &payment.id).await?;
     if current.state == PaymentState::Captured {
-        return Ok(current);
+        return Ok((current, None));
     }
     tracing::error!(payment = %payment.id, order = %order.id, "captured but the seats are gone: refunding");
     match state.provider.refund(&intent.id).await {
@@ -670,6 +695,44 @@ async fn complete(
             ))
         }
         Err(_) => Err(in_doubt()),
+    }
+}
+
+/// `order` after its sale completed with `payment`: paid, with `tickets`, and `payment` after
+/// the attempts it had (in the order `GetOrder` lists them: by creation time, then id).
+fn sold_order(
+    order: &OrderRecord,
+    expires_at_ms: i64,
+    payment: &PaymentRecord,
+    tickets: &[NewTicket],
+    now: i64,
+) -> OrderRecord {
+    let mut payments: Vec<PaymentRecord> = order
+        .payments
+        .iter()
+        .filter(|p| p.id != payment.id)
+        .cloned()
+        .chain(std::iter::once(payment.clone()))
+        .collect();
+    payments.sort_by(|a, b| (a.created_at_ms, &a.id).cmp(&(b.created_at_ms, &b.id)));
+    let mut tickets: Vec<TicketRecord> = tickets
+        .iter()
+        .map(|t| TicketRecord {
+            id: t.id.clone(),
+            seat_id: t.seat_id,
+            code: t.code.clone(),
+            state: TicketState::Valid,
+            issued_at_ms: now,
+        })
+        .collect();
+    tickets.sort_by_key(|t| t.seat_id);
+    OrderRecord {
+        state: OrderState::Paid,
+        expires_at_ms,
+        paid_at_ms: Some(now),
+        payments,
+        tickets,
+        ..order.clone()
     }
 }
 
@@ -697,7 +760,7 @@ pub async fn resume_payment(state: &AppState, payment: PaymentRecord) -> ApiResu
         }
         Err(e) => return Err(unfinished(e)),
     };
-    after_authorization(state, payment, None, intent).await
+    Ok(after_authorization(state, payment, None, intent).await?.0)
 }
 
 /// Runs the sweeper until `stop` flips: lapsed locks back to sale, holds and orders expired,

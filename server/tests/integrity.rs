@@ -754,6 +754,8 @@ async fn declines_can_be_retried_and_tickets_verify_offline(backend: Backend) {
     assert_eq!(paid.state, pb::OrderState::Paid as i32);
     assert_eq!(paid.payments.len(), 2);
     assert_eq!(paid.tickets.len(), 3);
+    // The answer to Pay is the order as stored, the declined attempt included.
+    assert_eq!(paid, stored_order(&mut fan, &order.order_id).await);
     let key = taquilla_server::tokens::ticket_key(SIGNING_KEY.as_bytes(), "ev");
     for ticket in &paid.tickets {
         let claims =

@@ -863,8 +863,10 @@ where
             "SELECT CAST( \
                (SELECT COALESCE(SUM(seat_count), 0) FROM holds WHERE event_id = $1 AND fan_id = $2 \
                   AND state = 'ACTIVE' AND expires_at > $3) + \
-               (SELECT COALESCE(SUM(seat_count), 0) FROM orders WHERE event_id = $1 AND fan_id = $2 \
-                  AND (state = 'PAID' OR (state = 'PENDING_PAYMENT' AND expires_at > $3))) \
+               (SELECT COALESCE(SUM(CASE WHEN state = 'PAID' \
+                                          OR (state = 'PENDING_PAYMENT' AND expires_at > $3) \
+                                        THEN seat_count ELSE 0 END), 0) \
+                  FROM orders WHERE event_id = $1 AND fan_id = $2) \
              AS BIGINT) AS n",
         )
         .bind(event_id)
@@ -955,8 +957,9 @@ where
                                ORDER BY seat_id LIMIT $4{suffix}), \
                              lapsed AS (SELECT {SEAT_INFO} FROM seats \
                                WHERE event_id = $1 AND section_id = $2 \
-                                 AND status IN ('SOFT_LOCKED', 'HARD_LOCKED') AND locked_until <= $3 \
-                               ORDER BY seat_id LIMIT $4{suffix}) \
+                                 AND status IN ('SOFT_LOCKED', 'HARD_LOCKED') \
+                                 AND locked_by IS NOT NULL AND locked_until <= $3 \
+                               ORDER BY seat_id + 0 LIMIT $4{suffix}) \
                              SELECT {SEAT_INFO} FROM (SELECT * FROM free UNION ALL SELECT * FROM lapsed) c \
                              ORDER BY seat_id LIMIT $4"
                         )
@@ -1652,7 +1655,7 @@ where
     ) -> Result<Vec<PaymentRecord>, StoreError> {
         sqlx::query_as::<_, PaymentRow>(&format!(
             "SELECT {PAYMENT_COLUMNS} FROM payments WHERE state IN ('PENDING', 'AUTHORIZED') \
-             AND updated_at < $1 ORDER BY updated_at LIMIT $2"
+             AND failure_reason IS NULL AND updated_at < $1 ORDER BY updated_at LIMIT $2"
         ))
         .bind(before_ms)
         .bind(limit)
@@ -1668,11 +1671,15 @@ where
         now_ms: i64,
         limit: i64,
     ) -> Result<SweepStats, StoreError> {
+        // `locked_by IS NOT NULL`, `order_id IS NULL` and `paid_at IS NULL` change no result (the
+        // rows' state implies them) but name the lapse indexes, which no sales statement can use
+        // (PostgreSQL migration 0006).
         let seats_freed = sqlx::query(&format!(
             "UPDATE seats SET status = 'AVAILABLE', locked_by = NULL, locked_until = NULL, hold_id = NULL, \
              order_id = NULL, version = version + 1, updated_at = $1 \
              WHERE (event_id, seat_id) IN (SELECT event_id, seat_id FROM seats \
-                 WHERE status IN ('SOFT_LOCKED', 'HARD_LOCKED') AND locked_until <= $1 LIMIT $2{}) \
+                 WHERE status IN ('SOFT_LOCKED', 'HARD_LOCKED') AND locked_by IS NOT NULL \
+                   AND locked_until <= $1 LIMIT $2{}) \
              AND status IN ('SOFT_LOCKED', 'HARD_LOCKED') AND locked_until <= $1",
             DB::SKIP_LOCKED
         ))
@@ -1683,7 +1690,8 @@ where
         .affected();
         let holds_expired = sqlx::query(
             "UPDATE holds SET state = 'EXPIRED' WHERE id IN \
-             (SELECT id FROM holds WHERE state = 'ACTIVE' AND expires_at <= $1 LIMIT $2) \
+             (SELECT id FROM holds WHERE state = 'ACTIVE' AND order_id IS NULL AND expires_at <= $1 \
+               LIMIT $2) \
              AND state = 'ACTIVE'",
         )
         .bind(now_ms)
@@ -1693,7 +1701,8 @@ where
         .affected();
         let orders_expired = sqlx::query(
             "UPDATE orders SET state = 'EXPIRED', updated_at = $1 WHERE id IN \
-             (SELECT id FROM orders WHERE state = 'PENDING_PAYMENT' AND expires_at <= $1 LIMIT $2) \
+             (SELECT id FROM orders WHERE state = 'PENDING_PAYMENT' AND paid_at IS NULL \
+               AND expires_at <= $1 LIMIT $2) \
              AND state = 'PENDING_PAYMENT' \
              AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.order_id = orders.id \
                              AND p.state IN ('PENDING', 'AUTHORIZED'))",

@@ -485,6 +485,17 @@ pub async fn pay_order(
         .expect("order")
 }
 
+/// The order as `GetOrder` shows it; panics on failure.
+pub async fn stored_order(client: &mut SalesClientWithPass, order_id: &str) -> pb::Order {
+    client
+        .get_order(pb::GetOrderRequest {
+            order_id: order_id.into(),
+        })
+        .await
+        .expect("get order")
+        .into_inner()
+}
+
 /// A minimal HTTP/1.1 GET over loopback.
 pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
