@@ -166,3 +166,70 @@ BEGIN
          ORDER BY s.seat_id;
 END
 $$;
+
+-- The checkout, as in 0005, but callable without reading the hold first: it checks the hold
+-- is the caller's and, for a fan's pass, in the pass's event (`p_event`; NULL for an
+-- operator), and takes the event's fee and currency from the event itself. Returns them with
+-- the order's seats.
+DROP FUNCTION taquilla_checkout(TEXT, TEXT, TEXT, TEXT, BIGINT, TEXT, BIGINT, BIGINT, BIGINT);
+CREATE FUNCTION taquilla_checkout(
+    p_order TEXT, p_hold TEXT, p_fan TEXT, p_event TEXT, p_key TEXT, p_now BIGINT,
+    p_until BIGINT, p_budget_ms BIGINT)
+RETURNS TABLE (event_id TEXT, fee BIGINT, currency TEXT, seat_id BIGINT, section_id TEXT,
+               row_label TEXT, seat_number BIGINT, price BIGINT)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    h holds%ROWTYPE;
+    ids BIGINT[];
+    r_ids BIGINT[];
+    r_sections TEXT[];
+    r_rows TEXT[];
+    r_numbers BIGINT[];
+    r_prices BIGINT[];
+    n INT;
+    subtotal BIGINT;
+    e_fee BIGINT;
+    e_currency TEXT;
+BEGIN
+    PERFORM set_config('lock_timeout', '20ms', true);
+    PERFORM set_config('synchronous_commit', 'off', true);
+    PERFORM 1 FROM orders o WHERE o.fan_id = p_fan AND o.checkout_key = p_key;
+    IF FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'TQ001', MESSAGE = 'checkout: key already used';
+    END IF;
+    SELECT * INTO h FROM holds WHERE id = p_hold FOR UPDATE NOWAIT;
+    IF NOT FOUND OR h.fan_id <> p_fan OR (p_event IS NOT NULL AND h.event_id <> p_event)
+       OR h.state <> 'ACTIVE' THEN
+        RAISE EXCEPTION USING ERRCODE = 'TQ001', MESSAGE = 'checkout: hold not active';
+    END IF;
+    SELECT e.fee_per_ticket, e.currency INTO e_fee, e_currency FROM events e WHERE e.id = h.event_id;
+    ids := string_to_array(h.seat_ids, ',')::BIGINT[];
+    WITH locked AS (
+        UPDATE seats s SET status = 'HARD_LOCKED', order_id = p_order, locked_until = p_until,
+               version = s.version + 1, updated_at = p_now
+         WHERE s.event_id = h.event_id AND s.hold_id = p_hold AND s.status = 'SOFT_LOCKED'
+           AND s.locked_until > p_now AND s.seat_id = ANY (ids)
+        RETURNING s.seat_id, s.section_id, s.row_label, s.seat_number, s.price)
+    SELECT array_agg(l.seat_id ORDER BY l.seat_id), array_agg(l.section_id ORDER BY l.seat_id),
+           array_agg(l.row_label ORDER BY l.seat_id), array_agg(l.seat_number ORDER BY l.seat_id),
+           array_agg(l.price ORDER BY l.seat_id)
+      INTO r_ids, r_sections, r_rows, r_numbers, r_prices
+      FROM locked l;
+    n := COALESCE(array_length(r_ids, 1), 0);
+    IF n = 0 OR n <> h.seat_count THEN
+        RAISE EXCEPTION USING ERRCODE = 'TQ001', MESSAGE = 'checkout: the hold lapsed';
+    END IF;
+    subtotal := (SELECT SUM(x) FROM unnest(r_prices) x);
+    INSERT INTO orders (id, event_id, fan_id, hold_id, state, subtotal, fees, total, currency,
+                        expires_at, checkout_key, created_at, updated_at, seat_count)
+    VALUES (p_order, h.event_id, p_fan, p_hold, 'PENDING_PAYMENT', subtotal, e_fee * n,
+            subtotal + e_fee * n, e_currency, p_until, p_key, p_now, p_now, n);
+    INSERT INTO order_items (order_id, event_id, seat_id, price)
+    SELECT p_order, h.event_id, u.id, u.price FROM unnest(r_ids, r_prices) AS u (id, price);
+    UPDATE holds SET state = 'CHECKED_OUT', order_id = p_order WHERE id = p_hold;
+    PERFORM taquilla_within_budget(p_budget_ms);
+    RETURN QUERY SELECT h.event_id, e_fee, e_currency, u.*
+                   FROM unnest(r_ids, r_sections, r_rows, r_numbers, r_prices) u;
+END
+$$;

@@ -209,7 +209,8 @@ pub fn check_idempotency_key(key: &str) -> ApiResult<()> {
     }
 }
 
-/// Turns a hold into an order.
+/// Turns a hold into an order. The store checks the hold is the caller's (and in their pass's
+/// event), so the hold is read only to explain a refusal.
 pub async fn checkout(
     state: &AppState,
     credential: &Credential,
@@ -217,16 +218,28 @@ pub async fn checkout(
     key: &str,
 ) -> ApiResult<OrderRecord> {
     check_idempotency_key(key)?;
-    let (hold, buyer) = own_hold(state, credential, hold_id).await?;
-    let event = crate::rpc::sales::find_event(state, &hold.event_id).await?;
+    // A missing hold, another fan's, one outside the pass's event, or an operator who named no
+    // fan: the refusal `own_hold` gives.
+    let explain = || async {
+        match own_hold(state, credential, hold_id).await {
+            Err(e) => e,
+            Ok(_) => ApiError::NotFound(format!("there is no hold {hold_id:?}")),
+        }
+    };
+    let Some(fan_id) = credential.fan_id() else {
+        return Err(explain().await);
+    };
+    let event_id = match credential {
+        Credential::Pass(pass) => Some(pass.ev.clone()),
+        Credential::Operator { .. } => None,
+    };
     let now = state.clock.now_ms();
     let request = NewOrder {
         order_id: new_id("o"),
         hold_id: hold_id.to_string(),
-        fan_id: buyer.fan_id.clone(),
+        fan_id: fan_id.to_string(),
+        event_id,
         checkout_key: key.to_string(),
-        fee_per_ticket_minor: event.fee_per_ticket_minor,
-        currency: event.currency.clone(),
         now_ms: now,
         expires_at_ms: now + state.payment_ttl.as_millis() as i64,
     };
@@ -237,10 +250,9 @@ pub async fn checkout(
     };
     match outcome {
         CheckoutOutcome::Created(order) | CheckoutOutcome::Existing(order) => Ok(order),
-        CheckoutOutcome::HoldNotFound => {
-            Err(ApiError::NotFound(format!("there is no hold {hold_id:?}")))
-        }
+        CheckoutOutcome::HoldNotFound => Err(explain().await),
         CheckoutOutcome::HoldExpired | CheckoutOutcome::HoldNotActive(HoldState::Expired) => {
+            let (hold, _) = own_hold(state, credential, hold_id).await?;
             Err(ApiError::FailedPrecondition(format!(
                 "hold {hold_id:?} expired {} s ago and its seats went back on sale; hold seats again",
                 seconds_ago(now, hold.expires_at_ms)
@@ -250,10 +262,13 @@ pub async fn checkout(
             "hold {hold_id:?} cannot be checked out: it is {}",
             state.as_db().to_lowercase().replace('_', " ")
         ))),
-        CheckoutOutcome::KeyUsedForOtherHold => Err(ApiError::InvalidArgument(
-            "idempotency_key was already used for another checkout; use a new key for a new checkout"
-                .into(),
-        )),
+        CheckoutOutcome::KeyUsedForOtherHold => {
+            own_hold(state, credential, hold_id).await?;
+            Err(ApiError::InvalidArgument(
+                "idempotency_key was already used for another checkout; use a new key for a new checkout"
+                    .into(),
+            ))
+        }
     }
 }
 

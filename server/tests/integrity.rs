@@ -891,7 +891,29 @@ async fn bad_input_gets_clear_errors_and_changes_nothing(backend: Backend) {
         .await
         .expect_err("unknown hold");
     assert_eq!(status.code(), Code::NotFound);
+    // The hold is Mallory's, in "ev": neither her pass for another event nor another fan's pass
+    // checks it out, before or after she does (the replay must not show her order).
+    let strangers = || {
+        [
+            (server.fan("other", "mallory"), Code::PermissionDenied),
+            (server.fan("ev", "trudy"), Code::NotFound),
+        ]
+    };
+    let refused = |hold_id: String| async move {
+        for (mut stranger, code) in strangers() {
+            let status = stranger
+                .checkout(pb::CheckoutRequest {
+                    hold_id: hold_id.clone(),
+                    idempotency_key: "good-key-1".into(),
+                })
+                .await
+                .expect_err("not theirs");
+            assert_eq!(status.code(), code, "{status:?}");
+        }
+    };
+    refused(hold.hold_id.clone()).await;
     let order = checkout_hold(&mut fan, hold.hold_id.clone(), "good-key-1".to_string()).await;
+    refused(hold.hold_id.clone()).await;
     let bad_cards = [
         (None, "card is missing"),
         (Some(card("1234")), "12 to 19 digits"),

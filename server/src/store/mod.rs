@@ -470,10 +470,12 @@ impl OrderState {
 pub struct NewOrder {
     pub order_id: String,
     pub hold_id: String,
+    /// The fan checking out: the hold must be theirs.
     pub fan_id: String,
+    /// The event the caller's pass admits to (the hold must be in it); `None` for an operator.
+    /// The order's fee and currency are the hold's event's.
+    pub event_id: Option<String>,
     pub checkout_key: String,
-    pub fee_per_ticket_minor: i64,
-    pub currency: String,
     pub now_ms: i64,
     pub expires_at_ms: i64,
 }

@@ -142,15 +142,14 @@ impl Dialect for Postgres {
             };
             Fast::from_call(
                 sqlx::query_as(
-                    "SELECT event_id, seat_id, section_id, row_label, seat_number, price \
-                     FROM taquilla_checkout($1, $2, $3, $4, $5, $6, $7, $8, $9) ORDER BY seat_id",
+                    "SELECT event_id, fee, currency, seat_id, section_id, row_label, seat_number, \
+                     price FROM taquilla_checkout($1, $2, $3, $4, $5, $6, $7, $8) ORDER BY seat_id",
                 )
                 .bind(order.order_id.as_str())
                 .bind(order.hold_id.as_str())
                 .bind(order.fan_id.as_str())
+                .bind(order.event_id.as_deref())
                 .bind(order.checkout_key.as_str())
-                .bind(order.fee_per_ticket_minor)
-                .bind(order.currency.as_str())
                 .bind(order.now_ms)
                 .bind(order.expires_at_ms)
                 .bind(budget_ms)

@@ -355,10 +355,13 @@ pub(crate) struct SeatInfoRow {
     price: i64,
 }
 
-/// A seat of a new order, with the order's event (`taquilla_checkout`).
+/// A seat of a new order, with the order's event and its fee and currency
+/// (`taquilla_checkout`).
 #[derive(Debug, FromRow)]
 pub(crate) struct CheckoutRow {
     event_id: String,
+    fee: i64,
+    currency: String,
     #[sqlx(flatten)]
     seat: SeatInfoRow,
 }
@@ -595,10 +598,28 @@ fn held_record(hold: &NewHold, seats: Vec<SeatInfo>) -> HoldRecord {
     }
 }
 
-/// The record of an order just created from a hold, its seats in seat order.
-fn created_order(order: &NewOrder, event_id: String, seats: Vec<SeatInfo>) -> OrderRecord {
+/// What an order takes from its event.
+#[derive(Debug, FromRow)]
+struct EventFees {
+    event_id: String,
+    fee_per_ticket: i64,
+    currency: String,
+}
+
+/// Whether the caller of `order` may act in `event_id` (a pass admits to one event).
+fn in_event(order: &NewOrder, event_id: &str) -> bool {
+    order.event_id.as_deref().is_none_or(|e| e == event_id)
+}
+
+/// The record of an order just created from a hold in `event`, its seats in seat order.
+fn created_order(order: &NewOrder, event: EventFees, seats: Vec<SeatInfo>) -> OrderRecord {
+    let EventFees {
+        event_id,
+        fee_per_ticket,
+        currency,
+    } = event;
     let subtotal: i64 = seats.iter().map(|s| s.price_minor).sum();
-    let fees = order.fee_per_ticket_minor * seats.len() as i64;
+    let fees = fee_per_ticket * seats.len() as i64;
     OrderRecord {
         id: order.order_id.clone(),
         event_id,
@@ -608,7 +629,7 @@ fn created_order(order: &NewOrder, event_id: String, seats: Vec<SeatInfo>) -> Or
         subtotal_minor: subtotal,
         fees_minor: fees,
         total_minor: subtotal + fees,
-        currency: order.currency.clone(),
+        currency,
         expires_at_ms: order.expires_at_ms,
         created_at_ms: order.now_ms,
         paid_at_ms: None,
@@ -1218,19 +1239,24 @@ where
         let deadline = fast_deadline(self.call_timeout);
         let fast = DB::fast_checkout(&self.writer, deadline, order).await?;
         if let Some(rows) = self.fast_path.count(FastStep::Checkout, fast) {
-            let event_id = rows.first().map(|r| r.event_id.clone()).ok_or_else(|| {
-                StoreError::Corrupt(format!(
-                    "order {} was created without seats",
-                    order.order_id
-                ))
-            })?;
+            let event = rows
+                .first()
+                .map(|r| EventFees {
+                    event_id: r.event_id.clone(),
+                    fee_per_ticket: r.fee,
+                    currency: r.currency.clone(),
+                })
+                .ok_or_else(|| {
+                    StoreError::Corrupt(format!(
+                        "order {} was created without seats",
+                        order.order_id
+                    ))
+                })?;
             let seats = rows
                 .into_iter()
                 .map(|r| seat_info(r.seat))
                 .collect::<Result<_, _>>()?;
-            return Ok(CheckoutOutcome::Created(created_order(
-                order, event_id, seats,
-            )));
+            return Ok(CheckoutOutcome::Created(created_order(order, event, seats)));
         }
         let mut tx = self.writer.begin().await?;
         DB::relax_durability(&mut tx).await?;
@@ -1244,7 +1270,9 @@ where
         )
         .await?
         {
-            let outcome = if existing.hold_id == order.hold_id {
+            let outcome = if !in_event(order, &existing.event_id) {
+                CheckoutOutcome::HoldNotFound
+            } else if existing.hold_id == order.hold_id {
                 CheckoutOutcome::Existing(existing)
             } else {
                 CheckoutOutcome::KeyUsedForOtherHold
@@ -1258,7 +1286,7 @@ where
         .bind(order.hold_id.as_str())
         .fetch_optional(&mut *tx)
         .await?
-        .filter(|h| h.fan_id == order.fan_id) else {
+        .filter(|h| h.fan_id == order.fan_id && in_event(order, &h.event_id)) else {
             return abandon(tx, CheckoutOutcome::HoldNotFound).await;
         };
         match HoldState::from_db(&hold.state) {
@@ -1316,7 +1344,13 @@ where
                 .await?;
             return Ok(CheckoutOutcome::HoldExpired);
         }
-        let created = created_order(order, hold.event_id.clone(), seats);
+        let event: EventFees = sqlx::query_as(
+            "SELECT id AS event_id, fee_per_ticket, currency FROM events WHERE id = $1",
+        )
+        .bind(hold.event_id.as_str())
+        .fetch_one(&mut *tx)
+        .await?;
+        let created = created_order(order, event, seats);
         sqlx::query(
             "INSERT INTO orders (id, event_id, fan_id, hold_id, state, subtotal, fees, total, currency, \
              expires_at, checkout_key, created_at, updated_at, seat_count) \
@@ -1329,7 +1363,7 @@ where
         .bind(created.subtotal_minor)
         .bind(created.fees_minor)
         .bind(created.total_minor)
-        .bind(order.currency.as_str())
+        .bind(created.currency.as_str())
         .bind(order.expires_at_ms)
         .bind(order.checkout_key.as_str())
         .bind(order.now_ms)
