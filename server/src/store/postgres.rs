@@ -263,6 +263,9 @@ async fn fast_connection(
     Ok((budget_ms >= 10).then_some((conn, budget_ms)))
 }
 
+/// A pooled connection idle this long is checked before it is used again.
+const IDLE_BEFORE_PING: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Connects and migrates; fails with one clear sentence when the URL is malformed or the
 /// server cannot be reached within the connect timeout.
 pub(crate) async fn open(url: &str, options: &StoreOptions) -> anyhow::Result<PgStore> {
@@ -288,6 +291,19 @@ pub(crate) async fn open(url: &str, options: &StoreOptions) -> anyhow::Result<Pg
     let pool = PgPoolOptions::new()
         .max_connections(options.max_connections.max(1))
         .acquire_timeout(options.connect_timeout)
+        // sqlx checks every connection it hands out with a round trip to the server, one more
+        // per database call (five per order). Only a connection that sat idle long enough for
+        // the server to have restarted or dropped it is checked; a dead one in steady use fails
+        // its call, which the caller sees like any database error.
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= IDLE_BEFORE_PING {
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            })
+        })
         .connect_with(connect)
         .await
         .map_err(|e| anyhow::anyhow!("cannot connect to PostgreSQL at {shown}: {e}"))?;

@@ -89,6 +89,9 @@ pub(crate) async fn open(path: &Path, options: &StoreOptions) -> anyhow::Result<
     let writer = SqlitePoolOptions::new()
         .max_connections(1)
         .acquire_timeout(options.connect_timeout)
+        // A file does not hang up: no check (a message to the connection's thread and back)
+        // each time a connection is handed out.
+        .test_before_acquire(false)
         .connect_with(base.clone())
         .await
         .map_err(|e| anyhow::anyhow!("cannot open SQLite database {}: {e}", path.display()))?;
@@ -99,6 +102,9 @@ pub(crate) async fn open(path: &Path, options: &StoreOptions) -> anyhow::Result<
     let reader = SqlitePoolOptions::new()
         .max_connections(options.max_connections.max(1))
         .acquire_timeout(options.connect_timeout)
+        // A file does not hang up: no check (a message to the connection's thread and back)
+        // each time a connection is handed out.
+        .test_before_acquire(false)
         .connect_with(base.read_only(true))
         .await
         .map_err(|e| anyhow::anyhow!("cannot open SQLite database {}: {e}", path.display()))?;
