@@ -22,7 +22,7 @@ mod shared;
 
 pub use shared::key_slot;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -180,7 +180,10 @@ struct Inner {
     next_entry: u64,
     next_seq: u64,
     active: HashSet<u64>,
-    detached: HashSet<u64>,
+    /// Entries nobody watches, by the time they were left alone (their grace period runs from
+    /// it), so each step reads only those whose grace is over: a crowd whose streams dropped
+    /// at once (a network blip) costs nothing until it lapses.
+    detached: BTreeSet<(i64, u64)>,
     admitted_total: u64,
     /// Open Watch streams.
     watchers: u64,
@@ -274,7 +277,7 @@ impl Inner {
             next_entry: 0,
             next_seq: 0,
             active: HashSet::new(),
-            detached: HashSet::new(),
+            detached: BTreeSet::new(),
             admitted_total: 0,
             watchers: 0,
             seed,
@@ -370,7 +373,9 @@ impl Inner {
             return false;
         }
         self.unplace(id);
-        self.detached.remove(&id);
+        if let Some(since) = self.entries.get(&id).and_then(|e| e.detached_at_ms) {
+            self.detached.remove(&(since, id));
+        }
         if let Some(entry) = self.entries.get_mut(&id) {
             entry.state = EntryState::Removed;
             entry.signal.notify_one();
@@ -511,7 +516,7 @@ impl Drop for Detach {
                 }
             }
             if detached {
-                inner.detached.insert(self.id);
+                inner.detached.insert((now, self.id));
             }
         }
         // Redis hears of it with the node's next flush.
@@ -982,7 +987,7 @@ impl WaitingRoom {
                     0
                 };
                 inner.add_entry(id, tier, seq, fp.clone(), now, input.ip);
-                inner.detached.insert(id);
+                inner.detached.insert((now, id));
                 let view = inner
                     .view(&event.id, id, rate)
                     .ok_or_else(|| ApiError::Internal("entry vanished".into()))?;
@@ -1183,9 +1188,11 @@ impl WaitingRoom {
                 return Err(gone());
             }
             entry.watchers += 1;
-            entry.detached_at_ms = None;
+            let since = entry.detached_at_ms.take();
             let signal = entry.signal.clone();
-            inner.detached.remove(&id);
+            if let Some(since) = since {
+                inner.detached.remove(&(since, id));
+            }
             inner.watchers += 1;
             signal
         };
@@ -1388,18 +1395,22 @@ impl WaitingRoom {
             changed = true;
         }
         // Grace period: entries nobody watches are removed.
+        // Only waiting entries lapse; one admitted meanwhile leaves the set (its pass and
+        // no-show window decide for it).
         let grace = self.timings.grace.as_millis() as i64;
-        let lapsed: Vec<u64> = inner
-            .detached
-            .iter()
-            .copied()
-            .filter(|id| {
-                inner.entries.get(id).is_some_and(|e| {
-                    matches!(e.state, EntryState::Waiting | EntryState::Prequeue)
-                        && e.detached_at_ms.is_some_and(|t| t + grace <= now)
-                })
-            })
-            .collect();
+        let mut lapsed = Vec::new();
+        while let Some(&(since, id)) = inner.detached.first() {
+            if since + grace > now {
+                break;
+            }
+            inner.detached.pop_first();
+            if inner.entries.get(&id).is_some_and(|e| {
+                matches!(e.state, EntryState::Waiting | EntryState::Prequeue)
+                    && e.detached_at_ms == Some(since)
+            }) {
+                lapsed.push(id);
+            }
+        }
         for id in lapsed {
             changed |= inner.remove_entry(id);
         }
