@@ -881,7 +881,14 @@ async fn joins_beyond_what_redis_takes_are_told_to_come_back() {
     for fan in fans {
         assert!(!fan.await.expect("fan").is_empty());
     }
-    let stats = server.stats("ev").await;
+    // The node's statistics come from its replica of the queue, which follows Redis's log a
+    // moment behind the joins' answers: wait (bounded) for it to show them all.
+    let settled = Instant::now() + Duration::from_secs(10);
+    let mut stats = server.stats("ev").await;
+    while stats.prequeue < JOINERS as u64 + 1 && Instant::now() < settled {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        stats = server.stats("ev").await;
+    }
     assert_eq!(stats.prequeue, JOINERS as u64 + 1, "{stats:?}");
     server.stop().await;
 }
