@@ -170,8 +170,7 @@ $$;
 -- The checkout, as in 0005, but callable without reading the hold first: it checks the hold
 -- is the caller's and, for a fan's pass, in the pass's event (`p_event`; NULL for an
 -- operator), and takes the event's fee and currency from the event itself. Returns them with
--- the order's seats.
-DROP FUNCTION taquilla_checkout(TEXT, TEXT, TEXT, TEXT, BIGINT, TEXT, BIGINT, BIGINT, BIGINT);
+-- the order's seats. (An overload: 0005's stays for nodes not yet upgraded.)
 CREATE FUNCTION taquilla_checkout(
     p_order TEXT, p_hold TEXT, p_fan TEXT, p_event TEXT, p_key TEXT, p_now BIGINT,
     p_until BIGINT, p_budget_ms BIGINT)
@@ -231,5 +230,49 @@ BEGIN
     PERFORM taquilla_within_budget(p_budget_ms);
     RETURN QUERY SELECT h.event_id, e_fee, e_currency, u.*
                    FROM unnest(r_ids, r_sections, r_rows, r_numbers, r_prices) u;
+END
+$$;
+
+-- The sale, as `taquilla_complete_sale` in 0005 (which stays for nodes not yet upgraded), but
+-- answering with the order's time to pay as the sale found it (capture claims extend it), so
+-- the server can answer with the paid order without reading it back.
+CREATE FUNCTION taquilla_sell(
+    p_payment TEXT, p_intent TEXT, p_now BIGINT, p_ticket_ids TEXT[], p_seat_ids BIGINT[],
+    p_codes TEXT[], p_budget_ms BIGINT)
+RETURNS BIGINT LANGUAGE plpgsql AS $$
+DECLARE
+    o orders%ROWTYPE;
+    sold BIGINT;
+    n INT := COALESCE(array_length(p_seat_ids, 1), 0);
+BEGIN
+    PERFORM set_config('lock_timeout', '20ms', true);
+    SELECT * INTO o FROM orders WHERE id = (SELECT order_id FROM payments WHERE id = p_payment)
+       FOR UPDATE NOWAIT;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'TQ001', MESSAGE = 'sale: no such payment';
+    END IF;
+    UPDATE seats s SET status = 'SOLD', sold_to = o.fan_id, sold_at = p_now, locked_by = NULL,
+           locked_until = NULL, hold_id = NULL, version = s.version + 1, updated_at = p_now
+     WHERE s.event_id = o.event_id AND s.order_id = o.id AND s.status = 'HARD_LOCKED'
+       AND s.seat_id = ANY (p_seat_ids);
+    GET DIAGNOSTICS sold = ROW_COUNT;
+    IF n = 0 OR sold <> n THEN
+        RAISE EXCEPTION USING ERRCODE = 'TQ001', MESSAGE = 'sale: the order lost its seats';
+    END IF;
+    UPDATE orders SET state = 'PAID', paid_at = p_now, updated_at = p_now
+     WHERE id = o.id AND state = 'PENDING_PAYMENT';
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'TQ001', MESSAGE = 'sale: the order is not pending payment';
+    END IF;
+    UPDATE payments SET state = 'CAPTURED', provider_intent_id = p_intent, updated_at = p_now
+     WHERE id = p_payment AND state IN ('PENDING', 'AUTHORIZED');
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = 'TQ001', MESSAGE = 'sale: the attempt is no longer in flight';
+    END IF;
+    INSERT INTO tickets (id, event_id, seat_id, order_id, fan_id, code, state, issued_at)
+    SELECT t.id, o.event_id, t.seat_id, o.id, o.fan_id, t.code, 'VALID', p_now
+      FROM unnest(p_ticket_ids, p_seat_ids, p_codes) AS t (id, seat_id, code);
+    PERFORM taquilla_within_budget(p_budget_ms);
+    RETURN o.expires_at;
 END
 $$;

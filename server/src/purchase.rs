@@ -546,8 +546,6 @@ async fn after_authorization(
             }
             match state.provider.capture(&intent.id).await {
                 Ok(captured) if captured.status == IntentStatus::Succeeded => {
-                    // The claim extended the order's time to pay to `until`.
-                    let order = order.map(|o| (o, o.expires_at_ms.max(until)));
                     return complete(state, &payment, order, &intent).await;
                 }
                 Ok(other) => {
@@ -580,9 +578,7 @@ async fn after_authorization(
                 Err(e) => return Err(unfinished(e)),
             }
         }
-        // Captured before (found by key): an earlier claim may have moved the order's time
-        // to pay, so the order is read back.
-        IntentStatus::Succeeded => return complete(state, &payment, None, &intent).await,
+        IntentStatus::Succeeded => return complete(state, &payment, order, &intent).await,
     }
     Ok((reload(state, &payment.id).await?, None))
 }
@@ -622,16 +618,16 @@ async fn void_lapsed(
 }
 
 /// Captured: sell the seats and issue the tickets, or refund if the seats are gone. `known` is
-/// the order as the caller has it, with its time to pay as it now stands in the database.
+/// the order as the caller read it when the attempt began, if it did.
 async fn complete(
     state: &AppState,
     payment: &PaymentRecord,
-    known: Option<(&OrderRecord, i64)>,
+    known: Option<&OrderRecord>,
     intent: &Intent,
 ) -> ApiResult<Settled> {
     let loaded;
     let order = match known {
-        Some((order, _)) => order,
+        Some(order) => order,
         None => {
             loaded = state
                 .store
@@ -667,7 +663,7 @@ async fn complete(
             }
         })
         .collect();
-    if state
+    if let Some(expires_at_ms) = state
         .store
         .complete_sale(&payment.id, &intent.id, &tickets, now)
         .await?
@@ -681,9 +677,7 @@ async fn complete(
             updated_at_ms: now,
             ..payment.clone()
         };
-        let sold = known.map(|(order, expires_at_ms)| {
-            sold_order(order, expires_at_ms, &captured, &tickets, now)
-        });
+        let sold = known.map(|order| sold_order(order, expires_at_ms, &captured, &tickets, now));
         return Ok((captured, sold));
     }
     // Already completed by a concurrent resume of the same attempt?
@@ -713,8 +707,9 @@ async fn complete(
     }
 }
 
-/// `order` after its sale completed with `payment`: paid, with `tickets`, and `payment` after
-/// the attempts it had (in the order `GetOrder` lists them: by creation time, then id).
+/// `order` after its sale completed with `payment`: paid, with `tickets`, its time to pay as
+/// the sale found it (`expires_at_ms`), and `payment` after the attempts it had (in the order
+/// `GetOrder` lists them: by creation time, then id).
 fn sold_order(
     order: &OrderRecord,
     expires_at_ms: i64,

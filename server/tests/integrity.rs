@@ -914,6 +914,24 @@ async fn bad_input_gets_clear_errors_and_changes_nothing(backend: Backend) {
     refused(hold.hold_id.clone()).await;
     let order = checkout_hold(&mut fan, hold.hold_id.clone(), "good-key-1".to_string()).await;
     refused(hold.hold_id.clone()).await;
+    // Her own hold in the other event, with the key she already used: the key is named.
+    let mut elsewhere = server.fan("other", "mallory");
+    let other_hold = elsewhere
+        .hold_seats(seats_in("other", &[1]))
+        .await
+        .expect("hold")
+        .into_inner()
+        .hold
+        .expect("hold");
+    let status = elsewhere
+        .checkout(pb::CheckoutRequest {
+            hold_id: other_hold.hold_id,
+            idempotency_key: "good-key-1".into(),
+        })
+        .await
+        .expect_err("key used");
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert!(status.message().contains("already used"), "{status:?}");
     let bad_cards = [
         (None, "card is missing"),
         (Some(card("1234")), "12 to 19 digits"),

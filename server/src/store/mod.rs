@@ -263,15 +263,16 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     ) -> Result<bool, StoreError>;
 
     /// After capture of `intent_id`: sells the order's seats, marks order PAID and payment
-    /// (PENDING or AUTHORIZED) CAPTURED, and issues the tickets, all in one transaction;
-    /// `false` if the seats are no longer the order's or the payment is no longer in flight.
+    /// (PENDING or AUTHORIZED) CAPTURED, and issues the tickets, all in one transaction.
+    /// Answers the order's time to pay as the sale found it (capture claims extend it); `None`
+    /// if the seats are no longer the order's or the payment is no longer in flight.
     async fn complete_sale(
         &self,
         payment_id: &str,
         intent_id: &str,
         tickets: &[NewTicket],
         now_ms: i64,
-    ) -> Result<bool, StoreError>;
+    ) -> Result<Option<i64>, StoreError>;
 
     /// Payments in flight last touched before `before_ms`, for the reconciler.
     async fn stale_payments(
@@ -1013,7 +1014,7 @@ macro_rules! store_for {
                 intent_id: &str,
                 tickets: &[NewTicket],
                 now_ms: i64,
-            ) -> Result<bool, StoreError> {
+            ) -> Result<Option<i64>, StoreError> {
                 self.guarded(SqlStore::sql_complete_sale(
                     self, payment_id, intent_id, tickets, now_ms,
                 ))

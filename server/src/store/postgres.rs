@@ -219,7 +219,7 @@ impl Dialect for Postgres {
         intent_id: &'a str,
         tickets: &'a [NewTicket],
         now_ms: i64,
-    ) -> BoxFuture<'a, Result<Fast<()>, sqlx::Error>> {
+    ) -> BoxFuture<'a, Result<Fast<i64>, sqlx::Error>> {
         Box::pin(async move {
             let ids: Vec<&str> = tickets.iter().map(|t| t.id.as_str()).collect();
             let seats: Vec<i64> = tickets.iter().map(|t| i64::from(t.seat_id)).collect();
@@ -228,7 +228,7 @@ impl Dialect for Postgres {
                 return Ok(Fast::Declined);
             };
             Fast::from_call(
-                sqlx::query("SELECT taquilla_complete_sale($1, $2, $3, $4, $5, $6, $7)")
+                sqlx::query_scalar("SELECT taquilla_sell($1, $2, $3, $4, $5, $6, $7)")
                     .bind(payment_id)
                     .bind(intent_id)
                     .bind(now_ms)
@@ -236,9 +236,8 @@ impl Dialect for Postgres {
                     .bind(&seats)
                     .bind(&codes)
                     .bind(budget_ms)
-                    .execute(&mut *conn)
-                    .await
-                    .map(drop),
+                    .fetch_one(&mut *conn)
+                    .await,
             )
         })
     }
@@ -264,7 +263,7 @@ async fn fast_connection(
 }
 
 /// A pooled connection idle this long is checked before it is used again.
-const IDLE_BEFORE_PING: std::time::Duration = std::time::Duration::from_secs(1);
+const IDLE_BEFORE_PING: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Connects and migrates; fails with one clear sentence when the URL is malformed or the
 /// server cannot be reached within the connect timeout.
@@ -292,9 +291,12 @@ pub(crate) async fn open(url: &str, options: &StoreOptions) -> anyhow::Result<Pg
         .max_connections(options.max_connections.max(1))
         .acquire_timeout(options.connect_timeout)
         // sqlx checks every connection it hands out with a round trip to the server, one more
-        // per database call (five per order). Only a connection that sat idle long enough for
-        // the server to have restarted or dropped it is checked; a dead one in steady use fails
-        // its call, which the caller sees like any database error.
+        // per database call (five per order). Only a connection idle for 100 ms is checked: in
+        // steady use none is, and after a restart or an outage every connection older than it
+        // has been idle at least that long, so only a restart shorter than 100 ms can leave a
+        // dead connection to fail one call (like any database error). (sqlx also checks each
+        // connection given back to the pool, after the caller has its answer; it has no
+        // setting for that.)
         .test_before_acquire(false)
         .before_acquire(|conn, meta| {
             Box::pin(async move {

@@ -139,7 +139,7 @@ pub(crate) trait Dialect: Database {
         _intent_id: &'a str,
         _tickets: &'a [NewTicket],
         _now_ms: i64,
-    ) -> BoxFuture<'a, Result<Fast<()>, sqlx::Error>> {
+    ) -> BoxFuture<'a, Result<Fast<i64>, sqlx::Error>> {
         Box::pin(async { Ok(Fast::Unsupported) })
     }
 }
@@ -1270,12 +1270,14 @@ where
         )
         .await?
         {
-            let outcome = if !in_event(order, &existing.event_id) {
-                CheckoutOutcome::HoldNotFound
-            } else if existing.hold_id == order.hold_id {
-                CheckoutOutcome::Existing(existing)
-            } else {
+            // The key names another hold (wherever it is): say so. The same hold seen through a
+            // pass for another event: as if it did not exist, as below.
+            let outcome = if existing.hold_id != order.hold_id {
                 CheckoutOutcome::KeyUsedForOtherHold
+            } else if !in_event(order, &existing.event_id) {
+                CheckoutOutcome::HoldNotFound
+            } else {
+                CheckoutOutcome::Existing(existing)
             };
             return abandon(tx, outcome).await;
         }
@@ -1588,7 +1590,7 @@ where
         intent_id: &str,
         tickets: &[NewTicket],
         now_ms: i64,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<i64>, StoreError> {
         let deadline = fast_deadline(self.call_timeout);
         let fast = DB::fast_complete_sale(
             &self.writer,
@@ -1599,8 +1601,8 @@ where
             now_ms,
         )
         .await?;
-        if self.fast_path.count(FastStep::CompleteSale, fast).is_some() {
-            return Ok(true);
+        if let Some(expires_at) = self.fast_path.count(FastStep::CompleteSale, fast) {
+            return Ok(Some(expires_at));
         }
         let mut tx = self.writer.begin().await?;
         let Some(order) = sqlx::query_as::<_, OrderRow>(&format!(
@@ -1611,7 +1613,7 @@ where
         .fetch_optional(&mut *tx)
         .await?
         else {
-            return abandon(tx, false).await;
+            return abandon(tx, None).await;
         };
         let ids: Vec<u32> = tickets.iter().map(|t| t.seat_id).collect();
         let sql = format!(
@@ -1652,7 +1654,7 @@ where
         .await?
         .affected();
         if sold != tickets.len() as u64 || paid != 1 || captured != 1 || tickets.is_empty() {
-            return abandon(tx, false).await;
+            return abandon(tx, None).await;
         }
         let sql = format!(
             "INSERT INTO tickets (id, event_id, seat_id, order_id, fan_id, code, state, issued_at) VALUES {}",
@@ -1679,7 +1681,7 @@ where
         }
         insert.execute(&mut *tx).await?;
         tx.commit().await?;
-        Ok(true)
+        Ok(Some(order.expires_at))
     }
 
     pub(crate) async fn sql_stale_payments(
