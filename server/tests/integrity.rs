@@ -916,13 +916,7 @@ async fn bad_input_gets_clear_errors_and_changes_nothing(backend: Backend) {
     refused(hold.hold_id.clone()).await;
     // Her own hold in the other event, with the key she already used: the key is named.
     let mut elsewhere = server.fan("other", "mallory");
-    let other_hold = elsewhere
-        .hold_seats(seats_in("other", &[1]))
-        .await
-        .expect("hold")
-        .into_inner()
-        .hold
-        .expect("hold");
+    let other_hold = held(&mut elsewhere, seats_in("other", &[1])).await;
     let status = elsewhere
         .checkout(pb::CheckoutRequest {
             hold_id: other_hold.hold_id,

@@ -522,13 +522,7 @@ async fn an_order_reads_the_same_few_index_entries_however_full_the_sale() {
     // 200 fans lock 800 seats of section a; half of them check out.
     for i in 0..200 {
         let mut fan = server.fan("ev", &format!("fan-a{i}"));
-        let hold = fan
-            .hold_seats(best("ev", "a", 4))
-            .await
-            .expect("hold")
-            .into_inner()
-            .hold
-            .expect("hold");
+        let hold = held(&mut fan, best("ev", "a", 4)).await;
         if i % 2 == 0 {
             checkout_hold(&mut fan, hold.hold_id, format!("checkout-a{i}")).await;
         }
@@ -536,13 +530,7 @@ async fn an_order_reads_the_same_few_index_entries_however_full_the_sale() {
     let sell = |i: u32| {
         let mut fan = server.fan("ev", &format!("fan-b{i}"));
         async move {
-            let hold = fan
-                .hold_seats(best("ev", "b", 4))
-                .await
-                .expect("hold")
-                .into_inner()
-                .hold
-                .expect("hold");
+            let hold = held(&mut fan, best("ev", "b", 4)).await;
             let order = checkout_hold(&mut fan, hold.hold_id, format!("checkout-b{i}")).await;
             let paid = pay_order(&mut fan, order.order_id, format!("pay-b{i}-key")).await;
             assert_eq!(paid.state, pb::OrderState::Paid as i32);

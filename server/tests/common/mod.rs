@@ -432,6 +432,17 @@ row_count = 4
 seats_per_row = 10
 "#;
 
+/// Holds seats; panics on failure.
+pub async fn held(client: &mut SalesClientWithPass, request: pb::HoldSeatsRequest) -> pb::Hold {
+    client
+        .hold_seats(request)
+        .await
+        .expect("hold")
+        .into_inner()
+        .hold
+        .expect("hold")
+}
+
 /// Checks out a hold; panics on failure.
 pub async fn checkout_hold(
     client: &mut SalesClientWithPass,
