@@ -1014,8 +1014,9 @@ pub struct GooseUser {
     pub client: Client,
     /// The base URL to prepend to all relative paths.
     pub base_url: Url,
-    /// A local copy of the global [`GooseConfiguration`](../struct.GooseConfiguration.html).
-    pub config: GooseConfiguration,
+    /// The global [`GooseConfiguration`](../struct.GooseConfiguration.html), shared by
+    /// every user of a load test (Taquilla patch: was a copy per user, ~1 KiB each).
+    pub config: Arc<GooseConfiguration>,
     /// Channel to logger.
     pub logger: Option<flume::Sender<Option<GooseLog>>>,
     /// Channel to throttle.
@@ -1138,13 +1139,32 @@ impl GooseUser {
         load_test_hash: u64,
         reqwest_client: Option<Client>,
     ) -> Result<Self, GooseError> {
+        Self::new_shared(
+            scenarios_index,
+            scenario_name,
+            base_url,
+            Arc::new(configuration.clone()),
+            load_test_hash,
+            reqwest_client,
+        )
+    }
+
+    /// [`Self::new`] with a configuration shared with other users (Taquilla patch).
+    pub(crate) fn new_shared(
+        scenarios_index: usize,
+        scenario_name: Arc<str>,
+        base_url: Url,
+        configuration: Arc<GooseConfiguration>,
+        load_test_hash: u64,
+        reqwest_client: Option<Client>,
+    ) -> Result<Self, GooseError> {
         trace!("new GooseUser");
 
         let client = match reqwest_client {
             Some(c) => c,
             // Use the new unified client creation function for consistency
             None => {
-                let config = crate::client::GooseClientConfig::from(configuration);
+                let config = crate::client::GooseClientConfig::from(&*configuration);
                 crate::client::create_reqwest_client_with_cookies(&config)?
             }
         };
@@ -1161,7 +1181,7 @@ impl GooseUser {
             transaction_name: None,
             client,
             base_url,
-            config: configuration.clone(),
+            config: configuration,
             logger: None,
             throttle: None,
             is_throttled: true,

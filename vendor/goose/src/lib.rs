@@ -1300,7 +1300,8 @@ impl GooseAttack {
         // gets its own reqwest client unless one is shared, and building it is
         // the expensive part. Chunks are collected back in order to preserve the
         // scenario assignment sequence.
-        let configuration = &self.configuration;
+        // Taquilla patch: one configuration shared by every user instead of a copy each.
+        let configuration = &Arc::new(self.configuration.clone());
         let client_strategy = &self.client_strategy;
         let metrics_hash = self.metrics.hash;
         let num_cpus = std::thread::available_parallelism()
@@ -1320,11 +1321,11 @@ impl GooseAttack {
                             None => goose::create_reqwest_client(configuration)?,
                             Some(strategy) => strategy.user_client()?,
                         };
-                        users.push(GooseUser::new(
+                        users.push(GooseUser::new_shared(
                             *scenarios_index,
                             machine_name.clone(),
                             base_url.clone(),
-                            configuration,
+                            configuration.clone(),
                             metrics_hash,
                             Some(reqwest_client),
                         )?);
@@ -2529,6 +2530,14 @@ impl GooseAttack {
                     .weighted_users
                     .pop()
                     .expect("insufficent weighted_users");
+                // Taquilla patch: give back the launched users' slots as the vector
+                // drains. Every user is built up front, so a run of N users otherwise
+                // keeps N × size_of::<GooseUser>() (2 KiB each) for the whole run after
+                // each user has moved into its own task. Halving keeps the copying
+                // amortised to one move per user.
+                if self.weighted_users.len() < self.weighted_users.capacity() / 2 {
+                    self.weighted_users.shrink_to_fit();
+                }
                 // The next GooseUser is due one interval, 1 second divided by the
                 // increase_rate, after this one was.
                 goose_attack_run_state
