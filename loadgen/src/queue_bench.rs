@@ -30,6 +30,9 @@ pub struct QueueArgs {
     /// Seconds to measure admissions for.
     #[arg(long, default_value_t = 10)]
     pub seconds: u64,
+    /// Joins in flight at once while the fans join (each worker joins one fan after another).
+    #[arg(long, default_value_t = 64)]
+    pub join_concurrency: usize,
     /// The server's process id, to read its memory from /proc (same machine only).
     #[arg(long)]
     pub server_pid: Option<u32>,
@@ -127,7 +130,7 @@ pub async fn run(channels: Vec<Channel>, token: String, args: QueueArgs) -> anyh
     let next = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let mut workers = Vec::new();
-    for w in 0..64usize {
+    for w in 0..args.join_concurrency.max(1) {
         let mut room =
             pb::waiting_room_client::WaitingRoomClient::new(channels[w % channels.len()].clone());
         let (joins, tokens, next, event_id) = (

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use goose::prelude::*;
 use rand::Rng;
 use taquilla_proto::v1 as pb;
-use tokio::sync::OnceCell;
+use tokio::sync::{OnceCell, Semaphore};
 use tonic::transport::Channel;
 use tonic::{Code, Request, Status};
 
@@ -79,6 +79,8 @@ pub struct Crowd {
     /// Fans still waiting stop at random within this long before `deadline`.
     pub end_spread: Duration,
     seat_maps: Vec<OnceCell<Arc<pb::SeatMap>>>,
+    /// Per connection, the `Join` calls it may carry at once (see [`Crowd::joins_in_flight`]).
+    join_slots: Vec<Arc<Semaphore>>,
 }
 
 impl Crowd {
@@ -103,7 +105,32 @@ impl Crowd {
             deadline,
             end_spread: Duration::ZERO,
             seat_maps,
+            join_slots: Vec::new(),
         }
+        .joins_in_flight(JOINS_IN_FLIGHT)
+    }
+
+    /// Lets each connection carry at most `per_connection` `Join` calls at once; the fans
+    /// beyond wait their turn in the load generator. A call in flight costs the load generator
+    /// a few KiB (tonic's and hyper's state for the request, its HTTP/2 stream), a fan waiting
+    /// for a slot a few bytes: without a bound, a crowd arriving faster than the server answers
+    /// joins holds every arrival's call open at once (BENCHMARKS.md, run Q).
+    pub fn joins_in_flight(mut self, per_connection: usize) -> Crowd {
+        self.join_slots = self
+            .channels
+            .iter()
+            .map(|_| Arc::new(Semaphore::new(per_connection.max(1))))
+            .collect();
+        self
+    }
+
+    /// Waits for a free join slot on connection `slot` (none to wait for without connections).
+    async fn join_slot(&self, slot: usize) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        if self.join_slots.is_empty() {
+            return None;
+        }
+        let slots = self.join_slots[slot % self.join_slots.len()].clone();
+        slots.acquire_owned().await.ok()
     }
 
     /// Has the fans still waiting at the end stop at random within `spread` before it.
@@ -137,6 +164,8 @@ const GOOD_CARD: &str = "4242424242424242";
 const DECLINED_CARD: &str = "4000000000000002";
 /// Bound on each call; a call slower than this counts as DEADLINE_EXCEEDED.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// `Join` calls one connection carries at once by default (`--joins-in-flight`).
+pub const JOINS_IN_FLIGHT: usize = 500;
 
 struct Fan {
     crowd: Arc<Crowd>,
@@ -294,6 +323,7 @@ where
                 if Instant::now() + pause >= deadline {
                     return Err(failed);
                 }
+                let _ = user.flush_metrics_before_wait();
                 tokio::time::sleep(pause).await;
             }
             other => return other,
@@ -399,12 +429,13 @@ async fn run(user: &mut GooseUser, fan: &mut Fan) -> End {
 }
 
 /// Joins the queue (solving the proof of work when the server asks for one); returns the
-/// queue token, when the fan got it and how long that call took. That call is told to goose
+/// queue token, when the join was answered, and how long it took. That call is told to goose
 /// only when the fan's wait ends (see [`wait_for_turn`]); every other answer at once.
+///
+/// A fan the server keeps waiting or tells to come back spends much of a crowded run here, so
+/// this loop keeps little across its pauses: each try is boxed and gone before the pause.
 async fn join(user: &mut GooseUser, fan: &mut Fan) -> Result<(String, Instant, Duration), End> {
-    let crowd = fan.crowd.clone();
-    let recorder = crowd.recorder.clone();
-    let presale_code = if chance(crowd.mix.presale_share) {
+    let presale_code = if chance(fan.crowd.mix.presale_share) {
         fan.event.presale_codes.first().cloned().unwrap_or_default()
     } else {
         String::new()
@@ -413,72 +444,108 @@ async fn join(user: &mut GooseUser, fan: &mut Fan) -> Result<(String, Instant, D
     let mut failures = 0u32;
     let mut refusals = 0u32;
     loop {
-        let started = Instant::now();
-        let request = pb::JoinRequest {
-            event_id: fan.event.event_id.clone(),
-            fingerprint: fan.fingerprint.clone(),
-            presale_code: presale_code.clone(),
-            pow_solution: solution.take(),
-        };
-        let answer = Box::pin(bounded(fan.waiting_room().join(request))).await;
-        let took = started.elapsed();
-        let answer = match answer {
-            Ok(joined) if !joined.queue_token.is_empty() => {
-                recorder.stage(Stage::Join, took);
-                return Ok((joined.queue_token, Instant::now(), took));
+        let wait = match Box::pin(join_once(user, fan, &presale_code, solution.take())).await {
+            Tried::Joined(joined) => return Ok(joined),
+            Tried::Challenged(solved) => {
+                solution = solved;
+                continue;
             }
-            other => other,
+            Tried::Failed(failed) => {
+                let deadline = fan.crowd.deadline;
+                match failed.status.code() {
+                    // Honour the server's retry-after before joining again, and back off
+                    // further each time it says so again: a crowd told "busy" together and
+                    // coming back together on the hint would be told "busy" together again
+                    // (run N: 4.4 million refused joins).
+                    Code::ResourceExhausted if Instant::now() < deadline => {
+                        refusals += 1;
+                        let backoff = jittered(Duration::from_millis(500 << refusals.min(5)));
+                        taquilla_proto::retry_after(&failed.status)
+                            .unwrap_or_default()
+                            .max(backoff)
+                            .min(Duration::from_secs(15))
+                    }
+                    // The server or what it stands on is down: joining is idempotent (one
+                    // entry per fingerprint), so try again, on the next server, a few times.
+                    code if reattachable(code) && failures < 10 && Instant::now() < deadline => {
+                        failures += 1;
+                        fan.fail_over();
+                        taquilla_proto::retry_after(&failed.status)
+                            .unwrap_or_else(|| {
+                                jittered(Duration::from_millis(250 << failures.min(5)))
+                            })
+                            .min(Duration::from_secs(10))
+                    }
+                    _ => return Err(End::Failed(failed)),
+                }
+            }
         };
-        Box::pin(record_took(user, "Join", took, answer.as_ref().map(|_| ()))).await;
-        match answer.map_err(|status| {
-            recorder.error("Join", status.code());
-            Failed::new("Join", status)
-        }) {
-            // No token yet: the server asks for a proof of work first.
-            Ok(joined) => {
-                let Some(challenge) = joined.challenge else {
-                    return Err(End::Failed(Failed::new(
-                        "Join",
-                        Status::internal("no token"),
-                    )));
-                };
-                solution = tokio::task::spawn_blocking(move || {
+        let _ = user.flush_metrics_before_wait();
+        tokio::time::sleep(wait).await;
+    }
+}
+
+/// What one try at joining came to.
+enum Tried {
+    Joined((String, Instant, Duration)),
+    /// The server asked for a proof of work first; here is the solution (none if solving
+    /// failed, and the next try is asked again).
+    Challenged(Option<pb::PowSolution>),
+    Failed(Failed),
+}
+
+/// One `Join` call, after waiting for one of the connection's join slots (see
+/// [`Crowd::joins_in_flight`]); the time a fan waits for a slot counts in the call's time and
+/// against its deadline, as a browser's wait for a free connection would.
+async fn join_once(
+    user: &mut GooseUser,
+    fan: &Fan,
+    presale_code: &str,
+    solution: Option<pb::PowSolution>,
+) -> Tried {
+    let recorder = fan.crowd.recorder.clone();
+    let started = Instant::now();
+    let request = pb::JoinRequest {
+        event_id: fan.event.event_id.clone(),
+        fingerprint: fan.fingerprint.clone(),
+        presale_code: presale_code.to_string(),
+        pow_solution: solution,
+    };
+    let slot = fan.slot.load(Ordering::Relaxed);
+    let answer = match tokio::time::timeout(CALL_TIMEOUT, fan.crowd.join_slot(slot)).await {
+        Ok(_permit) => {
+            let left = CALL_TIMEOUT.saturating_sub(started.elapsed());
+            match tokio::time::timeout(left, fan.waiting_room().join(request)).await {
+                Ok(answer) => answer.map(tonic::Response::into_inner),
+                Err(_) => Err(Status::deadline_exceeded("no answer in time")),
+            }
+        }
+        Err(_) => Err(Status::deadline_exceeded("no answer in time")),
+    };
+    let took = started.elapsed();
+    let answer = match answer {
+        Ok(joined) if !joined.queue_token.is_empty() => {
+            recorder.stage(Stage::Join, took);
+            return Tried::Joined((joined.queue_token, Instant::now(), took));
+        }
+        other => other,
+    };
+    Box::pin(record_took(user, "Join", took, answer.as_ref().map(|_| ()))).await;
+    match answer {
+        // No token yet: the server asks for a proof of work first.
+        Ok(joined) => match joined.challenge {
+            Some(challenge) => Tried::Challenged(
+                tokio::task::spawn_blocking(move || {
                     taquilla_proto::signed::solve_challenge(&challenge)
                 })
                 .await
-                .ok();
-            }
-            Err(failed)
-                if failed.status.code() == Code::ResourceExhausted
-                    && Instant::now() < crowd.deadline =>
-            {
-                // Honour the server's retry-after before joining again, and back off further
-                // each time it says so again: a crowd told "busy" together and coming back
-                // together on the hint would be told "busy" together again (run N: 4.4 million
-                // refused joins).
-                refusals += 1;
-                let backoff = jittered(Duration::from_millis(500 << refusals.min(5)));
-                let wait = taquilla_proto::retry_after(&failed.status)
-                    .unwrap_or_default()
-                    .max(backoff)
-                    .min(Duration::from_secs(15));
-                tokio::time::sleep(wait).await;
-            }
-            // The server or what it stands on is down: joining is idempotent (one entry per
-            // fingerprint), so try again, on the next server, a few times.
-            Err(failed)
-                if reattachable(failed.status.code())
-                    && failures < 10
-                    && Instant::now() < crowd.deadline =>
-            {
-                failures += 1;
-                fan.fail_over();
-                let wait = taquilla_proto::retry_after(&failed.status)
-                    .unwrap_or_else(|| jittered(Duration::from_millis(250 << failures.min(5))))
-                    .min(Duration::from_secs(10));
-                tokio::time::sleep(wait).await;
-            }
-            Err(failed) => return Err(End::Failed(failed)),
+                .ok(),
+            ),
+            None => Tried::Failed(Failed::new("Join", Status::internal("no token"))),
+        },
+        Err(status) => {
+            recorder.error("Join", status.code());
+            Tried::Failed(Failed::new("Join", status))
         }
     }
 }
@@ -532,6 +599,7 @@ async fn wait_for_turn(
                     // The token is good on every node: reattach through the next one.
                     fan.fail_over();
                 }
+                let _ = user.flush_metrics_before_wait();
                 tokio::time::sleep(jittered(Duration::from_millis(500))).await;
                 continue;
             }
@@ -953,6 +1021,25 @@ mod tests {
         mix: Mix,
     }
 
+    /// goose keeps one `GooseUser` per fan in the fan's task for the whole run. Upstream goose
+    /// 0.19 carried a copy of the whole configuration in each (2,040 bytes a user); the
+    /// vendored goose shares one (vendor/README.md). This fails if that patch is lost.
+    #[test]
+    fn goose_users_share_one_configuration() {
+        let user = std::mem::size_of::<GooseUser>();
+        println!("GooseUser {user} B");
+        assert!(user <= 1_280, "a GooseUser takes {user} bytes");
+        let config =
+            goose::config::GooseConfiguration::parse_args_default::<&str>(&[]).expect("config");
+        let one =
+            GooseUser::single("http://127.0.0.1:1".parse().expect("url"), &config).expect("user");
+        let two = one.clone();
+        assert!(
+            Arc::ptr_eq(&one.config, &two.config),
+            "users copy the configuration"
+        );
+    }
+
     /// Every fan's journey lives for the whole run, most of it waiting in line: what it keeps
     /// while it waits (the journey's own future, the boxed waiting phase and the boxed stream
     /// reader) is the load generator's memory per fan beyond goose's own. This keeps it so.
@@ -995,5 +1082,13 @@ mod tests {
         let total = journey + waiting + reading;
         println!("journey {journey} B, waiting phase {waiting} B, stream reader {reading} B");
         assert!(total <= 1_280, "a waiting fan's futures take {total} bytes");
+        // A fan kept waiting for a join answer, or told to come back, holds the join loop.
+        let joining = std::mem::size_of_val(&join(&mut user, &mut fan));
+        let trying = std::mem::size_of_val(&join_once(&mut user, &fan, "", None));
+        println!("join loop {joining} B, one try {trying} B");
+        assert!(
+            joining <= 512,
+            "the join loop's future takes {joining} bytes"
+        );
     }
 }

@@ -92,6 +92,11 @@ pub struct SaleArgs {
     /// target's fans, at least 8].
     #[arg(long)]
     pub connections: Option<usize>,
+    /// `Join` calls each connection carries at once; the fans beyond wait their turn in the
+    /// load generator (their wait counts in the join's time). Bounds the load generator's
+    /// memory when fans arrive faster than the server answers joins.
+    #[arg(long, default_value_t = fans::JOINS_IN_FLIGHT)]
+    pub joins_in_flight: usize,
     /// goose's report: .html, .json or .md (repeat for several).
     #[arg(long)]
     pub report_file: Vec<String>,
@@ -376,6 +381,7 @@ pub async fn run(
             deadline,
         )
         .per_target(args.connections_per_target(targets.len()))
+        .joins_in_flight(args.joins_in_flight)
         // A second of spread per 40,000 fans: a 400,000-fan run winds down over its last 10 s.
         .end_spread(Duration::from_secs_f64(users as f64 / 40_000.0)),
     );

@@ -2839,6 +2839,14 @@ impl GooseUser {
         self.flush_batch()
     }
 
+    /// Taquilla patch: sends the metrics this user holds (its last request and its
+    /// unsent batch) now, for a transaction about to wait inside itself (a retry's
+    /// pause, say). A batch's age is checked only when something is added to it, so
+    /// the user would otherwise hold them, about 2 KiB, through the wait.
+    pub fn flush_metrics_before_wait(&mut self) -> TransactionResult {
+        self.flush_batch_before_wait()
+    }
+
     /// Flush the current batch to the metrics channel.
     ///
     /// Sends the accumulated batch as a single [`GooseMetric::Batch`] message
