@@ -113,13 +113,17 @@ impl Crowd {
     /// Lets each connection carry at most `per_connection` `Join` calls at once; the fans
     /// beyond wait their turn in the load generator. A call in flight costs the load generator
     /// a few KiB (tonic's and hyper's state for the request, its HTTP/2 stream), a fan waiting
-    /// for a slot a few bytes: without a bound, a crowd arriving faster than the server answers
+    /// for a slot a few hundred bytes: without a bound, a crowd arriving faster than the server answers
     /// joins holds every arrival's call open at once (BENCHMARKS.md, run Q).
     pub fn joins_in_flight(mut self, per_connection: usize) -> Crowd {
         self.join_slots = self
             .channels
             .iter()
-            .map(|_| Arc::new(Semaphore::new(per_connection.max(1))))
+            .map(|_| {
+                Arc::new(Semaphore::new(
+                    per_connection.clamp(1, Semaphore::MAX_PERMITS),
+                ))
+            })
             .collect();
         self
     }
@@ -444,7 +448,18 @@ async fn join(user: &mut GooseUser, fan: &mut Fan) -> Result<(String, Instant, D
     let mut failures = 0u32;
     let mut refusals = 0u32;
     loop {
-        let wait = match Box::pin(join_once(user, fan, &presale_code, solution.take())).await {
+        // A fan waits for one of its connection's join slots here, holding only the wait: the
+        // try (request, call) is built once it has one. The wait is the load generator's, not
+        // the server's, so it is bounded by the run, not by the call's deadline.
+        let asked = Instant::now();
+        let slot = fan.slot.load(Ordering::Relaxed);
+        let until_the_end = fan.crowd.deadline.saturating_duration_since(asked);
+        let Ok(permit) = tokio::time::timeout(until_the_end, fan.crowd.join_slot(slot)).await
+        else {
+            return Err(End::GaveUp);
+        };
+        let tried = join_once(user, fan, &presale_code, solution.take(), asked, permit);
+        let wait = match Box::pin(tried).await {
             Tried::Joined(joined) => return Ok(joined),
             Tried::Challenged(solved) => {
                 solution = solved;
@@ -494,14 +509,17 @@ enum Tried {
     Failed(Failed),
 }
 
-/// One `Join` call, after waiting for one of the connection's join slots (see
-/// [`Crowd::joins_in_flight`]); the time a fan waits for a slot counts in the call's time and
-/// against its deadline, as a browser's wait for a free connection would.
+/// One `Join` call on the join slot `permit` of the fan's connection (see
+/// [`Crowd::joins_in_flight`]), given back when the answer comes. Goose and the error counts
+/// see only the call; the join stage's time is the fan's, from `asked` (before the wait for the
+/// slot) to the answer.
 async fn join_once(
     user: &mut GooseUser,
     fan: &Fan,
     presale_code: &str,
     solution: Option<pb::PowSolution>,
+    asked: Instant,
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
 ) -> Tried {
     let recorder = fan.crowd.recorder.clone();
     let started = Instant::now();
@@ -511,21 +529,12 @@ async fn join_once(
         presale_code: presale_code.to_string(),
         pow_solution: solution,
     };
-    let slot = fan.slot.load(Ordering::Relaxed);
-    let answer = match tokio::time::timeout(CALL_TIMEOUT, fan.crowd.join_slot(slot)).await {
-        Ok(_permit) => {
-            let left = CALL_TIMEOUT.saturating_sub(started.elapsed());
-            match tokio::time::timeout(left, fan.waiting_room().join(request)).await {
-                Ok(answer) => answer.map(tonic::Response::into_inner),
-                Err(_) => Err(Status::deadline_exceeded("no answer in time")),
-            }
-        }
-        Err(_) => Err(Status::deadline_exceeded("no answer in time")),
-    };
+    let answer = bounded(fan.waiting_room().join(request)).await;
+    drop(permit);
     let took = started.elapsed();
     let answer = match answer {
         Ok(joined) if !joined.queue_token.is_empty() => {
-            recorder.stage(Stage::Join, took);
+            recorder.stage(Stage::Join, asked.elapsed());
             return Tried::Joined((joined.queue_token, Instant::now(), took));
         }
         other => other,
@@ -580,6 +589,9 @@ async fn wait_for_turn(
     let leaves = chance(crowd.mix.leave_share);
     let mut reconnects_left = u32::from(chance(crowd.mix.reconnect_share));
     loop {
+        // What goose was told so far goes now, not after the wait (a proof-of-work answer, an
+        // earlier stream's record).
+        let _ = user.flush_metrics_before_wait();
         let attached = Box::pin(attach(fan, token, give_up_at, leaves, reconnects_left > 0)).await;
         if let Some(took) = join_untold.take() {
             Box::pin(record_took(user, "Join", took, Ok(()))).await;
@@ -1022,22 +1034,14 @@ mod tests {
     }
 
     /// goose keeps one `GooseUser` per fan in the fan's task for the whole run. Upstream goose
-    /// 0.19 carried a copy of the whole configuration in each (2,040 bytes a user); the
-    /// vendored goose shares one (vendor/README.md). This fails if that patch is lost.
+    /// 0.19 carried the whole configuration inline in each (2,040 bytes a user); the vendored
+    /// goose holds it behind an `Arc` (vendor/README.md). This fails if that patch is lost (it
+    /// checks the size, not that goose's user factory shares one `Arc`).
     #[test]
-    fn goose_users_share_one_configuration() {
+    fn goose_users_hold_the_configuration_behind_a_pointer() {
         let user = std::mem::size_of::<GooseUser>();
         println!("GooseUser {user} B");
         assert!(user <= 1_280, "a GooseUser takes {user} bytes");
-        let config =
-            goose::config::GooseConfiguration::parse_args_default::<&str>(&[]).expect("config");
-        let one =
-            GooseUser::single("http://127.0.0.1:1".parse().expect("url"), &config).expect("user");
-        let two = one.clone();
-        assert!(
-            Arc::ptr_eq(&one.config, &two.config),
-            "users copy the configuration"
-        );
     }
 
     /// Every fan's journey lives for the whole run, most of it waiting in line: what it keeps
@@ -1084,11 +1088,13 @@ mod tests {
         assert!(total <= 1_280, "a waiting fan's futures take {total} bytes");
         // A fan kept waiting for a join answer, or told to come back, holds the join loop.
         let joining = std::mem::size_of_val(&join(&mut user, &mut fan));
-        let trying = std::mem::size_of_val(&join_once(&mut user, &fan, "", None));
+        let trying =
+            std::mem::size_of_val(&join_once(&mut user, &fan, "", None, Instant::now(), None));
         println!("join loop {joining} B, one try {trying} B");
         assert!(
             joining <= 512,
             "the join loop's future takes {joining} bytes"
         );
+        // (A try lives only while its call is in flight, which `--joins-in-flight` bounds.)
     }
 }

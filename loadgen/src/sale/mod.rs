@@ -93,8 +93,8 @@ pub struct SaleArgs {
     #[arg(long)]
     pub connections: Option<usize>,
     /// `Join` calls each connection carries at once; the fans beyond wait their turn in the
-    /// load generator (their wait counts in the join's time). Bounds the load generator's
-    /// memory when fans arrive faster than the server answers joins.
+    /// load generator (that wait counts in the join stage's time, not in the call's). Bounds
+    /// the load generator's memory when fans arrive faster than the server answers joins.
     #[arg(long, default_value_t = fans::JOINS_IN_FLIGHT)]
     pub joins_in_flight: usize,
     /// goose's report: .html, .json or .md (repeat for several).
