@@ -10,6 +10,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc instead of the system allocator: the load generator shares the machine with the
+/// server it measures, and every call allocates (BENCHMARKS.md, "Allocator").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Simulate a sale's crowd against one or more Taquilla servers and measure it.
 #[derive(Debug, Parser)]
 #[command(

@@ -33,9 +33,21 @@ pub struct QueueArgs {
     /// Joins in flight at once while the fans join (each worker joins one fan after another).
     #[arg(long, default_value_t = 64)]
     pub join_concurrency: usize,
-    /// The server's process id, to read its memory from /proc (same machine only).
+    /// The server's process id, to read its memory and CPU time from /proc (same machine only).
     #[arg(long)]
     pub server_pid: Option<u32>,
+    /// Redis's process id, to read its CPU time during the joins from /proc (same machine only).
+    #[arg(long)]
+    pub redis_pid: Option<u32>,
+}
+
+/// CPU time of the server, this process and Redis (where known), read together.
+fn cpu_times(args: &QueueArgs) -> [Option<Duration>; 3] {
+    [
+        args.server_pid.and_then(cpu_time),
+        cpu_time(std::process::id()),
+        args.redis_pid.and_then(cpu_time),
+    ]
 }
 
 fn rss_kib(pid: u32) -> Option<u64> {
@@ -128,6 +140,7 @@ pub async fn run(channels: Vec<Channel>, token: String, args: QueueArgs) -> anyh
     )?));
     let tokens = Arc::new(Mutex::new(Vec::with_capacity(args.watchers as usize)));
     let next = Arc::new(AtomicU64::new(0));
+    let cpu_at_start = cpu_times(&args);
     let started = Instant::now();
     let mut workers = Vec::new();
     for w in 0..args.join_concurrency.max(1) {
@@ -167,6 +180,15 @@ pub async fn run(channels: Vec<Channel>, token: String, args: QueueArgs) -> anyh
         w.await??;
     }
     let join_secs = started.elapsed().as_secs_f64();
+    // CPU per join of each process on this machine: what the join phase cost each of them.
+    let join_cpu: Vec<Option<f64>> = cpu_times(&args)
+        .iter()
+        .zip(cpu_at_start)
+        .map(|(after, before)| {
+            let spent = after.zip(before)?.0.saturating_sub(before?);
+            Some(spent.as_secs_f64() * 1e6 / args.watchers.max(1) as f64)
+        })
+        .collect();
 
     // Watchers.
     let rss_before = args.server_pid.and_then(rss_kib);
@@ -264,6 +286,20 @@ pub async fn run(channels: Vec<Channel>, token: String, args: QueueArgs) -> anyh
         args.watchers as f64 / join_secs,
         joins.value_at_quantile(0.5) as f64 / 1_000.0,
         joins.value_at_quantile(0.99) as f64 / 1_000.0
+    );
+    let per_join = |name: &str, cpu: Option<f64>| cpu.map(|us| format!("{name} {us:.0} µs"));
+    let spent: Vec<String> = ["server", "load generator", "Redis"]
+        .iter()
+        .zip(&join_cpu)
+        .filter_map(|(name, cpu)| per_join(name, *cpu))
+        .collect();
+    println!(
+        "CPU per join (/proc, 10 ms ticks): {}{}",
+        spent.join(", "),
+        join_cpu[0].map_or(String::new(), |us| format!(
+            "; the server's share alone would fill one core at {:.0} joins/s",
+            1e6 / us.max(f64::MIN_POSITIVE)
+        ))
     );
     println!(
         "watchers: {watching} streams open over {} connections",

@@ -9,6 +9,12 @@ use taquilla_server::config::Config;
 use taquilla_server::rpc::operator::seed_demo;
 use tracing_subscriber::EnvFilter;
 
+/// mimalloc instead of the system allocator: the join path allocates small buffers for every
+/// request and reply, and glibc's malloc took a sixth of the server's time there
+/// (BENCHMARKS.md, "Allocator").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]

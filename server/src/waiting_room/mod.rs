@@ -1000,20 +1000,22 @@ impl WaitingRoom {
             };
             (shared, tier, rate, pow_bits, challenge, pow_done)
         };
-        let args = [
-            fp.clone(),
-            tier.to_string(),
-            now.to_string(),
-            input
-                .ip
-                .map_or_else(|| "-".to_string(), |ip| ip.to_string()),
-            if pow_done { "1" } else { "0" }.to_string(),
-        ];
-        let mut reply = shared.join(&event.id, args.clone()).await?;
+        let args = || {
+            [
+                fp.clone(),
+                tier.to_string(),
+                now.to_string(),
+                input
+                    .ip
+                    .map_or_else(|| "-".to_string(), |ip| ip.to_string()),
+                if pow_done { "1" } else { "0" }.to_string(),
+            ]
+        };
+        let mut reply = shared.join(&event.id, args()).await?;
         if reply.first().map(String::as_str) == Some("missing") {
             // Redis lost the event's queue (restarted without persistence): start it again.
             shared.init(event, now).await?;
-            reply = shared.join(&event.id, args).await?;
+            reply = shared.join(&event.id, args()).await?;
         }
         let word = |i: usize| reply.get(i).map(String::as_str).unwrap_or_default();
         let number = |i: usize| word(i).parse::<u64>().unwrap_or_default();

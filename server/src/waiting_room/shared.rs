@@ -287,8 +287,9 @@ impl Shared {
             };
             let mut args = Vec::with_capacity(1 + batch.len() * 5);
             args.push(batch.len().to_string());
-            for call in &batch {
-                args.extend(call.args.iter().cloned());
+            for call in &mut batch {
+                // The script's arguments are the caller's; it waits only for the answer.
+                args.extend(call.args.iter_mut().map(std::mem::take));
             }
             let mut invocation = this.scripts.join.prepare_invoke();
             for key in this.keys(&event_id) {
@@ -299,8 +300,12 @@ impl Shared {
             let answer: redis::RedisResult<Vec<String>> = invocation.invoke_async(&mut conn).await;
             match answer {
                 Ok(values) if values.len() == batch.len() * JOIN_ANSWER => {
-                    for (call, values) in batch.drain(..).zip(values.chunks(JOIN_ANSWER)) {
-                        let _ = call.reply.send(Ok(values.to_vec()));
+                    // Each caller takes its seven values; nothing is copied.
+                    let mut values = values.into_iter();
+                    for call in batch.drain(..) {
+                        let _ = call
+                            .reply
+                            .send(Ok(values.by_ref().take(JOIN_ANSWER).collect()));
                     }
                 }
                 Ok(values) if values.first().map(String::as_str) == Some("missing") => {
@@ -504,14 +509,14 @@ pub(super) fn parse(fields: &HashMap<String, Value>) -> Option<Vec<Change>> {
     }
     if let Some(payload) = fields.get("J").and_then(text) {
         for join in payload.split(';') {
-            let w: Vec<&str> = join.split(' ').collect();
+            let mut w = join.split(' ');
             changes.push(Change::Join {
-                id: w.first()?.parse().ok()?,
-                tier: w.get(1)?.parse::<usize>().ok()?.min(2),
-                seq: w.get(2)?.parse().ok()?,
-                iat: w.get(3)?.parse().ok()?,
-                fp: w.get(4)?.to_string(),
-                ip: w.get(5).and_then(|ip| ip.parse().ok()),
+                id: w.next()?.parse().ok()?,
+                tier: w.next()?.parse::<usize>().ok()?.min(2),
+                seq: w.next()?.parse().ok()?,
+                iat: w.next()?.parse().ok()?,
+                fp: w.next()?.to_string(),
+                ip: w.next().and_then(|ip| ip.parse().ok()),
             });
         }
     }
