@@ -181,14 +181,11 @@ pub async fn run(channels: Vec<Channel>, token: String, args: QueueArgs) -> anyh
     }
     let join_secs = started.elapsed().as_secs_f64();
     // CPU per join of each process on this machine: what the join phase cost each of them.
-    let join_cpu: Vec<Option<f64>> = cpu_times(&args)
-        .iter()
-        .zip(cpu_at_start)
-        .map(|(after, before)| {
-            let spent = after.zip(before)?.0.saturating_sub(before?);
-            Some(spent.as_secs_f64() * 1e6 / args.watchers.max(1) as f64)
-        })
-        .collect();
+    let cpu_at_end = cpu_times(&args);
+    let join_cpu: [Option<f64>; 3] = std::array::from_fn(|i| {
+        let spent = cpu_at_end[i]?.saturating_sub(cpu_at_start[i]?);
+        Some(spent.as_secs_f64() * 1e6 / args.watchers.max(1) as f64)
+    });
 
     // Watchers.
     let rss_before = args.server_pid.and_then(rss_kib);
@@ -287,11 +284,10 @@ pub async fn run(channels: Vec<Channel>, token: String, args: QueueArgs) -> anyh
         joins.value_at_quantile(0.5) as f64 / 1_000.0,
         joins.value_at_quantile(0.99) as f64 / 1_000.0
     );
-    let per_join = |name: &str, cpu: Option<f64>| cpu.map(|us| format!("{name} {us:.0} µs"));
     let spent: Vec<String> = ["server", "load generator", "Redis"]
         .iter()
-        .zip(&join_cpu)
-        .filter_map(|(name, cpu)| per_join(name, *cpu))
+        .zip(join_cpu)
+        .filter_map(|(name, cpu)| cpu.map(|us| format!("{name} {us:.0} µs")))
         .collect();
     println!(
         "CPU per join (/proc, 10 ms ticks): {}{}",
