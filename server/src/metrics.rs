@@ -47,6 +47,11 @@ struct FastPathLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StepLabels {
+    step: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct SeatLabels {
     event: String,
     status: &'static str,
@@ -82,6 +87,8 @@ pub struct Metrics {
     breaker_opened: Family<DependencyLabels, Gauge>,
     breaker_refused: Family<DependencyLabels, Gauge>,
     store_fast_path: Family<FastPathLabels, Gauge>,
+    store_batches: Family<StepLabels, Gauge>,
+    store_batched: Family<StepLabels, Gauge>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -177,6 +184,19 @@ impl Metrics {
              transaction, since the node started, by step (PostgreSQL)",
             store_fast_path.clone(),
         );
+        let store_batches = Family::<StepLabels, Gauge>::default();
+        registry.register(
+            "store_batches",
+            "Batches of sales-path writes sent to the database since the node started, by step \
+             (PostgreSQL)",
+            store_batches.clone(),
+        );
+        let store_batched = Family::<StepLabels, Gauge>::default();
+        registry.register(
+            "store_batched",
+            "Writes those batches carried, by step (divided by store_batches: the average batch)",
+            store_batched.clone(),
+        );
         Metrics {
             registry: Mutex::new(registry),
             rpc_requests,
@@ -192,6 +212,8 @@ impl Metrics {
             breaker_opened,
             breaker_refused,
             store_fast_path,
+            store_batches,
+            store_batched,
         }
     }
 
@@ -208,6 +230,20 @@ impl Metrics {
                     .set(i64::try_from(n).unwrap_or(i64::MAX));
             }
         }
+    }
+
+    /// Publishes how many batches of each batched step the store sent, and the writes they
+    /// carried (holds, for now: the only step sent in batches).
+    pub fn set_batches(&self, counts: &crate::store::FastPathCounts) {
+        let step = crate::store::FastStep::Hold;
+        let (batches, writes) = counts.batches(step);
+        let labels = StepLabels { step: step.name() };
+        self.store_batches
+            .get_or_create(&labels)
+            .set(i64::try_from(batches).unwrap_or(i64::MAX));
+        self.store_batched
+            .get_or_create(&labels)
+            .set(i64::try_from(writes).unwrap_or(i64::MAX));
     }
 
     /// Publishes a circuit breaker's state.

@@ -796,6 +796,7 @@ async fn publish_figures(state: &AppState) -> ApiResult<()> {
     }
     if state.store.backend() == crate::store::Backend::Postgres {
         state.metrics.set_fast_path(state.store.fast_path());
+        state.metrics.set_batches(state.store.fast_path());
     }
     let counts = state.catalog.counts(state.clock.now_ms()).await?;
     for (event_id, sections) in counts.iter() {

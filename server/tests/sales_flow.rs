@@ -644,6 +644,215 @@ async fn the_databases_best_available_choice_is_the_domains() {
     server.stop().await;
 }
 
+/// One call of the hold batch function (migration 0007) with what a batch can hold: the same
+/// fan three times (the third over the cap counting the first two), a fan whose lock another
+/// session has, and a hold that finds too few candidates. The holds that can be made are made,
+/// with exactly the seats the single-hold function chooses for the same holds one after
+/// another; the others are left out and change nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hold_batch_is_the_single_holds_in_turn() {
+    use sqlx::{Connection, Row};
+    let server = TestServer::start(Backend::Postgres).await;
+    for event in ["batch", "single", "tiny"] {
+        create_event(&server, event, HALL, 4).await;
+    }
+    let url = server.database.as_ref().expect("database").url.clone();
+    let mut conn = sqlx::PgConnection::connect(&url).await.expect("connect");
+    let mut other = sqlx::PgConnection::connect(&url).await.expect("connect");
+    // (event, fan, fan lock, quantity, candidates)
+    let holds: [(&str, &str, i64, i32, i64); 6] = [
+        ("batch", "ann", 101, 3, 20),
+        ("batch", "bob", 102, 4, 24),
+        ("batch", "ann", 101, 1, 12),
+        ("batch", "ann", 101, 1, 12),
+        ("batch", "xia", 105, 2, 16),
+        ("tiny", "cai", 106, 3, 2),
+    ];
+    sqlx::query("SELECT pg_advisory_lock(105)")
+        .execute(&mut other)
+        .await
+        .expect("lock");
+    let now = 1_800_000_000_000_i64;
+    let col = |f: fn(&(&str, &str, i64, i32, i64)) -> String| -> Vec<String> {
+        holds.iter().map(f).collect()
+    };
+    let rows = sqlx::query(
+        "SELECT k, seat_id FROM taquilla_hold_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 5000) \
+         ORDER BY k, seat_id",
+    )
+    .bind(col(|h| h.0.to_string()))
+    .bind(col(|h| h.1.to_string()))
+    .bind(
+        (1..=holds.len())
+            .map(|k| format!("hb-{k}"))
+            .collect::<Vec<_>>(),
+    )
+    .bind(vec![now; holds.len()])
+    .bind(vec![now + 600_000; holds.len()])
+    .bind(vec![4_i64; holds.len()])
+    .bind(holds.iter().map(|h| h.2).collect::<Vec<_>>())
+    .bind(vec!["s"; holds.len()])
+    .bind(holds.iter().map(|h| h.3).collect::<Vec<_>>())
+    .bind(holds.iter().map(|h| h.4).collect::<Vec<_>>())
+    .fetch_all(&mut conn)
+    .await
+    .expect("batch");
+    let mut batch: Vec<Vec<i64>> = vec![Vec::new(); holds.len()];
+    for row in rows {
+        let k: i32 = row.get("k");
+        batch[k as usize - 1].push(row.get("seat_id"));
+    }
+    let made: Vec<usize> = (0..holds.len()).filter(|&i| !batch[i].is_empty()).collect();
+    assert_eq!(
+        made,
+        [0, 1, 2],
+        "ann's third (over 4), xia (locked elsewhere) and cai (too few candidates) are left out: {batch:?}"
+    );
+    for (i, (_, _, _, quantity, _)) in holds.iter().enumerate().take(3) {
+        assert_eq!(batch[i].len(), *quantity as usize);
+    }
+    // The same three holds one after another through the single-hold function, in another
+    // event with the same seats.
+    for (i, (_, fan, lock, quantity, candidates)) in holds.iter().enumerate().take(3) {
+        let single: Vec<i64> = sqlx::query_scalar(
+            "SELECT seat_id FROM taquilla_hold('single', $1, $2, $3, $4, 4, $5, NULL, 's', $6, $7, 5000) \
+             ORDER BY seat_id",
+        )
+        .bind(*fan)
+        .bind(format!("hs-{i}"))
+        .bind(now)
+        .bind(now + 600_000)
+        .bind(*lock)
+        .bind(*quantity)
+        .bind(*candidates)
+        .fetch_all(&mut conn)
+        .await
+        .expect("single hold");
+        assert_eq!(batch[i], single, "hold {i}: the batch chose other seats");
+    }
+    // Only the holds made changed anything.
+    let held: Vec<(String, String, i64)> = sqlx::query_as(
+        "SELECT id, fan_id, seat_count FROM holds WHERE event_id IN ('batch', 'tiny') ORDER BY id",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .expect("holds");
+    assert_eq!(
+        held,
+        [
+            ("hb-1".to_string(), "ann".to_string(), 3),
+            ("hb-2".to_string(), "bob".to_string(), 4),
+            ("hb-3".to_string(), "ann".to_string(), 1),
+        ]
+    );
+    let locked: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM seats WHERE event_id IN ('batch', 'tiny') AND status <> 'AVAILABLE'",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .expect("count");
+    assert_eq!(locked, 8);
+
+    for event in ["batch", "single", "tiny"] {
+        server.assert_audit_clean(event).await;
+    }
+    conn.close().await.expect("close");
+    other.close().await.expect("close");
+    server.stop().await;
+}
+
+/// Best-available holds that reach a PostgreSQL node together go to the database in batches,
+/// and a batch is as safe as holds one by one: 40 buyers (ten of them asking twice at once)
+/// race for a 40-seat hall; no seat is held twice, no fan is over the cap, and the holds that
+/// failed were refused for want of seats or for the cap, nothing else. Then each batched hold
+/// is checked out three times at once (two keys) and gets one order with the hold's seats.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_holds_go_in_batches_safely() {
+    let server = TestServer::start(Backend::Postgres).await;
+    create_event(&server, "ev", HALL, 3).await;
+    let mut tasks = Vec::new();
+    for i in 0..50u32 {
+        let fan = format!("fan-{}", i % 40);
+        let mut client = server.fan("ev", &fan);
+        tasks.push(tokio::spawn(async move {
+            let result = client.hold_seats(best("ev", "s", 1 + i % 2)).await;
+            (fan, result.map(|r| r.into_inner().hold.expect("hold")))
+        }));
+    }
+    let mut seats = Vec::new();
+    let mut per_fan: HashMap<String, usize> = HashMap::new();
+    let mut holds = Vec::new();
+    for task in tasks {
+        match task.await.expect("task") {
+            (fan, Ok(hold)) => {
+                *per_fan.entry(fan.clone()).or_default() += hold.seats.len();
+                seats.extend(hold.seats.iter().map(|s| s.seat_id));
+                holds.push((fan, hold));
+            }
+            (_, Err(status)) => {
+                assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+            }
+        }
+    }
+    let unique: HashSet<u32> = seats.iter().copied().collect();
+    assert_eq!(
+        unique.len(),
+        seats.len(),
+        "a seat was held twice: {seats:?}"
+    );
+    assert!(per_fan.values().all(|n| *n <= 3), "{per_fan:?}");
+    let (batches, batched) = server
+        .state
+        .store
+        .fast_path()
+        .batches(taquilla_server::store::FastStep::Hold);
+    assert!(
+        batched > batches,
+        "50 concurrent holds went one per batch ({batches} batches, {batched} holds)"
+    );
+    // Every hold checked out three times at once: twice with one key, once with another. All
+    // three get the hold's one order, with the hold's seats.
+    let mut checkouts = Vec::new();
+    for (fan, hold) in &holds {
+        for key in ["a", "b", "a"] {
+            let mut client = server.fan("ev", fan);
+            let (hold_id, key) = (hold.hold_id.clone(), format!("{key}-{}", hold.hold_id));
+            checkouts.push(tokio::spawn(async move {
+                let order = client
+                    .checkout(pb::CheckoutRequest {
+                        hold_id: hold_id.clone(),
+                        idempotency_key: key,
+                    })
+                    .await
+                    .expect("checkout")
+                    .into_inner()
+                    .order
+                    .expect("order");
+                (hold_id, order)
+            }));
+        }
+    }
+    let mut orders: HashMap<String, (String, Vec<u32>)> = HashMap::new();
+    for task in checkouts {
+        let (hold_id, order) = task.await.expect("task");
+        let ids = order.seats.iter().map(|s| s.seat_id).collect::<Vec<_>>();
+        let first = orders
+            .entry(hold_id.clone())
+            .or_insert_with(|| (order.order_id.clone(), ids.clone()));
+        assert_eq!(
+            *first,
+            (order.order_id, ids),
+            "hold {hold_id} got two orders"
+        );
+    }
+    for (_, hold) in &holds {
+        let held = hold.seats.iter().map(|s| s.seat_id).collect::<Vec<_>>();
+        assert_eq!(orders[&hold.hold_id].1, held);
+    }
+    server.assert_audit_clean("ev").await;
+    server.stop().await;
+}
+
 on_both_backends!(
     operators_page_through_orders,
     seat_map_changes_are_streamed,

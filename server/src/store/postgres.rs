@@ -9,7 +9,10 @@ use std::str::FromStr;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
 use sqlx::{Connection, Postgres};
 
-use super::sql::{BoxFuture, CheckoutRow, Dialect, Fast, OrderSeatRow, SeatInfoRow, SqlStore};
+use super::sql::{
+    Batches, BoxFuture, CheckoutRow, Dialect, Fast, FastPathCounts, FastStep, OrderSeatRow,
+    SeatInfoRow, SqlStore,
+};
 use super::{NewEvent, NewHold, NewOrder, NewPayment, NewTicket, Selection, StoreOptions};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
@@ -247,6 +250,9 @@ impl Dialect for Postgres {
 /// its commit (a WAL flush for payment records and sales) and the answer's way back.
 const FAST_COMMIT_ALLOWANCE: std::time::Duration = std::time::Duration::from_millis(100);
 
+/// The least time worth giving a one-round-trip write.
+const MIN_FAST_BUDGET: std::time::Duration = std::time::Duration::from_millis(10);
+
 /// A connection for a one-round-trip write and what is left until `deadline` less the commit
 /// allowance, in whole milliseconds; `None` when too little is left to try (the general
 /// transaction runs then, and is rolled back if its caller stops waiting).
@@ -259,7 +265,274 @@ async fn fast_connection(
         .saturating_duration_since(std::time::Instant::now())
         .saturating_sub(FAST_COMMIT_ALLOWANCE);
     let budget_ms = i64::try_from(left.as_millis()).unwrap_or(i64::MAX);
-    Ok((budget_ms >= 10).then_some((conn, budget_ms)))
+    Ok((left >= MIN_FAST_BUDGET).then_some((conn, budget_ms)))
+}
+
+/// Most writes one batch carries.
+const MAX_BATCH: usize = 16;
+
+/// Batches of one step in flight at once. While they are, the writes that arrive wait and go
+/// together in the next batch: the fewer in flight, the larger the batches (BENCHMARKS.md,
+/// "Holds in batches").
+const BATCHES_IN_FLIGHT: usize = 2;
+
+/// A write waiting for its batch.
+struct Pending<R, A> {
+    request: R,
+    deadline: std::time::Instant,
+    answer: tokio::sync::oneshot::Sender<Fast<A>>,
+}
+
+/// One step's batches: a task gathers the writes waiting and runs each group with `run`, at
+/// most [`BATCHES_IN_FLIGHT`] at once.
+struct Gatherer<R, A> {
+    queue: tokio::sync::mpsc::UnboundedSender<Pending<R, A>>,
+}
+
+impl<R, A> std::fmt::Debug for Gatherer<R, A> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gatherer").finish_non_exhaustive()
+    }
+}
+
+impl<R: Send + 'static, A: Send + 'static> Gatherer<R, A> {
+    /// Starts the gathering task on the current runtime; it ends when the store is dropped.
+    fn start<F, Fut>(run: F) -> Gatherer<R, A>
+    where
+        F: Fn(Vec<Pending<R, A>>) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let (queue, waiting) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(gather(waiting, run));
+        Gatherer { queue }
+    }
+
+    /// Queues one write; its answer comes with its batch's. A gathering task that has ended
+    /// (its runtime shut down) declines.
+    fn submit(&self, request: R, deadline: std::time::Instant) -> BoxFuture<'static, Fast<A>> {
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let sent = self
+            .queue
+            .send(Pending {
+                request,
+                deadline,
+                answer,
+            })
+            .is_ok();
+        Box::pin(async move {
+            if !sent {
+                return Fast::Declined;
+            }
+            answered.await.unwrap_or(Fast::Declined)
+        })
+    }
+}
+
+/// Gathers waiting writes into batches: takes one, waits for a free batch slot, then takes
+/// every write that arrived meanwhile (up to [`MAX_BATCH`]) and runs them together.
+async fn gather<R: Send + 'static, A: Send + 'static, F, Fut>(
+    mut waiting: tokio::sync::mpsc::UnboundedReceiver<Pending<R, A>>,
+    run: F,
+) where
+    F: Fn(Vec<Pending<R, A>>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(BATCHES_IN_FLIGHT));
+    while let Some(first) = waiting.recv().await {
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match waiting.try_recv() {
+                Ok(pending) => batch.push(pending),
+                Err(_) => break,
+            }
+        }
+        let running = run(batch);
+        tokio::spawn(async move {
+            running.await;
+            drop(slot);
+        });
+    }
+}
+
+/// The writes of a batch worth sending, with a connection and the call's budget. A write whose
+/// caller has gone, or whose own time is too short for the call, is declined without being
+/// sent; the budget is the shortest time left among the rest, so the call commits, or
+/// declines, before any of them stops waiting. `None` when nothing is left to send.
+async fn batch_connection<R, A>(
+    pool: &sqlx::PgPool,
+    batch: Vec<Pending<R, A>>,
+    step: &'static str,
+) -> Option<(
+    Vec<Pending<R, A>>,
+    sqlx::pool::PoolConnection<Postgres>,
+    i64,
+)> {
+    let now = std::time::Instant::now();
+    let (batch, late): (Vec<_>, Vec<_>) = batch.into_iter().partition(|p| {
+        !p.answer.is_closed()
+            && p.deadline.saturating_duration_since(now) >= FAST_COMMIT_ALLOWANCE + MIN_FAST_BUDGET
+    });
+    for pending in late {
+        let _ = pending.answer.send(Fast::Declined);
+    }
+    let deadline = batch.iter().map(|p| p.deadline).min()?;
+    match fast_connection(pool, deadline).await {
+        Ok(Some((conn, budget_ms))) => Some((batch, conn, budget_ms)),
+        Ok(None) => {
+            decline_all(batch);
+            None
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, writes = batch.len(), step, "no connection for a batch; each write runs alone");
+            decline_all(batch);
+            None
+        }
+    }
+}
+
+fn decline_all<R, A>(batch: Vec<Pending<R, A>>) {
+    for pending in batch {
+        let _ = pending.answer.send(Fast::Declined);
+    }
+}
+
+/// Answers each write of a batch with the rows the call returned for it (tagged with its
+/// 1-based place, `k`): done with its rows, or declined when it has none. A failed call
+/// declines them all.
+fn answer_batch<R, A, Row>(
+    batch: Vec<Pending<R, Vec<A>>>,
+    rows: Result<Fast<Vec<Row>>, sqlx::Error>,
+    step: &'static str,
+    split: impl Fn(Row) -> (i32, A),
+) {
+    let rows = match rows {
+        Ok(Fast::Done(rows)) => rows,
+        Ok(_) => Vec::new(),
+        Err(e) => {
+            tracing::warn!(error = %e, writes = batch.len(), step, "a batch failed; each write runs alone");
+            Vec::new()
+        }
+    };
+    let mut answers: Vec<Vec<A>> = batch.iter().map(|_| Vec::new()).collect();
+    for row in rows {
+        let (k, value) = split(row);
+        if let Some(answer) = usize::try_from(k)
+            .ok()
+            .and_then(|k| k.checked_sub(1))
+            .and_then(|i| answers.get_mut(i))
+        {
+            answer.push(value);
+        }
+    }
+    for (pending, answer) in batch.into_iter().zip(answers) {
+        let _ = pending.answer.send(if answer.is_empty() {
+            Fast::Declined
+        } else {
+            Fast::Done(answer)
+        });
+    }
+}
+
+/// A best-available hold for a batch.
+struct BatchHold {
+    hold: NewHold,
+    section: String,
+    quantity: i32,
+    fan_lock: i64,
+    candidates: i64,
+}
+
+/// A seat of a hold batch's answer, tagged with its hold's place in the batch.
+#[derive(Debug, sqlx::FromRow)]
+struct BatchSeatRow {
+    k: i32,
+    #[sqlx(flatten)]
+    seat: SeatInfoRow,
+}
+
+/// The PostgreSQL [`Batches`]: best-available holds go to `taquilla_hold_batch` (migration
+/// 0007). Checkouts went to a batch function too, and were no faster (BENCHMARKS.md, "Holds in
+/// batches").
+#[derive(Debug)]
+pub(crate) struct PgBatches {
+    holds: Gatherer<BatchHold, Vec<SeatInfoRow>>,
+}
+
+impl PgBatches {
+    fn start(pool: sqlx::PgPool, counts: std::sync::Arc<FastPathCounts>) -> PgBatches {
+        PgBatches {
+            holds: Gatherer::start(move |batch| {
+                run_hold_batch(pool.clone(), counts.clone(), batch)
+            }),
+        }
+    }
+}
+
+impl Batches for PgBatches {
+    fn hold(
+        &self,
+        hold: &NewHold,
+        fan_lock: i64,
+        candidates: i64,
+        deadline: std::time::Instant,
+    ) -> BoxFuture<'static, Fast<Vec<SeatInfoRow>>> {
+        let Selection::Best {
+            section_id,
+            quantity,
+        } = &hold.selection
+        else {
+            return Box::pin(async { Fast::Declined });
+        };
+        let request = BatchHold {
+            section: section_id.clone(),
+            quantity: i32::try_from(*quantity).unwrap_or(i32::MAX),
+            hold: hold.clone(),
+            fan_lock,
+            candidates,
+        };
+        self.holds.submit(request, deadline)
+    }
+}
+
+async fn run_hold_batch(
+    pool: sqlx::PgPool,
+    counts: std::sync::Arc<FastPathCounts>,
+    batch: Vec<Pending<BatchHold, Vec<SeatInfoRow>>>,
+) {
+    let Some((batch, mut conn, budget_ms)) = batch_connection(&pool, batch, "hold").await else {
+        return;
+    };
+    counts.count_batch(FastStep::Hold, batch.len());
+    let column = |f: fn(&BatchHold) -> i64| batch.iter().map(|p| f(&p.request)).collect::<Vec<_>>();
+    let text = |f: fn(&BatchHold) -> &str| batch.iter().map(|p| f(&p.request)).collect::<Vec<_>>();
+    let rows = sqlx::query_as::<_, BatchSeatRow>(
+        "SELECT k, seat_id, section_id, row_label, seat_number, price \
+         FROM taquilla_hold_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(text(|h| &h.hold.event_id))
+    .bind(text(|h| &h.hold.fan_id))
+    .bind(text(|h| &h.hold.hold_id))
+    .bind(column(|h| h.hold.now_ms))
+    .bind(column(|h| h.hold.expires_at_ms))
+    .bind(column(|h| i64::from(h.hold.max_per_fan)))
+    .bind(column(|h| h.fan_lock))
+    .bind(text(|h| &h.section))
+    .bind(
+        batch
+            .iter()
+            .map(|p| p.request.quantity)
+            .collect::<Vec<i32>>(),
+    )
+    .bind(column(|h| h.candidates))
+    .bind(budget_ms)
+    .fetch_all(&mut *conn)
+    .await;
+    answer_batch(batch, Fast::from_call(rows), "hold", |r: BatchSeatRow| {
+        (r.k, r.seat)
+    });
 }
 
 /// A pooled connection idle this long is checked before it is used again.
@@ -313,6 +586,8 @@ pub(crate) async fn open(url: &str, options: &StoreOptions) -> anyhow::Result<Pg
         .run(&pool)
         .await
         .map_err(|e| anyhow::anyhow!("cannot migrate PostgreSQL at {shown}: {e}"))?;
+    let fast_path = std::sync::Arc::new(FastPathCounts::default());
+    let batches = PgBatches::start(pool.clone(), fast_path.clone());
     Ok(SqlStore {
         writer: pool.clone(),
         reader: pool,
@@ -320,6 +595,7 @@ pub(crate) async fn open(url: &str, options: &StoreOptions) -> anyhow::Result<Pg
         call_timeout: options.call_timeout,
         last_answer_ms: Default::default(),
         epoch: std::time::Instant::now(),
-        fast_path: Default::default(),
+        fast_path,
+        batches: Some(std::sync::Arc::new(batches)),
     })
 }

@@ -144,6 +144,23 @@ pub(crate) trait Dialect: Database {
     }
 }
 
+/// Writes sent to the database in batches (PostgreSQL: `taquilla_hold_batch`, migration 0007):
+/// the writes of one step that arrive while earlier ones are in flight go together, one
+/// transaction and a fixed number of statements for all of them. Each answers as the step's
+/// one-round-trip form ([`Dialect::fast_hold`]) would for this one write: done, or declined
+/// (then the general transaction decides), never an error (a batch that fails declines every
+/// write in it, and each write's general transaction meets the error on its own).
+pub(crate) trait Batches: Send + Sync + std::fmt::Debug {
+    /// A best-available hold (any other is declined).
+    fn hold(
+        &self,
+        hold: &NewHold,
+        fan_lock: i64,
+        candidates: i64,
+        deadline: std::time::Instant,
+    ) -> BoxFuture<'static, Fast<Vec<SeatInfoRow>>>;
+}
+
 /// What a one-round-trip write did.
 #[derive(Debug)]
 pub(crate) enum Fast<T> {
@@ -217,6 +234,8 @@ impl FastStep {
 pub struct FastPathCounts {
     done: [std::sync::atomic::AtomicU64; 5],
     declined: [std::sync::atomic::AtomicU64; 5],
+    batches: [std::sync::atomic::AtomicU64; 5],
+    batched: [std::sync::atomic::AtomicU64; 5],
 }
 
 impl FastPathCounts {
@@ -234,6 +253,22 @@ impl FastPathCounts {
             }
             Fast::Unsupported => None,
         }
+    }
+
+    /// Counts one batch of `writes` writes of `step` sent to the database.
+    pub(crate) fn count_batch(&self, step: FastStep, writes: usize) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.batches[step as usize].fetch_add(1, Relaxed);
+        self.batched[step as usize].fetch_add(writes as u64, Relaxed);
+    }
+
+    /// Batches of `step` sent to the database so far, and the writes they carried.
+    pub fn batches(&self, step: FastStep) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (
+            self.batches[step as usize].load(Relaxed),
+            self.batched[step as usize].load(Relaxed),
+        )
     }
 
     /// Done and declined so far for `step`.
@@ -260,6 +295,8 @@ pub(crate) struct SqlStore<DB: Database> {
     pub(crate) last_answer_ms: std::sync::Arc<std::sync::atomic::AtomicU64>,
     pub(crate) epoch: std::time::Instant,
     pub(crate) fast_path: std::sync::Arc<FastPathCounts>,
+    /// Where best-available holds go first, on a database that batches them.
+    pub(crate) batches: Option<std::sync::Arc<dyn Batches>>,
 }
 
 impl<DB: Database> SqlStore<DB> {
@@ -905,7 +942,12 @@ where
             Selection::Seats(_) => 0,
         };
         let deadline = fast_deadline(self.call_timeout);
-        let fast = DB::fast_hold(&self.writer, deadline, hold, fan_lock, candidates).await?;
+        let fast = match (&self.batches, &hold.selection) {
+            (Some(batches), Selection::Best { .. }) => {
+                batches.hold(hold, fan_lock, candidates, deadline).await
+            }
+            _ => DB::fast_hold(&self.writer, deadline, hold, fan_lock, candidates).await?,
+        };
         if let Some(rows) = self.fast_path.count(FastStep::Hold, fast) {
             let held = rows.into_iter().map(seat_info).collect::<Result<_, _>>()?;
             return Ok(HoldOutcome::Held(held_record(hold, held)));

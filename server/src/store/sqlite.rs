@@ -116,5 +116,6 @@ pub(crate) async fn open(path: &Path, options: &StoreOptions) -> anyhow::Result<
         last_answer_ms: Default::default(),
         epoch: std::time::Instant::now(),
         fast_path: Default::default(),
+        batches: None,
     })
 }
