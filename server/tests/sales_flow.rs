@@ -853,6 +853,87 @@ async fn concurrent_holds_go_in_batches_safely() {
     server.stop().await;
 }
 
+/// Two PostgreSQL nodes batch the holds that reach each of them, and their batches race for the
+/// same section: 60 buyers split over the nodes ask for 1 to 3 seats of a 40-seat hall at once,
+/// then single seats are taken until none is left. Every seat is held exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_batches_race_for_one_section() {
+    let a = TestServer::start(Backend::Postgres).await;
+    let url = a.database.as_ref().expect("database").url.clone();
+    let b = TestServer::start_with(
+        Backend::Sqlite,
+        std::sync::Arc::new(taquilla_server::domain::clock::SystemClock),
+        move |c| {
+            c.database_url = Some(url);
+        },
+    )
+    .await;
+    create_event(&a, "ev", HALL, 4).await;
+    let mut tasks = Vec::new();
+    for i in 0..60u32 {
+        let node = if i % 2 == 0 { &a } else { &b };
+        let mut client = node.fan("ev", &format!("fan-{i}"));
+        tasks.push(tokio::spawn(async move {
+            client.hold_seats(best("ev", "s", 1 + i % 3)).await
+        }));
+    }
+    let mut seats = Vec::new();
+    for task in tasks {
+        match task.await.expect("task") {
+            Ok(response) => seats.extend(
+                response
+                    .into_inner()
+                    .hold
+                    .expect("hold")
+                    .seats
+                    .iter()
+                    .map(|s| s.seat_id),
+            ),
+            Err(status) => assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}"),
+        }
+    }
+    for n in 0.. {
+        let node = if n % 2 == 0 { &a } else { &b };
+        match node
+            .fan("ev", &format!("last-{n}"))
+            .hold_seats(best("ev", "s", 1))
+            .await
+        {
+            Ok(response) => seats.extend(
+                response
+                    .into_inner()
+                    .hold
+                    .expect("hold")
+                    .seats
+                    .iter()
+                    .map(|s| s.seat_id),
+            ),
+            Err(status) => {
+                assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+                break;
+            }
+        }
+    }
+    let unique: HashSet<u32> = seats.iter().copied().collect();
+    assert_eq!(
+        unique.len(),
+        seats.len(),
+        "a seat was held twice: {seats:?}"
+    );
+    assert_eq!(unique.len(), 40, "every seat was held exactly once");
+    let batched = |node: &TestServer| {
+        node.state
+            .store
+            .fast_path()
+            .batches(taquilla_server::store::FastStep::Hold)
+    };
+    let (x, y) = (batched(&a), batched(&b));
+    assert!(x.0 > 0 && y.0 > 0, "both nodes sent batches: {x:?} {y:?}");
+    a.assert_audit_clean("ev").await;
+    b.stop().await;
+    a.stop().await;
+}
+
 on_both_backends!(
     operators_page_through_orders,
     seat_map_changes_are_streamed,
