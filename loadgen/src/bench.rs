@@ -86,12 +86,12 @@ impl Errors {
     fn print(&self) {
         if let Ok(map) = self.1.lock() {
             for (step, n) in map.iter() {
-                println!("  {step} was shed {n} times and made again after the server's hint");
+                outln!("  {step} was shed {n} times and made again after the server's hint");
             }
         }
         if let Ok(map) = self.0.lock() {
             for ((step, code), (n, message)) in map.iter() {
-                println!(
+                outln!(
                     "  {step} failed {n} times with {:?}, e.g. {message:?}",
                     tonic::Code::from(*code)
                 );
@@ -339,7 +339,7 @@ pub async fn run(channels: Vec<Channel>, token: String, args: BenchArgs) -> anyh
     let elapsed = started.elapsed().as_secs_f64();
     let sold = sold.load(Ordering::Relaxed);
     let stats = stats.lock().await;
-    println!(
+    outln!(
         "sold {sold} tickets in {} orders in {elapsed:.1} s: {:.0} tickets/s, {:.0} orders/s ({} errors, {} buyers)",
         orders.load(Ordering::Relaxed),
         sold as f64 / elapsed,
@@ -348,9 +348,14 @@ pub async fn run(channels: Vec<Channel>, token: String, args: BenchArgs) -> anyh
         args.concurrency
     );
     errors.print();
-    println!(
+    outln!(
         "{:<10} {:>8} {:>8} {:>8} {:>8} {:>8}",
-        "call (ms)", "p50", "p90", "p99", "p99.9", "max"
+        "call (ms)",
+        "p50",
+        "p90",
+        "p99",
+        "p99.9",
+        "max"
     );
     for (name, h) in [
         ("hold", &stats.hold),
@@ -359,7 +364,7 @@ pub async fn run(channels: Vec<Channel>, token: String, args: BenchArgs) -> anyh
         ("order", &stats.order),
     ] {
         let ms = |q: f64| h.value_at_quantile(q) as f64 / 1_000.0;
-        println!(
+        outln!(
             "{name:<10} {:>8.1} {:>8.1} {:>8.1} {:>8.1} {:>8.1}",
             ms(0.5),
             ms(0.9),
@@ -368,6 +373,6 @@ pub async fn run(channels: Vec<Channel>, token: String, args: BenchArgs) -> anyh
             h.max() as f64 / 1_000.0
         );
     }
-    println!("TICKETS_PER_SECOND={:.0}", sold as f64 / elapsed);
+    outln!("TICKETS_PER_SECOND={:.0}", sold as f64 / elapsed);
     Ok(())
 }

@@ -2,6 +2,15 @@
 //! Without a subcommand it runs the sale with a crowd of goose users ([`sale`]); `bench-sales`
 //! and `bench-queue` measure the sales path and the waiting room alone.
 
+/// Prints a line on stdout like `println!`, but a closed stdout (the output piped into
+/// `head`, say) loses the line instead of panicking in the middle of a run.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 mod bench;
 mod queue_bench;
 mod sale;

@@ -277,7 +277,7 @@ pub async fn run(channels: Vec<Channel>, token: String, args: QueueArgs) -> anyh
 
     let joins = joins.lock().await;
     let latency = latency.lock().await;
-    println!(
+    outln!(
         "joins: {} in {join_secs:.1} s = {:.0}/s (p50 {:.1} ms, p99 {:.1} ms)",
         args.watchers,
         args.watchers as f64 / join_secs,
@@ -289,7 +289,7 @@ pub async fn run(channels: Vec<Channel>, token: String, args: QueueArgs) -> anyh
         .zip(join_cpu)
         .filter_map(|(name, cpu)| cpu.map(|us| format!("{name} {us:.0} µs")))
         .collect();
-    println!(
+    outln!(
         "CPU per join (/proc, 10 ms ticks): {}{}",
         spent.join(", "),
         join_cpu[0].map_or(String::new(), |us| format!(
@@ -297,25 +297,25 @@ pub async fn run(channels: Vec<Channel>, token: String, args: QueueArgs) -> anyh
             1e6 / us.max(f64::MIN_POSITIVE)
         ))
     );
-    println!(
+    outln!(
         "watchers: {watching} streams open over {} connections",
         channels.len()
     );
     if let (Some(before), Some(after)) = (rss_before, rss_after) {
-        println!(
+        outln!(
             "server memory: {before} KiB before the streams, {after} KiB with them: {:.2} KiB per idle watcher",
             (after.saturating_sub(before)) as f64 / watching.max(1) as f64
         );
     }
     if let Some(cpu) = quiet_cpu {
-        println!(
+        outln!(
             "idle watchers: server CPU {:.0} ms per second over {} s, {quiet_updates} updates sent: {:.1} µs per update",
             cpu.as_secs_f64() * 1_000.0 / QUIET.as_secs_f64(),
             QUIET.as_secs(),
             cpu.as_secs_f64() * 1e6 / quiet_updates.max(1) as f64
         );
     }
-    println!(
+    outln!(
         "admission -> stream delivered: {admitted} admissions in {} s at {}/min: p50 {} ms, p99 {} ms, max {} ms",
         args.seconds,
         args.rate,

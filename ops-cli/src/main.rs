@@ -3,6 +3,15 @@
 //! `--output json` (stable field names) for scripts; every failure is one line on stderr and a
 //! non-zero exit code.
 
+/// Prints a line on stdout like `println!`, but a closed stdout (the output piped into
+/// `head`, say) loses the line instead of panicking in the middle of a run.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 mod output;
 mod time;
 

@@ -66,7 +66,7 @@ fn table(headers: &[&str], rows: &[Vec<String>], right: &[usize]) {
                 }
             })
             .collect();
-        println!("{}", parts.join("  ").trim_end());
+        outln!("{}", parts.join("  ").trim_end());
     };
     line(headers.iter().map(|h| h.to_string()).collect());
     for row in rows {
@@ -84,7 +84,7 @@ impl Output {
     }
 
     fn print_json(&self, value: Value) {
-        println!("{value}");
+        outln!("{value}");
     }
 
     fn event_json(e: &pb::Event) -> Value {
@@ -151,7 +151,7 @@ impl Output {
                 "events": response.events.iter().map(Self::event_json).collect::<Vec<_>>(),
             }));
         }
-        println!(
+        outln!(
             "seeded {demo}: {} events, {} seats created in {} ms",
             response.events.len(),
             thousands(response.seats_created),
@@ -169,7 +169,7 @@ impl Output {
                 "opens_at_unix_ms": s.opens_at_unix_ms,
             }));
         }
-        println!(
+        outln!(
             "{}: sale {state}, phase {phase}, opens {}",
             s.event_id,
             time(s.opens_at_unix_ms)
@@ -183,7 +183,7 @@ impl Output {
                 "max_active": a.max_active, "pow_difficulty_bits": a.pow_difficulty_bits,
             }));
         }
-        println!(
+        outln!(
             "{}: admitting {} fans/min (burst {}), at most {} buying at once, proof of work {} bits",
             a.event_id,
             thousands(a.rate_per_minute.into()),
@@ -304,7 +304,7 @@ impl Output {
                 },
             ],
         ];
-        println!("{} at {}", s.event_id, time(s.at_unix_ms));
+        outln!("{} at {}", s.event_id, time(s.at_unix_ms));
         table(&["", ""], &rows, &[]);
     }
 
@@ -315,14 +315,14 @@ impl Output {
                 "severity": name(pb::AlertSeverity::try_from(a.severity)), "sent_at_unix_ms": a.sent_at_unix_ms,
             }));
         }
-        println!("alert {} sent: {}", a.id, a.message);
+        outln!("alert {} sent: {}", a.id, a.message);
     }
 
     pub fn banned(&self, removed: u64) {
         if self.json {
             return self.print_json(json!({ "removed_entries": removed }));
         }
-        println!("banned; {} queue entries removed", thousands(removed));
+        outln!("banned; {} queue entries removed", thousands(removed));
     }
 
     pub fn orders(&self, orders: &[pb::Order]) {
@@ -375,7 +375,7 @@ impl Output {
                 })).collect::<Vec<_>>(),
             }));
         }
-        println!(
+        outln!(
             "audit of {}: {} ({} seats: {} sold, {} held, {} available)",
             r.event_id,
             if r.ok {

@@ -441,7 +441,7 @@ pub async fn run(
         );
         match &token {
             Some(token) => audit(first.clone(), token, &event.id, &recorder).await?,
-            None => println!(
+            None => outln!(
                 "{}: no --token, so the server's audit was not run",
                 event.id
             ),
@@ -462,7 +462,7 @@ pub async fn run(
         targets.join(", "),
         took.as_secs_f64()
     );
-    println!("{report}");
+    outln!("{report}");
     if let Some(dir) = &args.out {
         let (errors, outcomes) = recorder.counts();
         let summary = shard::Summary {
@@ -675,13 +675,13 @@ pub fn merge(dirs: &[PathBuf]) -> anyhow::Result<bool> {
     let complete = summaries.iter().all(|s| s.shard_count == count)
         && indices == (1..=count).collect::<Vec<_>>();
     if !complete {
-        println!(
+        outln!(
             "shards {indices:?} of {count}: not all present, so the ledger is not compared exactly"
         );
     }
     let users: usize = summaries.iter().map(|s| s.users).sum();
     let report = verdict(&recorder, &server, complete, took);
-    println!(
+    outln!(
         "\nTaquilla sale: {users} fans in {} shards, longest {:.1} s\n\n{report}",
         summaries.len(),
         took.as_secs_f64()
