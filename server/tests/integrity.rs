@@ -180,15 +180,7 @@ async fn best_available_drains_sections_to_zero(backend: Backend) {
             let mut client = server.fan("ev", &format!("sweeper-{section}-{n}"));
             n += 1;
             match client.hold_seats(best("ev", section, 1)).await {
-                Ok(response) => all.extend(
-                    response
-                        .into_inner()
-                        .hold
-                        .expect("hold")
-                        .seats
-                        .iter()
-                        .map(|s| s.seat_id),
-                ),
+                Ok(response) => all.extend(held_ids(response)),
                 Err(status) => {
                     assert_eq!(status.code(), Code::FailedPrecondition);
                     break;

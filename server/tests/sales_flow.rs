@@ -880,15 +880,7 @@ async fn two_nodes_batches_race_for_one_section() {
     let mut seats = Vec::new();
     for task in tasks {
         match task.await.expect("task") {
-            Ok(response) => seats.extend(
-                response
-                    .into_inner()
-                    .hold
-                    .expect("hold")
-                    .seats
-                    .iter()
-                    .map(|s| s.seat_id),
-            ),
+            Ok(response) => seats.extend(held_ids(response)),
             Err(status) => assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}"),
         }
     }
@@ -899,15 +891,7 @@ async fn two_nodes_batches_race_for_one_section() {
             .hold_seats(best("ev", "s", 1))
             .await
         {
-            Ok(response) => seats.extend(
-                response
-                    .into_inner()
-                    .hold
-                    .expect("hold")
-                    .seats
-                    .iter()
-                    .map(|s| s.seat_id),
-            ),
+            Ok(response) => seats.extend(held_ids(response)),
             Err(status) => {
                 assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
                 break;

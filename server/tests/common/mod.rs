@@ -432,6 +432,18 @@ row_count = 4
 seats_per_row = 10
 "#;
 
+/// The seat ids of a hold's answer; panics if it carries no hold.
+pub fn held_ids(response: tonic::Response<pb::HoldSeatsResponse>) -> Vec<u32> {
+    response
+        .into_inner()
+        .hold
+        .expect("hold")
+        .seats
+        .iter()
+        .map(|s| s.seat_id)
+        .collect()
+}
+
 /// Holds seats; panics on failure.
 pub async fn held(client: &mut SalesClientWithPass, request: pb::HoldSeatsRequest) -> pb::Hold {
     client
