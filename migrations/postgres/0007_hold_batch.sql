@@ -2,9 +2,9 @@
 -- set-based statements for many holds at once. The server gathers the holds that arrive while
 -- earlier batches are in flight (server/src/store/postgres.rs).
 --
--- One hold by `taquilla_hold` runs about eight statements, each with its
--- executor start-up, index descents and WAL, for four seats; a node under load has several such
--- holds in flight at once. This function takes a batch of them (parallel arrays, one element per hold) and
+-- One hold by `taquilla_hold` runs about eight statements, each with its executor start-up,
+-- index descents and WAL, for four seats; a node under load has several such holds in flight
+-- at once. This function takes a batch of them (parallel arrays, one element per hold) and
 -- does the work of all with a fixed number of statements: the fans' locks, the fans' counts,
 -- one candidate read for every (event, section) the batch asks for, one UPDATE of every chosen
 -- seat, one INSERT of every hold. Each hold is still all-or-nothing, and still exactly what
