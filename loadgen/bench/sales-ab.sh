@@ -25,6 +25,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
+busy_and_steal() { # the machine's busy and stolen CPU time so far, in clock ticks (1/100 s)
+  awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $9 }' /proc/stat
+}
+
 run() { # $1: build directory, $2: label
   local db=taquilla_ab_$suffix
   psql "$PG_URL/postgres" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db" 2>/dev/null
@@ -36,8 +40,17 @@ run() { # $1: build directory, $2: label
     sleep 0.1
   done
   printf '%-7s ' "$2"
-  "$1/taquilla-loadgen" bench-sales --target http://127.0.0.1:50072 --token bench \
-    --concurrency "$CONCURRENCY" --seconds "$SECONDS_RUN" | grep '^sold'
+  local before after line orders
+  before=$(busy_and_steal)
+  line=$("$1/taquilla-loadgen" bench-sales --target http://127.0.0.1:50072 --token bench \
+    --concurrency "$CONCURRENCY" --seconds "$SECONDS_RUN" | grep '^sold')
+  after=$(busy_and_steal)
+  orders=$(grep -oP 'in \K[0-9]+(?= orders)' <<<"$line")
+  # The machine's CPU time per order (both cores, every process: PostgreSQL, server, load
+  # generator): steadier than throughput when the machine's speed wanders during a run.
+  echo "$line; $(awk -v b="$before" -v a="$after" -v o="$orders" 'BEGIN {
+    split(b, x, " "); split(a, y, " ");
+    printf "CPU %.3f ms/order, steal %.1f %%", (y[1] - x[1]) * 10 / o, (y[2] - x[2]) / ((y[1] - x[1]) + (y[2] - x[2]) + 1e-9) * 100 }')"
   kill "$server_pid"
   wait "$server_pid" 2>/dev/null || true
   server_pid=""

@@ -11,7 +11,9 @@
 //!    by that key; a provider that is down processed nothing, so the attempt is forgotten.
 //! 3. `claim_for_capture` checks that the order's hard lock is still live and extends it over
 //!    the capture, so the seats cannot lapse while money moves. If the lock already lapsed, the
-//!    authorization is voided: never a charge without a seat.
+//!    authorization is voided: never a charge without a seat. When the lock the attempt read at
+//!    its start already outlasts the capture window, the claim is skipped: it could only
+//!    confirm what that lock guarantees (see [`lock_outlasts`]).
 //! 4. The provider captures.
 //! 5. `complete_sale` sells the seats, marks the order PAID and the payment CAPTURED and issues
 //!    the tickets in one transaction. Should the seats somehow no longer be the order's, the
@@ -530,10 +532,11 @@ async fn after_authorization(
         }
         IntentStatus::RequiresCapture => {
             let until = now + CAPTURE_WINDOW.as_millis() as i64;
-            if !state
-                .store
-                .claim_for_capture(&payment.id, &intent.id, now, until)
-                .await?
+            if !lock_outlasts(order, until)
+                && !state
+                    .store
+                    .claim_for_capture(&payment.id, &intent.id, now, until)
+                    .await?
             {
                 // A concurrent retry of the same attempt may have completed it meanwhile.
                 let current = reload(state, &payment.id).await?;
@@ -581,6 +584,18 @@ async fn after_authorization(
         IntentStatus::Succeeded => return complete(state, &payment, order, &intent).await,
     }
     Ok((reload(state, &payment.id).await?, None))
+}
+
+/// Whether the order, as this attempt read it when it began, keeps its seats until `until` (the
+/// end of the capture window) without a claim. A hard lock only ever grows while the order is
+/// pending (a claim extends it; nothing shortens it), no other attempt can be in flight, and
+/// nobody may take a seat before its lock's time: so if the lock the attempt saw lasts past
+/// the window, the seats are the order's throughout the capture, which is all the claim would
+/// establish (its extension would change nothing). The claim's round trip is then skipped and
+/// the attempt stays PENDING until the sale records it CAPTURED; a resumed attempt, which did
+/// not read the order, always claims.
+fn lock_outlasts(order: Option<&OrderRecord>, until: i64) -> bool {
+    order.is_some_and(|o| o.state == OrderState::PendingPayment && o.expires_at_ms >= until)
 }
 
 /// The order's lock lapsed before the money moved: release the authorization.

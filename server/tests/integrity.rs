@@ -349,6 +349,22 @@ async fn order_for(server: &TestServer, event_id: &str, fan: &str, seat_ids: &[u
     checkout_hold(&mut client, hold.hold_id, format!("co-{fan}-0001")).await
 }
 
+/// `fan` pays `order_id` of event "ev" with a good card, in a task of its own.
+fn pay_in_background(
+    server: &TestServer,
+    fan: &str,
+    order_id: &str,
+    key: &str,
+) -> tokio::task::JoinHandle<Result<tonic::Response<pb::PayResponse>, tonic::Status>> {
+    let mut payer = server.fan("ev", fan);
+    let request = pb::PayRequest {
+        order_id: order_id.to_string(),
+        idempotency_key: key.to_string(),
+        card: Some(good_card()),
+    };
+    tokio::spawn(async move { payer.pay(request).await })
+}
+
 async fn concurrent_pays_charge_once(backend: Backend) {
     let server = TestServer::start(backend).await;
     create_event(&server, "ev", DRAIN, 4).await;
@@ -458,17 +474,7 @@ async fn payment_landing_after_the_lock_lapsed_is_voided(backend: Backend) {
     .await;
     create_event(&server, "ev", DRAIN, 4).await;
     let order = order_for(&server, "ev", "slow", &[5, 6]).await;
-    let mut payer = server.fan("ev", "slow");
-    let order_id = order.order_id.clone();
-    let pay = tokio::spawn(async move {
-        payer
-            .pay(pb::PayRequest {
-                order_id,
-                idempotency_key: "slow-payment-1".into(),
-                card: Some(good_card()),
-            })
-            .await
-    });
+    let pay = pay_in_background(&server, "slow", &order.order_id, "slow-payment-1");
     // While the provider thinks, the order's time runs out and someone else takes a seat.
     tokio::time::sleep(std::time::Duration::from_millis(150)).await;
     clock.advance_ms(order.expires_at_unix_ms - clock.now_ms() + 1);
@@ -503,6 +509,83 @@ async fn payment_landing_after_the_lock_lapsed_is_voided(backend: Backend) {
     assert_ne!(after.state, pb::OrderState::Paid as i32);
     assert_eq!(after.payments[0].state, pb::PaymentState::Voided as i32);
     assert!(after.tickets.is_empty());
+    server.assert_audit_clean("ev").await;
+    server.stop().await;
+}
+
+/// A payment that starts with less time left on its order's lock than the capture takes claims
+/// the seats first: the lock is extended over the capture, so a rival cannot take a seat and the
+/// sweeper cannot free one between the claim and the sale, even once the order's original time
+/// has passed. (With more time left the claim is skipped: the lock already covers the capture.)
+async fn a_payment_near_its_locks_end_claims_the_seats_over_the_capture(backend: Backend) {
+    let clock = ManualClock::new(1_800_000_000_000);
+    let server = TestServer::start_with(backend, Arc::new(clock.clone()), |c| {
+        // Each provider call takes a while: long enough for the test to act between the claim
+        // and the capture's answer, even on a loaded machine.
+        c.payment_latency = Duration::from_millis(1_500);
+        c.payment_latency_tail = Duration::from_millis(1);
+    })
+    .await;
+    create_event(&server, "ev", DRAIN, 4).await;
+    let order = order_for(&server, "ev", "late", &[5, 6]).await;
+    // 20 s left to pay: less than the capture window.
+    clock.advance_ms(order.expires_at_unix_ms - clock.now_ms() - 20_000);
+    let pay = pay_in_background(&server, "late", &order.order_id, "late-payment-1");
+    // Wait for the claim: the attempt turns AUTHORIZED once the seats are claimed.
+    let mut watcher = server.fan("ev", "late");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let seen = watcher
+            .get_order(pb::GetOrderRequest {
+                order_id: order.order_id.clone(),
+            })
+            .await
+            .expect("order")
+            .into_inner();
+        let state = seen.payments.first().map(|p| p.state);
+        if state == Some(pb::PaymentState::Authorized as i32) {
+            assert!(
+                seen.expires_at_unix_ms > order.expires_at_unix_ms,
+                "the claim extended the time to pay: {} then {}",
+                order.expires_at_unix_ms,
+                seen.expires_at_unix_ms
+            );
+            break;
+        }
+        // No attempt yet, or one recorded and waiting for the provider; never past the claim.
+        assert!(
+            state.is_none() || state == Some(pb::PaymentState::Pending as i32),
+            "the attempt was claimed before the capture: {seen:?}"
+        );
+        assert!(std::time::Instant::now() < deadline, "never claimed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // While the provider captures, the order's original time passes: the seats stay its own.
+    clock.advance_ms(30_000);
+    assert!(clock.now_ms() > order.expires_at_unix_ms);
+    taquilla_server::purchase::sweep_once(&server.state)
+        .await
+        .expect("sweep");
+    let status = server
+        .fan("ev", "rival")
+        .hold_seats(seats_in("ev", &[5]))
+        .await
+        .expect_err("the seat is still the order's");
+    assert_eq!(status.code(), Code::Aborted, "{status:?}");
+    let paid = pay.await.expect("task").expect("paid").into_inner();
+    let order = paid.order.expect("order");
+    assert_eq!(order.state, pb::OrderState::Paid as i32);
+    assert_eq!(order.tickets.len(), 2);
+    assert_eq!(server.provider().charges(), 1);
+    if backend == Backend::Postgres {
+        // The claim took its one-round-trip path.
+        let claims = server
+            .state
+            .store
+            .fast_path()
+            .get(taquilla_server::store::FastStep::Claim);
+        assert_eq!(claims, (1, 0));
+    }
     server.assert_audit_clean("ev").await;
     server.stop().await;
 }
@@ -565,6 +648,9 @@ async fn a_capture_whose_claim_was_lost_in_a_crash_still_sells(backend: Backend)
         Arc::new(taquilla_server::domain::clock::SystemClock),
         |c| {
             c.payment_timeout_rate = 1.0;
+            // Less time to pay than the capture window, so the attempt claims its seats (with
+            // more, the lock already outlasts the capture and no claim is made).
+            c.payment_ttl = Duration::from_secs(40);
         },
     )
     .await;
@@ -1057,6 +1143,7 @@ on_both_backends!(
     checkout_racing_hold_expiry,
     concurrent_pays_charge_once,
     payment_landing_after_the_lock_lapsed_is_voided,
+    a_payment_near_its_locks_end_claims_the_seats_over_the_capture,
     a_lost_provider_answer_is_reconciled_not_dropped,
     a_capture_whose_claim_was_lost_in_a_crash_still_sells,
     a_payment_whose_caller_gave_up_still_completes,
