@@ -119,6 +119,7 @@ pub async fn run(channels: Vec<Channel>, token: String, args: QueueArgs) -> anyh
             burst: 1,
             max_active: 1,
             pow_difficulty_bits: 0,
+            auto: false,
         },
         &token,
     )?)
@@ -237,8 +238,8 @@ pub async fn run(channels: Vec<Channel>, token: String, args: QueueArgs) -> anyh
     // Let the server settle before reading its memory.
     tokio::time::sleep(Duration::from_secs(5)).await;
     let rss_after = args.server_pid.and_then(rss_kib);
-    // What idle watchers cost the server: its CPU over a quiet window, and the updates
-    // (heartbeats, moves) it sent in it.
+    // What idle watchers cost the server: its CPU over a quiet window, and the updates it sent
+    // in it (none are due while the line does not move).
     const QUIET: Duration = Duration::from_secs(10);
     let cpu_before = args.server_pid.and_then(cpu_time);
     let updates_before = updates_seen.load(Ordering::Relaxed);
@@ -258,6 +259,7 @@ pub async fn run(channels: Vec<Channel>, token: String, args: QueueArgs) -> anyh
             burst: args.rate.div_ceil(60).max(1),
             max_active: 1_000_000,
             pow_difficulty_bits: 0,
+            auto: false,
         },
         &token,
     )?)
@@ -308,11 +310,12 @@ pub async fn run(channels: Vec<Channel>, token: String, args: QueueArgs) -> anyh
         );
     }
     if let Some(cpu) = quiet_cpu {
+        let watcher_seconds = watching.max(1) as f64 * QUIET.as_secs_f64();
         outln!(
-            "idle watchers: server CPU {:.0} ms per second over {} s, {quiet_updates} updates sent: {:.1} µs per update",
+            "idle watchers: server CPU {:.0} ms per second over {} s, {quiet_updates} updates sent; {:.3} µs per watcher-second",
             cpu.as_secs_f64() * 1_000.0 / QUIET.as_secs_f64(),
             QUIET.as_secs(),
-            cpu.as_secs_f64() * 1e6 / quiet_updates.max(1) as f64
+            cpu.as_secs_f64() * 1e6 / watcher_seconds
         );
     }
     outln!(

@@ -146,6 +146,8 @@ fn text(out: &Output) -> String {
 
 async fn the_small_sale_sells_out_cleanly(distributed: bool) {
     let server = start(distributed).await;
+    let results = tempfile::tempdir().expect("temp dir");
+    let out_dir = results.path().to_string_lossy().into_owned();
     let out = server
         .loadgen(&[
             "--scenario",
@@ -156,6 +158,8 @@ async fn the_small_sale_sells_out_cleanly(distributed: bool) {
             "1000",
             "--duration",
             "120",
+            "--out",
+            &out_dir,
         ])
         .await;
     let report = text(&out);
@@ -182,6 +186,37 @@ async fn the_small_sale_sells_out_cleanly(distributed: bool) {
     ] {
         assert!(report.contains(stage), "stage {stage} missing: {report}");
     }
+    // The timeline chart: a picture of the run with every series, drawn from what happened.
+    let chart = std::fs::read_to_string(results.path().join("timeline.svg")).expect("timeline.svg");
+    assert!(chart.starts_with("<svg"), "{chart}");
+    for series in [
+        "tickets/s",
+        "fans waiting",
+        "admitted per minute",
+        "shed calls/s",
+        "joins told to come back/s",
+        "p99 join",
+        "p99 hold",
+        "p99 checkout",
+        "p99 pay",
+    ] {
+        assert!(
+            chart.contains(&format!("data-series=\"{series}\"")),
+            "series {series} missing"
+        );
+    }
+    let csv = std::fs::read_to_string(results.path().join("timeline.csv")).expect("timeline.csv");
+    let tickets: f64 = csv
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split(',').nth(1)?.parse::<f64>().ok())
+        .sum::<f64>()
+        * 5.0;
+    assert_eq!(
+        tickets.round() as u64,
+        told,
+        "the chart's tickets are the run's: {csv}"
+    );
     server.stop().await;
 }
 
@@ -242,6 +277,7 @@ async fn create_open_event(channel: tonic::transport::Channel, event_id: &str, c
             burst: 500,
             max_active: 500,
             pow_difficulty_bits: 0,
+            auto: false,
         }))
         .await
         .expect("admission");

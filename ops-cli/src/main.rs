@@ -96,6 +96,9 @@ enum Command {
     /// Events: create one from a layout file.
     #[command(subcommand)]
     Event(EventCommand),
+    /// Whether the server is serving (the standard gRPC health check); exits 1 when it is
+    /// not (draining, say). Example: taquilla-ops health
+    Health,
     /// List events with capacity, sold, held, available and sale state. Example: taquilla-ops events
     Events,
     /// Open, pause, resume or close a sale.
@@ -207,15 +210,20 @@ enum SaleCommand {
 
 #[derive(Debug, Subcommand)]
 enum AdmissionCommand {
-    /// Set the admission valve. Example: taquilla-ops admission set EVENT --rate 3000 --max-active 2000
+    /// Set the admission valve. Examples: taquilla-ops admission set EVENT --rate 3000 --max-active 2000;
+    /// taquilla-ops admission set EVENT --auto [--max-active 5000]
     Set {
         event: String,
-        /// Fans admitted per minute ("3000" or "3000/min").
-        #[arg(long, value_parser = parse_rate, allow_hyphen_values = true)]
-        rate: u32,
-        /// Most fans buying at once.
-        #[arg(long, value_parser = parse_positive, allow_hyphen_values = true)]
-        max_active: u32,
+        /// Fans admitted per minute ("3000" or "3000/min"); with --auto, a cap (default none).
+        #[arg(long, value_parser = parse_rate, allow_hyphen_values = true, required_unless_present = "auto")]
+        rate: Option<u32>,
+        /// Most fans buying at once; with --auto, a cap (default none).
+        #[arg(long, value_parser = parse_positive, allow_hyphen_values = true, required_unless_present = "auto")]
+        max_active: Option<u32>,
+        /// Let the server find how many may buy at once from how the sales path is doing
+        /// (calls shed, calls running at once), every second, under --rate and --max-active.
+        #[arg(long)]
+        auto: bool,
         /// Most admitted at once after a lull (default: a second's worth).
         #[arg(long, default_value_t = 0)]
         burst: u32,
@@ -348,7 +356,7 @@ fn operator(channel: Channel, token: &str) -> anyhow::Result<OperatorClient> {
 async fn run(cli: Cli) -> anyhow::Result<bool> {
     let out = Output::new(cli.output == Format::Json);
     // Check what can be checked before connecting.
-    let token_needed = !matches!(cli.command, Command::Events);
+    let token_needed = !matches!(cli.command, Command::Events | Command::Health);
     let token = if token_needed {
         Some(token(&cli)?)
     } else {
@@ -401,6 +409,19 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
             if let Some(event) = response.event {
                 out.events(&[event]);
             }
+        }
+        Command::Health => {
+            use tonic_health::pb::health_check_response::ServingStatus;
+            let status = tonic_health::pb::health_client::HealthClient::new(channel.clone())
+                .check(tonic_health::pb::HealthCheckRequest {
+                    service: String::new(),
+                })
+                .await
+                .map_err(explain)?
+                .into_inner()
+                .status();
+            out.health(status.as_str_name());
+            return Ok(status == ServingStatus::Serving);
         }
         Command::Events => {
             let events = pb::sales_client::SalesClient::new(channel.clone())
@@ -471,14 +492,16 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
             max_active,
             burst,
             pow,
+            auto,
         }) => {
             let settings = op()?
                 .set_admission(pb::SetAdmissionRequest {
                     event_id: event,
-                    rate_per_minute: rate,
+                    rate_per_minute: rate.unwrap_or_default(),
                     burst,
-                    max_active,
+                    max_active: max_active.unwrap_or_default(),
                     pow_difficulty_bits: pow,
+                    auto,
                 })
                 .await
                 .map_err(explain)?

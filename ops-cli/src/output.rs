@@ -105,6 +105,13 @@ impl Output {
         })
     }
 
+    pub fn health(&self, status: &str) {
+        if self.json {
+            return self.print_json(json!({ "status": status }));
+        }
+        outln!("{status}");
+    }
+
     pub fn events(&self, events: &[pb::Event]) {
         if self.json {
             return self.print_json(Value::Array(events.iter().map(Self::event_json).collect()));
@@ -181,7 +188,21 @@ impl Output {
             return self.print_json(json!({
                 "event_id": a.event_id, "rate_per_minute": a.rate_per_minute, "burst": a.burst,
                 "max_active": a.max_active, "pow_difficulty_bits": a.pow_difficulty_bits,
+                "auto": a.auto, "auto_limit": a.auto_limit,
             }));
+        }
+        if a.auto {
+            outln!(
+                "{}: automatic valve, {} buying at once now; caps: {} fans/min (burst {}), {} \
+                 buying at once; proof of work {} bits",
+                a.event_id,
+                thousands(a.auto_limit.into()),
+                thousands(a.rate_per_minute.into()),
+                thousands(a.burst.into()),
+                thousands(a.max_active.into()),
+                a.pow_difficulty_bits
+            );
+            return;
         }
         outln!(
             "{}: admitting {} fans/min (burst {}), at most {} buying at once, proof of work {} bits",
@@ -217,6 +238,7 @@ impl Output {
                 "active": s.active, "admitted_total": s.admitted_total,
                 "admitted_per_minute": s.admitted_per_minute,
                 "target_per_minute": admission.rate_per_minute, "max_active": admission.max_active,
+                "auto": admission.auto, "auto_limit": admission.auto_limit,
                 "eta_last_seconds": s.eta_last_seconds, "watchers": s.watchers,
                 "orders_paid": s.orders_paid, "revenue": money_json(s.revenue.as_ref()),
                 "shuffle_seed": s.shuffle_seed, "at_unix_ms": s.at_unix_ms,
@@ -258,12 +280,24 @@ impl Output {
             vec![
                 "admitted".into(),
                 format!(
-                    "{} in all; {:.0}/min observed vs {}/min target; {} buying now (max {})",
+                    "{} in all; {:.0}/min observed vs {}/min target; {} buying now (max {}{})",
                     thousands(s.admitted_total),
                     s.admitted_per_minute,
                     thousands(admission.rate_per_minute.into()),
                     thousands(s.active),
-                    thousands(admission.max_active.into())
+                    thousands(if admission.auto {
+                        admission.auto_limit.into()
+                    } else {
+                        admission.max_active.into()
+                    }),
+                    if admission.auto {
+                        format!(
+                            ", automatic valve under a cap of {}",
+                            thousands(admission.max_active.into())
+                        )
+                    } else {
+                        String::new()
+                    }
                 ),
             ],
             vec![

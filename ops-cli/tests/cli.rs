@@ -223,6 +223,31 @@ async fn run_a_sale_from_the_command_line(postgres: bool) {
         .await;
     assert_eq!(admission["rate_per_minute"], 600);
     assert_eq!(admission["burst"], 10);
+    // The automatic valve, capped, on another event: recorded, and shown where it starts.
+    let auto = server
+        .json(&[
+            "admission",
+            "set",
+            "lux-mad-2026-03-30",
+            "--auto",
+            "--max-active",
+            "300",
+        ])
+        .await;
+    assert_eq!(auto["auto"], true);
+    assert_eq!(auto["max_active"], 300);
+    assert_eq!(auto["rate_per_minute"], 1_000_000, "no rate cap given");
+    assert_eq!(auto["auto_limit"], 20);
+    let auto_stats = server.json(&["stats", "lux-mad-2026-03-30"]).await;
+    assert_eq!(auto_stats["auto"], true, "read back from the store");
+    assert_eq!(auto_stats["auto_limit"], 20);
+    let table = server
+        .ok(&["admission", "set", "lux-bcn-2026-04-13", "--auto"])
+        .await;
+    assert!(
+        table.contains("automatic valve, 20 buying at once now"),
+        "{table}"
+    );
     let stats = server.json(&["stats", "demo-1"]).await;
     assert_eq!(stats["sale_state"], "OPEN");
     assert_eq!(stats["capacity"], 400 + 60 + 300);

@@ -438,7 +438,11 @@ impl App {
         }
         let router = builder
             .tcp_nodelay(true)
+            // Liveness is per connection, not per stream: a PING every 30 s on each HTTP/2
+            // connection, unanswered within 20 s closes it (and its streams). Queue streams
+            // carry no heartbeat messages (waiting_room::watchers).
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
+            .http2_keepalive_timeout(Some(Duration::from_secs(20)))
             .layer(RpcMetricsLayer::new(state.metrics.clone()))
             .add_service(health_service)
             .add_service(reflection_v1)
@@ -463,6 +467,7 @@ impl App {
             stopped(stop_rx.clone()),
         ));
         let sweeper = tokio::spawn(crate::purchase::run_sweeper(state.clone(), stop_rx.clone()));
+        let valves = tokio::spawn(tune_valves(state.clone(), stop_rx.clone()));
         let pump = tokio::spawn(state.waiting_room.clone().run(stop_rx));
         if state.waiting_room.backend() == "redis" {
             // Follow every live sale's queue from the start, so this node's bans reach all of
@@ -530,8 +535,36 @@ impl App {
         if tokio::time::timeout(DRAIN_TIMEOUT, pump).await.is_err() {
             tracing::warn!("the admission pump did not stop in time");
         }
+        if tokio::time::timeout(DRAIN_TIMEOUT, valves).await.is_err() {
+            tracing::warn!("the automatic valves did not stop in time");
+        }
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// Once a second, hands the sales path's last second (calls shed, finished, time busy) to
+/// the waiting room's automatic valves, until `stop`.
+async fn tune_valves(state: Arc<AppState>, mut stop: watch::Receiver<bool>) {
+    let mut ticker = tokio::time::interval(Duration::from_secs(1));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last = state.sales_shed.totals();
+    let mut last_at = std::time::Instant::now();
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        let now = state.sales_shed.totals();
+        let feedback = crate::domain::valve::SalesFeedback {
+            shed: now.shed - last.shed,
+            done: now.done - last.done,
+            busy_ms: (now.busy_us - last.busy_us) as f64 / 1_000.0,
+            period_ms: last_at.elapsed().as_secs_f64() * 1_000.0,
+            bound: u32::try_from(state.sales_shed.limit()).unwrap_or(u32::MAX),
+        };
+        (last, last_at) = (now, std::time::Instant::now());
+        state.waiting_room.tune_valves(&feedback).await;
     }
 }
 

@@ -25,6 +25,10 @@ pub struct Shedder {
     limit: usize,
     permits: Arc<Semaphore>,
     shed: AtomicU64,
+    /// Calls let through that finished, and the time they took (µs), since start: the
+    /// automatic admission valve's feedback.
+    done: AtomicU64,
+    busy_us: AtomicU64,
     shed_metric: Counter,
     in_flight_metric: Gauge,
     /// Calls shed and calls finished in the current window, and the window's start.
@@ -47,13 +51,26 @@ struct Window {
 pub struct Admitted<'a> {
     _permit: OwnedSemaphorePermit,
     shedder: &'a Shedder,
+    since: std::time::Instant,
 }
 
 impl Drop for Admitted<'_> {
     fn drop(&mut self) {
         self.shedder.in_flight_metric.dec();
         self.shedder.count(|w| w.done += 1);
+        self.shedder.done.fetch_add(1, Ordering::Relaxed);
+        let took = self.since.elapsed().as_micros() as u64;
+        self.shedder.busy_us.fetch_add(took, Ordering::Relaxed);
     }
+}
+
+/// What a shedder has seen since start.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ShedTotals {
+    pub shed: u64,
+    pub done: u64,
+    /// Time the calls let through took, summed (µs).
+    pub busy_us: u64,
 }
 
 impl Shedder {
@@ -65,6 +82,8 @@ impl Shedder {
             limit,
             permits: Arc::new(Semaphore::new(limit)),
             shed: AtomicU64::new(0),
+            done: AtomicU64::new(0),
+            busy_us: AtomicU64::new(0),
             shed_metric: Counter::default(),
             in_flight_metric: Gauge::default(),
             window: std::sync::Mutex::new(Window::default()),
@@ -113,6 +132,7 @@ impl Shedder {
                 Ok(Admitted {
                     _permit: permit,
                     shedder: self,
+                    since: std::time::Instant::now(),
                 })
             }
             Err(_) => {
@@ -134,6 +154,15 @@ impl Shedder {
     /// Calls answered at once because the bound was reached, since start.
     pub fn shed_total(&self) -> u64 {
         self.shed.load(Ordering::Relaxed)
+    }
+
+    /// Calls shed, calls finished and their time, since start.
+    pub fn totals(&self) -> ShedTotals {
+        ShedTotals {
+            shed: self.shed.load(Ordering::Relaxed),
+            done: self.done.load(Ordering::Relaxed),
+            busy_us: self.busy_us.load(Ordering::Relaxed),
+        }
     }
 
     /// Calls in progress now.

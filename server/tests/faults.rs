@@ -717,6 +717,7 @@ async fn a_redis_crash_mid_sale_loses_no_place_and_the_sale_completes() {
             burst: 10,
             max_active: 10,
             pow_difficulty_bits: 0,
+            auto: false,
         })
         .await
         .expect("admission");

@@ -195,6 +195,7 @@ async fn three_nodes_admit_at_one_rate_and_survive_a_killed_node() {
         burst: 2,
         max_active: 10_000,
         pow_difficulty_bits: 0,
+        auto: false,
     })
     .await
     .expect("admission");

@@ -55,6 +55,7 @@ async fn redis_commands_grow_with_admissions_not_with_watchers() {
             burst: 1,
             max_active: 100_000,
             pow_difficulty_bits: 0,
+            auto: false,
         })
         .await
         .expect("admission");
@@ -112,9 +113,11 @@ async fn redis_commands_grow_with_admissions_not_with_watchers() {
     );
     assert_eq!(stats.watchers, MANY, "every stream is open on this node");
     assert!(stats.admitted_total >= 100, "the valve was open: {stats:?}");
+    // Each admission is a message (60 in a window at 10 a second), and the watchers near the
+    // front hear their places move; those far back hear it more rarely (waiting_room::watchers).
     assert!(
-        few_messages >= FEW && many_messages >= MANY,
-        "the watchers heard their places move"
+        few_messages >= 100 && many_messages >= 100,
+        "the watchers heard their admissions and their places move: {few_messages}, {many_messages}"
     );
     // Ten times the watchers, about the same Redis traffic (commands run inside the scripts
     // included): the pump's steps, heartbeats and log reads, not a command per watcher.

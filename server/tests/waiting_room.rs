@@ -34,6 +34,7 @@ async fn open_admitting(server: &TestServer, burst: u32, max_active: u32) {
             burst,
             max_active,
             pow_difficulty_bits: 0,
+            auto: false,
         })
         .await
         .expect("admission");
@@ -220,6 +221,7 @@ async fn queue_tokens_and_sale_controls_are_checked(backend: Backend) {
             burst: 0,
             max_active: 10,
             pow_difficulty_bits: 0,
+            auto: false,
         })
         .await
         .expect_err("rate 0");
@@ -474,6 +476,7 @@ async fn bans_rate_limits_and_proof_of_work(backend: Backend) {
             burst: 1,
             max_active: 10,
             pow_difficulty_bits: 8,
+            auto: false,
         })
         .await
         .expect("pow on");

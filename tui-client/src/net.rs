@@ -15,8 +15,11 @@ use crate::app::{Command, Failure, Link, Msg, Net, Selection};
 
 /// How long a unary call may take before the fan is told and may retry.
 const CALL_TIMEOUT: Duration = Duration::from_secs(15);
-/// A queue stream silent for this long (three missed heartbeats) is treated as dropped.
-const STREAM_SILENCE: Duration = Duration::from_secs(16);
+/// HTTP/2 PING every this long on the connection, whatever the streams do: a quiet queue
+/// stream is normal (the server writes only when something changed), so a dead connection is
+/// found by the connection's own ping going unanswered, within interval + timeout.
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Attempts for a join refused as busy or unreachable before the fan is asked to retry.
 const JOIN_ATTEMPTS: u32 = 6;
 
@@ -40,8 +43,9 @@ pub fn channel(server: &str, tls: &taquilla_proto::client::ClientTls) -> Result<
     let endpoint = taquilla_proto::client::endpoint(server, tls)?
         .connect_timeout(Duration::from_secs(5))
         .tcp_nodelay(true)
-        .http2_keep_alive_interval(Duration::from_secs(20))
-        .keep_alive_timeout(Duration::from_secs(10));
+        .http2_keep_alive_interval(KEEPALIVE_INTERVAL)
+        .keep_alive_timeout(KEEPALIVE_TIMEOUT)
+        .keep_alive_while_idle(true);
     Ok(endpoint.connect_lazy())
 }
 
@@ -374,8 +378,9 @@ async fn watch_queue(channel: Channel, token: String, send: impl Fn(Net)) {
                 let mut stream = response.into_inner();
                 send(Net::Link(Link::Live));
                 loop {
-                    match tokio::time::timeout(STREAM_SILENCE, stream.message()).await {
-                        Ok(Ok(Some(update))) => {
+                    // No timeout here: the connection's keepalive ends a dead stream.
+                    match stream.message().await {
+                        Ok(Some(update)) => {
                             attempt = 0;
                             let reconnect = update.reconnect;
                             let done = update.status.as_ref().is_some_and(|s| is_final(s.state()));
@@ -387,13 +392,12 @@ async fn watch_queue(channel: Channel, token: String, send: impl Fn(Net)) {
                                 break "the server asked to reconnect".to_string();
                             }
                         }
-                        Ok(Ok(None)) => break "the server closed the stream".to_string(),
-                        Ok(Err(status)) if !retryable(status.code()) => {
+                        Ok(None) => break "the server closed the stream".to_string(),
+                        Err(status) if !retryable(status.code()) => {
                             send(Net::QueueEnded(status.into()));
                             return;
                         }
-                        Ok(Err(status)) => break Failure::from(status).message,
-                        Err(_) => break "no word from the server for a while".to_string(),
+                        Err(status) => break Failure::from(status).message,
                     }
                 }
             }

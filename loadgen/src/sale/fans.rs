@@ -468,17 +468,19 @@ async fn join(user: &mut GooseUser, fan: &mut Fan) -> Result<(String, Instant, D
             Tried::Failed(failed) => {
                 let deadline = fan.crowd.deadline;
                 match failed.status.code() {
-                    // Honour the server's retry-after before joining again, and back off
-                    // further each time it says so again: a crowd told "busy" together and
-                    // coming back together on the hint would be told "busy" together again
-                    // (run N: 4.4 million refused joins).
+                    // Come back when the server says: its hint is this fan's own return slot,
+                    // paced at the rate its line drains, so the crowd comes back spread out
+                    // (a fixed pause brought everyone back together: run N, 4.4 million
+                    // refused joins). Without a hint, back off exponentially.
                     Code::ResourceExhausted if Instant::now() < deadline => {
                         refusals += 1;
-                        let backoff = jittered(Duration::from_millis(500 << refusals.min(5)));
-                        taquilla_proto::retry_after(&failed.status)
-                            .unwrap_or_default()
-                            .max(backoff)
-                            .min(Duration::from_secs(15))
+                        match taquilla_proto::retry_after(&failed.status) {
+                            Some(hint) => {
+                                hint + hint.mul_f64(rand::thread_rng().r#gen::<f64>() * 0.05)
+                            }
+                            None => jittered(Duration::from_millis(500 << refusals.min(5))),
+                        }
+                        .min(Duration::from_secs(60))
                     }
                     // The server or what it stands on is down: joining is idempotent (one
                     // entry per fingerprint), so try again, on the next server, a few times.
@@ -576,6 +578,15 @@ async fn wait_for_turn(
 ) -> Result<String, End> {
     let mut join_untold = Some(join_took);
     let crowd = fan.crowd.clone();
+    // Counted in the timeline's "fans waiting" until this wait ends, however it ends.
+    struct Waiting<'a>(&'a super::timeline::Timeline);
+    impl Drop for Waiting<'_> {
+        fn drop(&mut self) {
+            self.0.waiting(-1);
+        }
+    }
+    crowd.recorder.timeline.waiting(1);
+    let _waiting = Waiting(&crowd.recorder.timeline);
     let patience = joined_at + Duration::from_secs(crowd.mix.patience);
     // The fans still waiting when the run ends stop over its last moments, not all at the
     // same instant: 400,000 journeys ending at once had goose's metrics backlog add 0.9 GiB to
@@ -697,6 +708,8 @@ enum Attached {
 /// Opens a `Watch` stream with the queue token and reads it until something ends the wait.
 /// This future is the fan's waiting state, so it holds the stream, one timer and a few numbers;
 /// the opening call is boxed, and scoped so its answer's room is not kept while reading.
+/// A fan who `leaves` does so 5–30 s after the stream opened (the server writes only when
+/// something changed, so a count of messages would keep a fan far back waiting for minutes).
 async fn attach(
     fan: &Fan,
     token: &str,
@@ -720,7 +733,12 @@ async fn attach(
         }
     };
     let took = started.elapsed();
-    let out_of_patience = tokio::time::sleep_until(give_up_at.into());
+    let leave_at = leaves.then(|| {
+        Instant::now() + Duration::from_millis(rand::thread_rng().gen_range(5_000..30_000))
+    });
+    let leaving = leave_at.is_some_and(|at| at < give_up_at);
+    let out_of_patience =
+        tokio::time::sleep_until(leave_at.unwrap_or(give_up_at).min(give_up_at).into());
     tokio::pin!(out_of_patience);
     let mut updates = 0u32;
     loop {
@@ -734,6 +752,7 @@ async fn attach(
         })
         .await;
         let update = match next {
+            None if leaving => return Attached::Read(took, Watched::Leave),
             None => return Attached::Read(took, Watched::OutOfPatience),
             Some(Some(Ok(update))) => update,
             Some(None) | Some(Some(Err(_))) => return Attached::Read(took, Watched::Broken),
@@ -761,8 +780,6 @@ async fn attach(
                 | pb::QueueState::Expired
         ) {
             Watched::Ended(state)
-        } else if leaves && updates >= 2 {
-            Watched::Leave
         } else if reconnects && updates >= 1 {
             Watched::Reconnect
         } else {

@@ -6,6 +6,7 @@
 pub mod fans;
 pub mod record;
 pub mod shard;
+pub mod timeline;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -70,9 +71,14 @@ pub struct SaleArgs {
     /// With --scenario lux: how long the presale runs before the general sale opens.
     #[arg(long, default_value_t = 60, value_name = "SECONDS")]
     pub presale_seconds: u64,
-    /// With a preset: fans admitted per minute, per event.
+    /// With a preset: fans admitted per minute, per event (with --scenario lux, a cap on the
+    /// automatic valve unless --fixed-valve).
     #[arg(long, default_value_t = 6_000)]
     pub admit_per_minute: u32,
+    /// With --scenario lux: a fixed valve (--admit-per-minute, half as many buying at once)
+    /// instead of the automatic one, which follows the sales path.
+    #[arg(long)]
+    pub fixed_valve: bool,
     /// Fans started per second (goose's increase rate).
     #[arg(long, default_value = "500")]
     pub hatch_rate: String,
@@ -210,6 +216,7 @@ capacity = 400
                 burst: 2_000,
                 max_active: 2_000,
                 pow_difficulty_bits: 0,
+                auto: false,
             },
             token,
         )?)
@@ -237,6 +244,7 @@ async fn set_up_lux(
     token: &str,
     presale_seconds: u64,
     admit_per_minute: u32,
+    fixed_valve: bool,
 ) -> anyhow::Result<Vec<String>> {
     let mut operator = pb::operator_client::OperatorClient::new(channel);
     let seeded = operator
@@ -261,8 +269,14 @@ async fn set_up_lux(
                     event_id: event.id.clone(),
                     rate_per_minute: admit_per_minute,
                     burst: (admit_per_minute / 60).max(1),
-                    max_active: (admit_per_minute / 2).max(1),
+                    // The automatic valve finds the number buying at once itself.
+                    max_active: if fixed_valve {
+                        (admit_per_minute / 2).max(1)
+                    } else {
+                        0
+                    },
                     pow_difficulty_bits: 0,
+                    auto: !fixed_valve,
                 },
                 token,
             )?)
@@ -335,6 +349,7 @@ pub async fn run(
                 token,
                 args.presale_seconds,
                 args.admit_per_minute,
+                args.fixed_valve,
             )
             .await?;
             presale_codes = vec![LUX_PRESALE_CODE.to_string()];

@@ -114,6 +114,8 @@ struct Inner {
 pub struct Recorder {
     started: Instant,
     inner: Mutex<Inner>,
+    /// The same events over time, for the chart.
+    pub timeline: super::timeline::Timeline,
 }
 
 fn histogram() -> Histogram<u64> {
@@ -132,6 +134,7 @@ impl Recorder {
         Recorder {
             started: Instant::now(),
             inner: Mutex::default(),
+            timeline: super::timeline::Timeline::new(),
         }
     }
 
@@ -143,6 +146,10 @@ impl Recorder {
 
     pub fn stage(&self, stage: Stage, took: Duration) {
         let micros = (took.as_micros() as u64).clamp(1, 3_600_000_000);
+        self.timeline.stage(stage, micros / 1_000);
+        if stage == Stage::Queue {
+            self.timeline.admitted();
+        }
         let mut inner = self.lock();
         let h = inner.stages.entry(stage).or_insert_with(histogram);
         let _ = h.record(micros);
@@ -150,6 +157,13 @@ impl Recorder {
 
     /// Counts a failed call by RPC and status code.
     pub fn error(&self, rpc: &str, code: tonic::Code) {
+        if code == tonic::Code::ResourceExhausted {
+            match rpc {
+                "Join" => self.timeline.join_refused(),
+                "HoldSeats" | "Checkout" | "Pay" => self.timeline.shed(),
+                _ => {}
+            }
+        }
         *self
             .lock()
             .errors
@@ -173,6 +187,7 @@ impl Recorder {
         tickets: &[(u32, String)],
     ) {
         let at_ms = self.started.elapsed().as_millis() as u64;
+        self.timeline.tickets(tickets.len() as u64);
         for (seat, code) in tickets {
             if code.is_empty() {
                 self.add_evidence(format!(

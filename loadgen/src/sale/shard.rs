@@ -59,6 +59,21 @@ pub fn save(
     write(dir, "ledger.csv", recorder.ledger_csv().as_bytes())?;
     write(dir, "summary.json", &serde_json::to_vec_pretty(summary)?)?;
     write(dir, "report.txt", report.as_bytes())?;
+    // The timeline is this process's own (a merge of shards has none).
+    let rows = recorder.timeline.rows();
+    if !rows.is_empty() {
+        write(dir, "timeline.csv", super::timeline::csv(&rows).as_bytes())?;
+        let title = format!(
+            "Taquilla sale over time: {} tickets in {:.0} s",
+            recorder.tickets_per_event().values().sum::<u64>(),
+            summary.took_ms as f64 / 1_000.0
+        );
+        write(
+            dir,
+            "timeline.svg",
+            super::timeline::svg(&rows, &title).as_bytes(),
+        )?;
+    }
     Ok(())
 }
 

@@ -6,9 +6,11 @@ pub mod demo;
 pub mod ids;
 pub mod inventory;
 pub mod layout;
+pub mod push;
 pub mod queue;
 pub mod seat_map;
 pub mod time;
+pub mod valve;
 
 /// Whether a section has numbered seats or is standing room.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Deserialize, serde::Serialize)]

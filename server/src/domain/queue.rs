@@ -290,6 +290,66 @@ impl RateAverage {
     }
 }
 
+/// Tells callers turned away from a full line when to come back, one after another at the
+/// pace the line drains, rather than all after the same fixed pause (a crowd told "one second"
+/// together comes back together, and is turned away together again).
+///
+/// The pace is measured: the line reports each batch it completes ([`ReturnPacer::drained`]).
+/// A caller turned away is given the next free return slot after the current line would have
+/// drained; the slots are spaced by the time the line takes per caller.
+#[derive(Debug, Clone)]
+pub struct ReturnPacer {
+    /// Callers the line takes per second (exponentially weighted over batches).
+    per_second: f64,
+    /// The next free return slot (fractional: callers may come back less than 1 ms apart).
+    next_ms: f64,
+}
+
+impl ReturnPacer {
+    /// A guess of the pace before any batch is measured.
+    const FIRST_GUESS_PER_SECOND: f64 = 2_000.0;
+    /// Weight of the newest batch in the average.
+    const NEWEST: f64 = 0.2;
+    /// Shortest pause given: a line that drains at once still gets a breath.
+    pub const MIN_MS: u64 = 50;
+
+    pub fn new() -> ReturnPacer {
+        ReturnPacer {
+            per_second: Self::FIRST_GUESS_PER_SECOND,
+            next_ms: 0.0,
+        }
+    }
+
+    /// The line took `callers` in `took_ms` milliseconds (a batch, start to answer).
+    pub fn drained(&mut self, callers: usize, took_ms: f64) {
+        if callers == 0 {
+            return;
+        }
+        let pace = callers as f64 * 1_000.0 / took_ms.max(0.1);
+        self.per_second = self.per_second * (1.0 - Self::NEWEST) + pace * Self::NEWEST;
+    }
+
+    /// Callers the line takes per second, as measured.
+    pub fn per_second(&self) -> f64 {
+        self.per_second
+    }
+
+    /// The pause to give a caller turned away at `now_ms` while `backlog` callers wait.
+    pub fn come_back_in(&mut self, now_ms: i64, backlog: usize) -> u64 {
+        let per_caller_ms = 1_000.0 / self.per_second.max(1.0);
+        let drained_at = now_ms as f64 + backlog as f64 * per_caller_ms;
+        let slot = drained_at.max(self.next_ms);
+        self.next_ms = slot + per_caller_ms;
+        ((slot - now_ms as f64).max(0.0) as u64).max(Self::MIN_MS)
+    }
+}
+
+impl Default for ReturnPacer {
+    fn default() -> Self {
+        ReturnPacer::new()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -418,5 +478,28 @@ mod tests {
             (54..=67).contains(&eta),
             "120 places at ~120 a minute: {eta} s"
         );
+    }
+    #[test]
+    fn callers_turned_away_come_back_at_the_pace_the_line_drains() {
+        let mut pacer = ReturnPacer::new();
+        // The line takes 256 callers in 64 ms: 4,000 a second, 0.25 ms each.
+        for _ in 0..50 {
+            pacer.drained(256, 64.0);
+        }
+        assert!((pacer.per_second() - 4_000.0).abs() < 1.0);
+        // 4,000 turned away in the same millisecond, with 1,024 waiting: the first comes back
+        // when those have gone (256 ms), the rest one every 0.25 ms after it, over a second.
+        let pauses: Vec<u64> = (0..4_000)
+            .map(|_| pacer.come_back_in(1_000, 1_024))
+            .collect();
+        assert!((255..=257).contains(&pauses[0]), "{}", pauses[0]);
+        assert!(pauses.windows(2).all(|w| w[1] >= w[0]), "returns in order");
+        let last = *pauses.last().expect("pauses");
+        assert!((1_200..=1_300).contains(&last), "{last}");
+        // A second later the slots already given are still honoured.
+        let later = pacer.come_back_in(2_000, 0);
+        assert!(later >= last - 1_000 - 1, "{later}");
+        // Once the line is idle again the pause is short.
+        assert_eq!(pacer.come_back_in(10_000, 0), ReturnPacer::MIN_MS);
     }
 }

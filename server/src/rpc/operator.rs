@@ -266,6 +266,8 @@ async fn stats(state: &AppState, event_id: &str) -> ApiResult<pb::EventStats> {
             burst: event.admission.burst,
             max_active: event.admission.max_active,
             pow_difficulty_bits: event.admission.pow_difficulty,
+            auto: event.admission.auto,
+            auto_limit: room.auto_limit.unwrap_or_default(),
         }),
         eta_last_seconds: room.eta_last_seconds,
         watchers: room.watchers,
@@ -483,9 +485,17 @@ impl pb::operator_server::Operator for OperatorService {
         &self,
         request: Request<pb::SetAdmissionRequest>,
     ) -> Result<Response<pb::AdmissionSettings>, Status> {
-        let request = request.into_inner();
+        let mut request = request.into_inner();
         let event = super::sales::find_event(&self.state, &request.event_id).await?;
         let invalid = |m: &str| Status::from(ApiError::InvalidArgument(m.to_string()));
+        // With the automatic valve the two figures are caps, and 0 means no cap of one's own.
+        if request.auto {
+            for cap in [&mut request.rate_per_minute, &mut request.max_active] {
+                if *cap == 0 {
+                    *cap = 1_000_000;
+                }
+            }
+        }
         if !(1..=1_000_000).contains(&request.rate_per_minute) {
             return Err(invalid("rate_per_minute must be between 1 and 1,000,000"));
         }
@@ -504,6 +514,7 @@ impl pb::operator_server::Operator for OperatorService {
             },
             max_active: request.max_active,
             pow_difficulty: request.pow_difficulty_bits,
+            auto: request.auto,
         };
         self.state
             .waiting_room
@@ -517,12 +528,20 @@ impl pb::operator_server::Operator for OperatorService {
         self.state.catalog.invalidate_event(&event.id);
         self.audit("set_admission", Some(&event.id), format!("{settings:?}"))
             .await;
+        let auto_limit = if settings.auto {
+            let room = self.state.waiting_room.stats(&event).await?;
+            room.auto_limit.unwrap_or_default()
+        } else {
+            0
+        };
         Ok(Response::new(pb::AdmissionSettings {
             event_id: event.id.clone(),
             rate_per_minute: settings.rate_per_minute,
             burst: settings.burst,
             max_active: settings.max_active,
             pow_difficulty_bits: settings.pow_difficulty,
+            auto: settings.auto,
+            auto_limit,
         }))
     }
 

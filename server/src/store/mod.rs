@@ -145,6 +145,8 @@ pub struct AdmissionSettings {
     pub burst: u32,
     pub max_active: u32,
     pub pow_difficulty: u32,
+    /// The automatic valve (`domain::valve`): `max_active` and `rate_per_minute` are caps.
+    pub auto: bool,
 }
 
 /// A change of an event's sale, as an operator makes it.
@@ -734,6 +736,7 @@ pub(crate) struct EventRow {
     pub burst: i64,
     pub max_active: i64,
     pub pow_difficulty: i64,
+    pub admission_auto: i64,
     pub shuffle_seed: Option<String>,
     pub presale_codes: String,
 }
@@ -774,7 +777,7 @@ pub(crate) struct CountRow {
 pub(crate) const EVENT_COLUMNS: &str = "e.id, e.name, e.artist, e.venue_id, v.name AS venue_name, \
      v.city AS venue_city, e.starts_at, e.currency, e.fee_per_ticket, e.max_per_fan, e.capacity, \
      e.sale_state, e.sale_phase, e.sale_opens_at, e.rate_per_minute, e.burst, e.max_active, \
-     e.pow_difficulty, e.shuffle_seed, e.presale_codes";
+     e.pow_difficulty, e.admission_auto, e.shuffle_seed, e.presale_codes";
 
 fn u32_of(what: &str, n: i64) -> Result<u32, StoreError> {
     u32::try_from(n).map_err(|_| StoreError::Corrupt(format!("{what} {n} is out of range")))
@@ -834,6 +837,7 @@ pub(crate) fn assemble_events(
                     burst: u32_of("burst", row.burst)?,
                     max_active: u32_of("max active", row.max_active)?,
                     pow_difficulty: u32_of("pow difficulty", row.pow_difficulty)?,
+                    auto: row.admission_auto != 0,
                 },
                 shuffle_seed: row.shuffle_seed,
                 presale_codes: row

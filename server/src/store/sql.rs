@@ -2025,14 +2025,15 @@ where
         settings: &AdmissionSettings,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE events SET rate_per_minute = $2, burst = $3, max_active = $4, pow_difficulty = $5 \
-             WHERE id = $1",
+            "UPDATE events SET rate_per_minute = $2, burst = $3, max_active = $4, pow_difficulty = $5, \
+             admission_auto = $6 WHERE id = $1",
         )
         .bind(event_id)
         .bind(i64::from(settings.rate_per_minute))
         .bind(i64::from(settings.burst))
         .bind(i64::from(settings.max_active))
         .bind(i64::from(settings.pow_difficulty))
+        .bind(i64::from(settings.auto))
         .execute(&self.writer)
         .await?;
         Ok(())

@@ -4,10 +4,10 @@
 //! - **Join** is idempotent per fingerprint (its SHA-256): a second tab gets the same entry.
 //!   Before the sale opens, fans wait in a pre-queue; at opening the pre-queue is shuffled with
 //!   a published seed ([`shuffle`]) and placed ahead of everyone who arrives later.
-//! - **Positions** come from [`QueueOrder`] (Fenwick trees per tier): a watcher's stream
-//!   recomputes its own position when the queue changes, at most every [`PUSH_INTERVAL`] (more
-//!   rarely farther back), and sends it only if it moved, with a heartbeat every [`HEARTBEAT`]
-//!   that carries the place as of then. From [`FAR_BACK`] on, only the heartbeat reads it.
+//! - **Positions** come from [`QueueOrder`] (Fenwick trees per tier). The room looks at each
+//!   watched place on a cadence that grows with its distance from the front and wakes the
+//!   watcher only for a visible move; own news (admission), the sale's state and alerts reach
+//!   the stream at once; no heartbeats ([`watchers`] says why and how).
 //! - **Admission** (the pump, every [`PUMP_INTERVAL`]): a token bucket at the operator's rate
 //!   with burst, capped by the number of fans buying at once (`max_active`), highest tier first
 //!   (presale phase: presale tiers only). An admitted fan gets a signed pass; the slot frees when
@@ -19,6 +19,7 @@
 //! log into the very same in-memory queue ([`Inner`]) to answer its own watchers' positions.
 
 mod shared;
+mod watchers;
 
 pub use shared::key_slot;
 
@@ -34,7 +35,9 @@ use tokio_stream::Stream;
 use tonic::Status;
 
 use crate::domain::clock::Clock;
+use crate::domain::push::LookWheel;
 use crate::domain::queue::{QueueOrder, RateAverage, TokenBucket, shuffle};
+use crate::domain::valve::{AutoValve, SalesFeedback};
 use crate::domain::{SalePhase, SaleState};
 use crate::error::{ApiError, ApiResult};
 use crate::limits::{Rate, RateLimiter};
@@ -44,20 +47,13 @@ use crate::tokens::{
 };
 use redis::AsyncCommands;
 use shared::{Change, Shared, unavailable};
+use watchers::Signal;
 
 /// A fan's stream of queue updates.
 pub type QueueStream = Pin<Box<dyn Stream<Item = Result<pb::QueueUpdate, Status>> + Send>>;
 
-/// How often the pump admits fans and expires slots.
+/// How often the pump admits fans, expires slots and looks at watchers' places.
 pub const PUMP_INTERVAL: Duration = Duration::from_millis(100);
-/// Least time between two position pushes to one watcher near the front (farther back it
-/// grows, up to ten times).
-pub const PUSH_INTERVAL: Duration = Duration::from_millis(500);
-/// A watcher hears from the server at least this often.
-pub const HEARTBEAT: Duration = Duration::from_secs(5);
-/// From this place back, a watcher's place is read with its heartbeat only (it moves by a small
-/// fraction of itself between two beats), instead of after changes of the room.
-const FAR_BACK: u64 = 10_000;
 
 const GENERAL: usize = 0;
 const PRESALE: usize = 1;
@@ -159,8 +155,13 @@ struct Entry {
     detached_at_ms: Option<i64>,
     admission: Option<Admission>,
     ip: Option<IpAddr>,
-    /// Wakes this entry's watchers when its own state changes (admitted, removed, expired).
-    signal: Arc<tokio::sync::Notify>,
+    /// Wakes this entry's watchers when its own state changes (admitted, removed, expired) or
+    /// the room's look finds its place moved visibly.
+    signal: Arc<Signal>,
+    /// The place its streams last computed (what the room's next look compares with).
+    shown_position: u64,
+    /// When the room looks at its place next (0: not scheduled).
+    look_due_ms: i64,
 }
 
 #[derive(Debug)]
@@ -190,6 +191,13 @@ struct Inner {
     seed: Option<u64>,
     alert: Option<pb::Alert>,
     next_alert: u64,
+    /// When to look at which watcher's place ([`watchers`]).
+    looks: LookWheel,
+    /// The last look's due list, kept for its capacity.
+    looks_due: Vec<(u64, i64)>,
+    /// The automatic valve, when `admission.auto` (this node's; on Redis its limit is written
+    /// to the event's record for the admission step there).
+    valve: AutoValve,
 }
 
 /// One event's queue.
@@ -197,7 +205,9 @@ struct Inner {
 pub struct Room {
     event_id: String,
     inner: Mutex<Inner>,
-    changed: watch::Sender<u64>,
+    /// Counts changes of the sale itself (opened, paused, closed, sold out): every watcher
+    /// hears of those at once.
+    sale_changed: watch::Sender<u64>,
     alerts: broadcast::Sender<pb::Alert>,
     /// The highest entry id this node's replica knows (a stream for a newer entry waits for it).
     known: watch::Sender<u64>,
@@ -283,6 +293,19 @@ impl Inner {
             seed,
             alert: None,
             next_alert: 1,
+            looks: LookWheel::default(),
+            looks_due: Vec::new(),
+            valve: AutoValve::default(),
+        }
+    }
+
+    /// Most fans buying at once now: the operator's `max_active`, or the automatic valve's
+    /// limit under it.
+    fn buyers_allowed(&self) -> u32 {
+        if self.admission.auto {
+            self.valve.limit(self.admission.max_active)
+        } else {
+            self.admission.max_active
         }
     }
 
@@ -348,7 +371,9 @@ impl Inner {
                 detached_at_ms: Some(iat),
                 admission: None,
                 ip,
-                signal: Arc::new(tokio::sync::Notify::new()),
+                signal: Arc::default(),
+                shown_position: 0,
+                look_due_ms: 0,
             },
         );
         self.by_fingerprint.insert(fp, id);
@@ -378,7 +403,7 @@ impl Inner {
         }
         if let Some(entry) = self.entries.get_mut(&id) {
             entry.state = EntryState::Removed;
-            entry.signal.notify_one();
+            entry.signal.wake();
         }
         true
     }
@@ -388,7 +413,7 @@ impl Inner {
         self.active.remove(&id);
         if let Some(entry) = self.entries.get_mut(&id) {
             entry.state = EntryState::Expired;
-            entry.signal.notify_one();
+            entry.signal.wake();
         }
     }
 
@@ -404,22 +429,26 @@ impl Inner {
             return;
         };
         entry.state = EntryState::Admitted;
-        entry.signal.notify_waiters();
-        entry.signal.notify_one();
+        entry.signal.wake();
         entry.admission = Some(admission);
         self.active.insert(id);
         self.admitted_total += 1;
     }
 
-    /// Opens the sale: the pre-queue is shuffled with a fresh seed and placed first.
-    fn open(&mut self, seed: u64) {
+    /// Opens the sale: the pre-queue is shuffled with a fresh seed and placed first. Its
+    /// watchers, looked at rarely while they had no place, are looked at from now on the
+    /// cadence of their new places.
+    fn open(&mut self, seed: u64, now: i64) {
         self.seed = Some(seed);
         let mut prequeue = std::mem::take(&mut self.prequeue);
         shuffle(&mut prequeue, seed);
-        for id in prequeue {
+        for &id in &prequeue {
             self.place(id);
         }
         self.sale = SaleState::Open;
+        for id in prequeue {
+            self.reschedule_look(id, now);
+        }
     }
 
     fn view(&self, event_id: &str, id: u64, rate_fallback: f64) -> Option<View> {
@@ -472,57 +501,8 @@ impl Inner {
 }
 
 impl Room {
-    fn notify(&self) {
-        self.changed.send_modify(|v| *v = v.wrapping_add(1));
-    }
-}
-
-/// One `Watch` stream's state.
-struct Watcher {
-    changed: watch::Receiver<u64>,
-    alerts: broadcast::Receiver<pb::Alert>,
-    stopping: watch::Receiver<bool>,
-    signal: Arc<tokio::sync::Notify>,
-    last: Option<View>,
-    first: bool,
-    /// Whether the next step is to wait for something to change.
-    waiting: bool,
-    finished: bool,
-    hold_off_until: Option<tokio::time::Instant>,
-    /// The heartbeat is due: the next step says something even if nothing changed.
-    beat_due: bool,
-    guard: Detach,
-}
-
-/// Starts the entry's grace period when its last stream goes away (the client disconnected,
-/// or the stream ended).
-struct Detach {
-    rooms: Arc<WaitingRoom>,
-    room: Arc<Room>,
-    id: u64,
-}
-
-impl Drop for Detach {
-    fn drop(&mut self) {
-        let now = self.rooms.clock.now_ms();
-        if let Ok(mut inner) = self.room.inner.lock() {
-            inner.watchers = inner.watchers.saturating_sub(1);
-            let mut detached = false;
-            if let Some(entry) = inner.entries.get_mut(&self.id) {
-                entry.watchers = entry.watchers.saturating_sub(1);
-                if entry.watchers == 0 {
-                    entry.detached_at_ms = Some(now);
-                    detached = true;
-                }
-            }
-            if detached {
-                inner.detached.insert((now, self.id));
-            }
-        }
-        // Redis hears of it with the node's next flush.
-        if let Some(shared) = &self.rooms.shared {
-            shared.note_stream(&self.room.event_id, format!("-{}:{now}", self.id));
-        }
+    fn sale_changed(&self) {
+        self.sale_changed.send_modify(|v| *v = v.wrapping_add(1));
     }
 }
 
@@ -537,6 +517,8 @@ pub struct RoomStats {
     pub eta_last_seconds: u64,
     pub watchers: u64,
     pub shuffle_seed: Option<String>,
+    /// With the automatic valve: the fans it lets buy at once now.
+    pub auto_limit: Option<u32>,
 }
 
 impl WaitingRoom {
@@ -745,7 +727,6 @@ impl WaitingRoom {
                 }
             }
         }
-        room.notify();
         Ok(removed)
     }
 
@@ -884,7 +865,7 @@ impl WaitingRoom {
                 &event.presale_codes,
                 now,
             )),
-            changed: watch::channel(0).0,
+            sale_changed: watch::channel(0).0,
             alerts: broadcast::channel(16).0,
             known: watch::channel(0).0,
             created: tokio::sync::OnceCell::new(),
@@ -924,7 +905,7 @@ impl WaitingRoom {
         // A join the node cannot take now is turned away before it spends the fan's rate
         // limit: being told to come back must not make coming back slower.
         if let Some(shared) = &self.shared {
-            shared.check_join_line(&event.id)?;
+            shared.check_join_line(&event.id, now)?;
         }
         self.check_rate(&fp, input.ip, now).await?;
         let (shared, tier, rate, pow_bits, challenge, pow_done) = {
@@ -992,7 +973,6 @@ impl WaitingRoom {
                     .view(&event.id, id, rate)
                     .ok_or_else(|| ApiError::Internal("entry vanished".into()))?;
                 drop(inner);
-                room.notify();
                 return Ok(Joined::Placed(
                     self.queue_token(&event.id, id, &fp, now),
                     view.status,
@@ -1109,242 +1089,6 @@ impl WaitingRoom {
         Ok(())
     }
 
-    /// Streams an entry's status until it ends (removed, expired, closed) or the client goes.
-    pub async fn watch(
-        self: &Arc<Self>,
-        event: &EventRecord,
-        token: &str,
-        stopping: watch::Receiver<bool>,
-    ) -> ApiResult<QueueStream> {
-        let (room, id, signal) = self.attach(event, token).await?;
-        let watcher = Watcher {
-            changed: room.changed.subscribe(),
-            alerts: room.alerts.subscribe(),
-            stopping,
-            signal,
-            last: None,
-            first: true,
-            waiting: false,
-            finished: false,
-            hold_off_until: None,
-            beat_due: false,
-            guard: Detach {
-                rooms: self.clone(),
-                room,
-                id,
-            },
-        };
-        // The stream computes each update when polled: no task and no channel per watcher.
-        Ok(Box::pin(futures_util::stream::unfold(
-            watcher,
-            |mut w| async move {
-                let rooms = w.guard.rooms.clone();
-                let update = rooms.next_update(&mut w).await?;
-                Some((Ok(update), w))
-            },
-        )))
-    }
-
-    /// Counts a new watcher of the entry behind `token` (its grace period stops).
-    async fn attach(
-        self: &Arc<Self>,
-        event: &EventRecord,
-        token: &str,
-    ) -> ApiResult<(Arc<Room>, u64, Arc<tokio::sync::Notify>)> {
-        let (claims, id) = self.claims(token)?;
-        let gone = || {
-            ApiError::NotFound(
-                "your place in this queue is gone (you left, or it was removed after the grace \
-                 period); join again"
-                    .into(),
-            )
-        };
-        if claims.ev != event.id {
-            return Err(ApiError::InvalidArgument(
-                "the queue token is for another event".into(),
-            ));
-        }
-        let room = match &self.shared {
-            None => self.known_room(&claims.ev).ok_or_else(gone)?,
-            Some(_) => {
-                let room = self.room(event).await?;
-                // The entry may be newer than this node's replica (joined through another
-                // node a moment ago): wait for the log to bring it.
-                let mut known = room.known.subscribe();
-                let caught_up = tokio::time::timeout(Duration::from_secs(5), async {
-                    known.wait_for(|k| *k >= id).await.is_ok()
-                })
-                .await;
-                if caught_up != Ok(true) {
-                    return Err(ApiError::Unavailable(
-                        "this server is still catching up with the queue; retry in a moment".into(),
-                    ));
-                }
-                room
-            }
-        };
-        let signal = {
-            let mut inner = lock(&room)?;
-            let entry = inner.entries.get_mut(&id).ok_or_else(gone)?;
-            if entry.state == EntryState::Removed || entry.fp != claims.fp {
-                return Err(gone());
-            }
-            entry.watchers += 1;
-            let since = entry.detached_at_ms.take();
-            let signal = entry.signal.clone();
-            if let Some(since) = since {
-                inner.detached.remove(&(since, id));
-            }
-            inner.watchers += 1;
-            signal
-        };
-        // Redis hears of the stream with the node's next flush (every pump step).
-        if let Some(shared) = &self.shared {
-            shared.note_stream(&event.id, format!("+{id}"));
-        }
-        Ok((room, id, signal))
-    }
-
-    /// Computes a watcher's next update, waiting as long as there is nothing to say.
-    async fn next_update(&self, w: &mut Watcher) -> Option<pb::QueueUpdate> {
-        if w.finished {
-            return None;
-        }
-        loop {
-            if w.waiting {
-                // Wait for this entry's own change (at once), a room-wide change (positions:
-                // read at most every PUSH_INTERVAL), an alert, the heartbeat or shutdown.
-                enum Wake {
-                    Own,
-                    Changed,
-                    HoldOffOver,
-                    Alert(Option<pb::Alert>),
-                    Beat,
-                    Stop,
-                }
-                let holding_off = w
-                    .hold_off_until
-                    .is_some_and(|until| until > tokio::time::Instant::now());
-                // Far back in line the heartbeat carries the fresh place: such a watcher does
-                // not wake for every change of the room at all.
-                let far_back = w
-                    .last
-                    .as_ref()
-                    .is_some_and(|l| l.status.position >= FAR_BACK);
-                let wake = tokio::select! {
-                    _ = w.signal.notified() => Wake::Own,
-                    _ = w.changed.changed(), if !holding_off && !far_back => Wake::Changed,
-                    _ = tokio::time::sleep_until(w.hold_off_until.unwrap_or_else(tokio::time::Instant::now)), if holding_off => Wake::HoldOffOver,
-                    alert = w.alerts.recv() => Wake::Alert(alert.ok()),
-                    _ = tokio::time::sleep(HEARTBEAT) => Wake::Beat,
-                    _ = w.stopping.wait_for(|s| *s) => Wake::Stop,
-                };
-                let status = w.last.as_ref().map(|l| l.status.clone());
-                let now = self.clock.now_ms();
-                match wake {
-                    Wake::Own | Wake::HoldOffOver => {}
-                    Wake::Changed => {
-                        // Read now, then not again before the hold-off ends. Far back in line a
-                        // position moves slowly relative to its size, so it is read less often:
-                        // 0.5 s near the front, up to 5 s from 20,000th place back.
-                        let position = w.last.as_ref().map_or(0, |l| l.status.position);
-                        let factor = (position / 2_000).clamp(1, 10) as u32;
-                        w.hold_off_until =
-                            Some(tokio::time::Instant::now() + PUSH_INTERVAL * factor);
-                    }
-                    Wake::Alert(None) => continue,
-                    Wake::Alert(Some(alert)) => {
-                        return Some(pb::QueueUpdate {
-                            status,
-                            alert: Some(alert),
-                            server_time_unix_ms: now,
-                            ..Default::default()
-                        });
-                    }
-                    Wake::Beat => {
-                        // Read the place now, and say it (or that nothing changed).
-                        w.beat_due = true;
-                    }
-                    Wake::Stop => {
-                        w.finished = true;
-                        return Some(pb::QueueUpdate {
-                            status,
-                            reconnect: true,
-                            server_time_unix_ms: now,
-                            ..Default::default()
-                        });
-                    }
-                }
-            }
-            let room = w.guard.room.clone();
-            let (view, alert) = {
-                let Ok(inner) = room.inner.lock() else {
-                    w.finished = true;
-                    return None;
-                };
-                let rate = f64::from(inner.admission.rate_per_minute);
-                (
-                    inner.view(&room.event_id, w.guard.id, rate),
-                    if w.first { inner.alert.clone() } else { None },
-                )
-            };
-            let Some(view) = view else {
-                w.finished = true;
-                return None;
-            };
-            let update = (w.last.as_ref() != Some(&view) || alert.is_some()).then(|| {
-                let before = w.last.as_ref().map(|l| l.status.position);
-                let reason = match before {
-                    Some(before)
-                        if before != view.status.position && view.status.position < before =>
-                    {
-                        pb::MoveReason::Admissions
-                    }
-                    Some(before) if before != view.status.position => pb::MoveReason::PriorityTier,
-                    _ => pb::MoveReason::Unspecified,
-                };
-                pb::QueueUpdate {
-                    status: Some(view.status.clone()),
-                    move_reason: reason.into(),
-                    alert,
-                    admission_pass: view.pass.clone(),
-                    heartbeat: false,
-                    reconnect: false,
-                    server_time_unix_ms: self.clock.now_ms(),
-                }
-            });
-            w.first = false;
-            let state = view.status.state;
-            w.last = Some(view);
-            w.waiting = true;
-            let terminal = [
-                pb::QueueState::Removed,
-                pb::QueueState::Expired,
-                pb::QueueState::Closed,
-                pb::QueueState::SoldOut,
-            ]
-            .iter()
-            .any(|s| *s as i32 == state);
-            if terminal {
-                w.finished = true;
-                return update;
-            }
-            if update.is_some() {
-                w.beat_due = false;
-                return update;
-            }
-            if w.beat_due {
-                w.beat_due = false;
-                return Some(pb::QueueUpdate {
-                    status: w.last.as_ref().map(|l| l.status.clone()),
-                    heartbeat: true,
-                    server_time_unix_ms: self.clock.now_ms(),
-                    ..Default::default()
-                });
-            }
-        }
-    }
-
     /// One admission step for every event: opens scheduled sales, admits fans, frees slots and
     /// removes entries past the grace period.
     pub async fn pump(self: &Arc<Self>) {
@@ -1359,23 +1103,29 @@ impl WaitingRoom {
                 if let Err(e) = self.step_shared(shared, &room, now).await {
                     tracing::debug!(event = %room.event_id, error = %e, "admission step failed");
                 }
-                continue;
+            } else {
+                let opened = match room.inner.lock() {
+                    Ok(mut inner) => self.step(&room.event_id, &mut inner, now),
+                    Err(_) => false,
+                };
+                if opened {
+                    room.sale_changed();
+                }
             }
-            let changed = match room.inner.lock() {
-                Ok(mut inner) => self.step(&room.event_id, &mut inner, now),
-                Err(_) => false,
-            };
-            if changed {
-                room.notify();
+            // Positions moved with this step (here, or in Redis and the replica): tell the
+            // watchers that are due and whose place moved visibly.
+            if let Ok(mut inner) = room.inner.lock() {
+                inner.look(now);
             }
         }
     }
 
+    /// One embedded admission step; returns whether it opened the sale.
     fn step(&self, event_id: &str, inner: &mut Inner, now: i64) -> bool {
-        let mut changed = false;
+        let mut opened = false;
         if inner.sale == SaleState::NotOpen && inner.opens_at_ms > 0 && now >= inner.opens_at_ms {
-            inner.open(rand::random());
-            changed = true;
+            inner.open(rand::random(), now);
+            opened = true;
         }
         // Free the slots of no-shows and expired passes.
         let expired: Vec<u64> = inner
@@ -1394,7 +1144,6 @@ impl WaitingRoom {
             .collect();
         for id in expired {
             inner.expire_entry(id);
-            changed = true;
         }
         // Grace period: entries nobody watches are removed.
         // Only waiting entries lapse; one admitted meanwhile leaves the set (its pass and
@@ -1414,19 +1163,18 @@ impl WaitingRoom {
             }
         }
         for id in lapsed {
-            changed |= inner.remove_entry(id);
+            inner.remove_entry(id);
         }
         inner.rate.tick(now);
         if inner.sale != SaleState::Open {
-            return changed;
+            return opened;
         }
         let min_tier = inner.min_tier();
         let eligible: u64 = (min_tier..3).map(|t| inner.order.len_tier(t)).sum();
-        let room_left =
-            u64::from(inner.admission.max_active).saturating_sub(inner.active.len() as u64);
+        let room_left = u64::from(inner.buyers_allowed()).saturating_sub(inner.active.len() as u64);
         let wanted = eligible.min(room_left);
         if wanted == 0 {
-            return changed;
+            return opened;
         }
         let n = inner.bucket.take(wanted, now);
         let pass_exp = now + self.timings.pass_ttl.as_millis() as i64;
@@ -1445,10 +1193,9 @@ impl WaitingRoom {
                 .unwrap_or_default();
             let admission = self.admission(event_id, id, &fp, now, pass_exp, deadline);
             inner.admit_entry(id, admission);
-            changed = true;
         }
         inner.rate.record(n, now);
-        changed
+        opened
     }
 
     /// The distributed step: Redis decides (atomically, whichever node runs it); the log tells
@@ -1635,7 +1382,7 @@ impl WaitingRoom {
         }
     }
 
-    /// Applies log entries to this node's replica, then wakes its watchers.
+    /// Applies log entries to this node's replica; a change of the sale wakes its watchers.
     fn apply<'a>(
         &self,
         room: &Room,
@@ -1643,6 +1390,7 @@ impl WaitingRoom {
     ) {
         let now = self.clock.now_ms();
         let mut alerts = Vec::new();
+        let mut sale_changed = false;
         let known = {
             let Ok(mut inner) = room.inner.lock() else {
                 return;
@@ -1662,9 +1410,10 @@ impl WaitingRoom {
                             seed,
                             codes,
                         } => {
+                            sale_changed = true;
                             // The queue starts (again) from here.
                             for entry in inner.entries.values() {
-                                entry.signal.notify_one();
+                                entry.signal.wake();
                             }
                             let watchers = inner.watchers;
                             let next_alert = inner.next_alert;
@@ -1682,6 +1431,7 @@ impl WaitingRoom {
                             ip,
                         } => inner.add_entry(id, tier, seq, fp, iat, ip),
                         Change::Open { seed, base, count } => {
+                            sale_changed = true;
                             if inner.prequeue.len() as u64 != count {
                                 tracing::error!(
                                     event = %room.event_id,
@@ -1691,7 +1441,7 @@ impl WaitingRoom {
                                 );
                             }
                             inner.next_seq = base;
-                            inner.open(seed);
+                            inner.open(seed, now);
                         }
                         Change::Sale {
                             sale,
@@ -1699,12 +1449,18 @@ impl WaitingRoom {
                             opens_at_ms,
                             codes,
                         } => {
+                            sale_changed = true;
                             inner.sale = sale;
                             inner.phase = phase;
                             inner.opens_at_ms = opens_at_ms;
                             inner.presale_codes = codes.into_iter().collect();
                         }
-                        Change::Admission(settings) => inner.admission = settings,
+                        Change::Admission(settings) => {
+                            if settings.auto && !inner.admission.auto {
+                                inner.valve = AutoValve::default();
+                            }
+                            inner.admission = settings;
+                        }
                         Change::Removed(ids) => {
                             for id in ids {
                                 inner.remove_entry(id);
@@ -1759,7 +1515,9 @@ impl WaitingRoom {
             inner.next_entry
         };
         room.known.send_replace(known);
-        room.notify();
+        if sale_changed {
+            room.sale_changed();
+        }
         for alert in alerts {
             let _ = room.alerts.send(alert);
         }
@@ -1960,13 +1718,13 @@ impl WaitingRoom {
         match state {
             SaleState::Open if inner.sale == SaleState::NotOpen => {
                 let fresh = rand::random();
-                inner.open(fresh);
+                inner.open(fresh, self.clock.now_ms());
                 seed = Some(fresh);
             }
             other => inner.sale = other,
         }
         drop(inner);
-        room.notify();
+        room.sale_changed();
         Ok(seed)
     }
 
@@ -1979,25 +1737,16 @@ impl WaitingRoom {
         let room = self.room(event).await?;
         let now = self.clock.now_ms();
         if let Some(shared) = &self.shared {
-            let args = [
-                now.to_string(),
-                settings.rate_per_minute.to_string(),
-                settings.burst.to_string(),
-                settings.max_active.to_string(),
-                settings.pow_difficulty.to_string(),
-            ];
-            let _: String = shared
-                .run(&shared.scripts.admission, &event.id, &[], &args)
-                .await?;
-            return Ok(());
+            return shared.set_admission(&event.id, &settings, now).await;
         }
         let mut inner = lock(&room)?;
+        if settings.auto && !inner.admission.auto {
+            inner.valve = AutoValve::default();
+        }
         inner.admission = settings;
         inner
             .bucket
             .set(settings.rate_per_minute, settings.burst, now);
-        drop(inner);
-        room.notify();
         Ok(())
     }
 
@@ -2062,18 +1811,46 @@ impl WaitingRoom {
                 .unwrap_or(0),
             watchers: inner.watchers,
             shuffle_seed: inner.seed.map(|s| format!("{s:016x}")),
+            auto_limit: inner.admission.auto.then(|| inner.buyers_allowed()),
         })
+    }
+
+    /// The automatic valves of this node's events follow the sales path: called once a second
+    /// with what the sales path did in that second ([`crate::domain::valve`]).
+    pub async fn tune_valves(self: &Arc<Self>, feedback: &SalesFeedback) {
+        let rooms: Vec<Arc<Room>> = self
+            .rooms
+            .lock()
+            .map(|r| r.values().cloned().collect())
+            .unwrap_or_default();
+        for room in rooms {
+            let limit = {
+                let Ok(mut inner) = room.inner.lock() else {
+                    continue;
+                };
+                if !inner.admission.auto || inner.sale != SaleState::Open {
+                    continue;
+                }
+                let (active, cap) = (inner.active.len() as u64, inner.admission.max_active);
+                inner.valve.update(feedback, active, cap)
+            };
+            if let Some(shared) = &self.shared
+                && let Err(e) = shared.set_auto_limit(&room.event_id, limit).await
+            {
+                tracing::debug!(event = %room.event_id, error = %e, "automatic valve not written");
+            }
+        }
     }
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::domain::clock::ManualClock;
     use crate::domain::layout::VenueSpec;
     use crate::testing::{RedisNamespace, redis_url};
 
-    fn event(state: SaleState) -> EventRecord {
+    pub(in crate::waiting_room) fn event(state: SaleState) -> EventRecord {
         EventRecord {
             id: "ev".into(),
             name: "Ev".into(),
@@ -2096,6 +1873,7 @@ mod tests {
                 burst: 1,
                 max_active: 1_000,
                 pow_difficulty: 0,
+                auto: false,
             },
             shuffle_seed: None,
             presale_codes: vec!["FANCLUB".into(), "VIP-GOLD".into()],
@@ -2104,13 +1882,13 @@ mod tests {
     }
 
     #[derive(Debug, Clone, Copy)]
-    enum Backend {
+    pub(in crate::waiting_room) enum Backend {
         Embedded,
         Redis,
     }
 
     /// A waiting room under test (and, on Redis, the namespace its keys live in).
-    struct Under {
+    pub(in crate::waiting_room) struct Under {
         room: Arc<WaitingRoom>,
         _namespace: Option<RedisNamespace>,
     }
@@ -2149,7 +1927,7 @@ mod tests {
         ))
     }
 
-    async fn room(backend: Backend, clock: &ManualClock) -> Under {
+    pub(in crate::waiting_room) async fn room(backend: Backend, clock: &ManualClock) -> Under {
         match backend {
             Backend::Embedded => Under {
                 room: Arc::new(WaitingRoom::new(
@@ -2196,11 +1974,12 @@ mod tests {
         leaving_and_the_grace_period_move_positions_up,
         presale_phase_admits_presale_tiers_only,
         concurrent_joins_get_one_place_each,
+        the_automatic_valve_admits_up_to_its_limit_and_never_past_the_cap,
     );
 
     impl WaitingRoom {
         /// Joins with a fingerprint and code; panics on a challenge.
-        async fn join_as(
+        pub(in crate::waiting_room) async fn join_as(
             self: &Arc<Self>,
             event: &EventRecord,
             fingerprint: &str,
@@ -2226,6 +2005,22 @@ mod tests {
         async fn settled_stats(self: &Arc<Self>, event: &EventRecord) -> RoomStats {
             self.caught_up(&event.id).await.expect("caught up");
             self.stats(event).await.expect("stats")
+        }
+    }
+
+    /// Fans `f0`, `f1`, … join, each counted as watched (no stream to drop, so no grace period
+    /// starts).
+    async fn join_watched(room: &Arc<WaitingRoom>, ev: &EventRecord, fans: usize) {
+        for i in 0..fans {
+            let token = room
+                .join_as(ev, &format!("f{i}"), "")
+                .await
+                .expect("join")
+                .0;
+            if i == 0 {
+                room.caught_up(&ev.id).await.expect("caught up");
+            }
+            room.attach(ev, &token).await.expect("watching");
         }
     }
 
@@ -2377,19 +2172,9 @@ mod tests {
             burst: 5,
             max_active: 40,
             pow_difficulty: 0,
+            auto: false,
         };
-        for i in 0..20_000 {
-            let token = room
-                .join_as(&ev, &format!("f{i}"), "")
-                .await
-                .expect("join")
-                .0;
-            if i == 0 {
-                room.caught_up(&ev.id).await.expect("caught up");
-            }
-            // Counted as watched (no stream to drop, so no grace period starts).
-            room.attach(&ev, &token).await.expect("watching");
-        }
+        join_watched(&room, &ev, 20_000).await;
         let queue = room.known_room("ev").expect("room");
         let mut most_active = 0;
         for step in 0..36_000 {
@@ -2510,6 +2295,69 @@ mod tests {
         ));
     }
 
+    async fn the_automatic_valve_admits_up_to_its_limit_and_never_past_the_cap(backend: Backend) {
+        let clock = ManualClock::new(1_000_000);
+        let room = room(backend, &clock).await;
+        let mut ev = event(SaleState::Open);
+        ev.admission = AdmissionSettings {
+            rate_per_minute: 60_000,
+            burst: 1_000,
+            max_active: 50,
+            pow_difficulty: 0,
+            auto: true,
+        };
+        join_watched(&room, &ev, 200).await;
+        let step = || async {
+            clock.advance_ms(100);
+            room.pump().await;
+            room.settled_stats(&ev).await
+        };
+        let stats = step().await;
+        assert_eq!(stats.active, AutoValve::START as u64, "starts small");
+        assert_eq!(stats.auto_limit, Some(AutoValve::START as u32));
+        let room_on_the_path = SalesFeedback {
+            shed: 0,
+            done: 100,
+            busy_ms: 1_000.0,
+            period_ms: 1_000.0,
+            bound: 32,
+        };
+        let mut most = 0;
+        for _ in 0..20 {
+            room.tune_valves(&room_on_the_path).await;
+            let stats = step().await;
+            most = most.max(stats.active);
+            assert_eq!(stats.active, u64::from(stats.auto_limit.expect("auto")));
+        }
+        assert_eq!(most, 50, "opens up to the operator's cap and no further");
+        // The sales path is shedding: no one more is let in until buyers finish, and those
+        // buying keep their turn.
+        let overloaded = SalesFeedback {
+            shed: 50,
+            done: 100,
+            ..room_on_the_path
+        };
+        room.tune_valves(&overloaded).await;
+        let stats = step().await;
+        assert_eq!(stats.auto_limit, Some(45));
+        assert_eq!((stats.active, stats.admitted_total), (50, 50));
+        let queue = room.known_room("ev").expect("room");
+        let buying: Vec<u64> = queue
+            .inner
+            .lock()
+            .map(|i| i.active.iter().copied().take(10).collect())
+            .unwrap_or_default();
+        for id in buying {
+            room.finished_buying(&pass(id, "")).await.expect("finished");
+        }
+        let stats = step().await;
+        assert_eq!(
+            (stats.active, stats.admitted_total),
+            (45, 55),
+            "ten left, five came in: the new limit"
+        );
+    }
+
     async fn presale_phase_admits_presale_tiers_only(backend: Backend) {
         let clock = ManualClock::new(0);
         let room = room(backend, &clock).await;
@@ -2553,6 +2401,7 @@ mod tests {
             burst: 10,
             max_active: 100_000,
             pow_difficulty: 0,
+            auto: false,
         };
         for i in 0..2_000 {
             let node = if i % 2 == 0 { &a } else { &b };

@@ -21,6 +21,7 @@ use std::sync::Arc;
 use taquilla_proto::v1 as pb;
 use tokio::sync::{mpsc, oneshot, watch};
 
+use crate::domain::queue::ReturnPacer;
 use crate::domain::{SalePhase, SaleState};
 use crate::error::{ApiError, ApiResult};
 use crate::store::{AdmissionSettings, EventRecord};
@@ -50,6 +51,7 @@ pub(super) struct Scripts {
     pub open: Script,
     pub sale: Script,
     pub admission: Script,
+    pub valve: Script,
     pub alert: Script,
     pub started: Script,
     pub init: Script,
@@ -66,6 +68,7 @@ impl Scripts {
             open: script(include_str!("lua/open.lua")),
             sale: script(include_str!("lua/sale.lua")),
             admission: script(include_str!("lua/admission.lua")),
+            valve: script(include_str!("lua/valve.lua")),
             alert: script(include_str!("lua/alert.lua")),
             started: script(include_str!("lua/started.lua")),
             init: script(include_str!("lua/init.lua")),
@@ -90,22 +93,46 @@ pub(super) struct Shared {
     /// event: Redis hears of them in batches, not once per stream.
     pub streams: std::sync::Mutex<HashMap<String, Vec<String>>>,
     /// Per event, the queue of joins waiting for the next batch.
-    joins: std::sync::Mutex<HashMap<String, mpsc::Sender<JoinCall>>>,
+    joins: std::sync::Mutex<HashMap<String, JoinLine>>,
 }
 
 /// Joins sent to Redis in one script call at most.
 const JOIN_BATCH: usize = 256;
 /// Joins that may wait for an event's next batches (four batches' worth); more are refused.
 const JOIN_LINE: usize = 4 * JOIN_BATCH;
-/// What a join refused because the line is full is told to wait: about a few batches' time.
-const JOIN_RETRY_AFTER_MS: u64 = 1_000;
-/// The answer to a join that finds the line to Redis full.
-fn join_line_full() -> ApiError {
+/// The answer to a join that finds the line to Redis full: come back at the time the line's
+/// pace has room for this fan ([`ReturnPacer`]).
+fn join_line_full(retry_after_ms: u64) -> ApiError {
     ApiError::ResourceExhausted {
         message: "the waiting room is taking in more fans than it can record right now; nothing \
                   was recorded for you yet, join again in a moment"
             .into(),
-        retry_after_ms: JOIN_RETRY_AFTER_MS,
+        retry_after_ms,
+    }
+}
+
+/// One event's line of joins to Redis, and the pace at which it drains.
+#[derive(Debug, Clone)]
+struct JoinLine {
+    sender: mpsc::Sender<JoinCall>,
+    pacer: Arc<std::sync::Mutex<ReturnPacer>>,
+}
+
+impl JoinLine {
+    /// Joins waiting for a batch.
+    fn backlog(&self) -> usize {
+        JOIN_LINE - self.sender.capacity()
+    }
+
+    /// The refusal for a fan who finds the line full: come back when the pace has room.
+    fn full(&self, now_ms: i64) -> ApiError {
+        let backlog = self.backlog();
+        let retry_after_ms = self
+            .pacer
+            .lock()
+            .map(|mut pacer| pacer.come_back_in(now_ms, backlog))
+            .unwrap_or(1_000);
+        join_line_full(retry_after_ms)
     }
 }
 
@@ -222,22 +249,27 @@ impl Shared {
         event_id: &str,
         args: [String; 5],
     ) -> ApiResult<Vec<String>> {
-        let sender = {
+        let line = {
             let mut joins = self
                 .joins
                 .lock()
                 .map_err(|_| ApiError::Internal("join batches poisoned".into()))?;
             match joins.get(event_id) {
-                Some(sender) if !sender.is_closed() => sender.clone(),
+                Some(line) if !line.sender.is_closed() => line.clone(),
                 _ => {
                     let (sender, receiver) = mpsc::channel(JOIN_LINE);
+                    let line = JoinLine {
+                        sender,
+                        pacer: Arc::default(),
+                    };
                     tokio::spawn(Shared::join_batches(
                         Arc::downgrade(self),
                         event_id.to_string(),
                         receiver,
+                        line.pacer.clone(),
                     ));
-                    joins.insert(event_id.to_string(), sender.clone());
-                    sender
+                    joins.insert(event_id.to_string(), line.clone());
+                    line
                 }
             }
         };
@@ -247,9 +279,13 @@ impl Shared {
         // back shortly, rather than wait out its deadline while the line grows (400,000 fans
         // joining faster than Redis took them piled up 3 million timed-out joins and gigabytes
         // of waiting calls; BENCHMARKS.md, run M). Nothing is recorded for a refused join.
-        match sender.try_send(JoinCall { args, reply }) {
+        match line.sender.try_send(JoinCall { args, reply }) {
             Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => return Err(join_line_full()),
+            Err(mpsc::error::TrySendError::Full(call)) => {
+                // The script's arguments hold the join's time.
+                let now_ms = call.args[2].parse().unwrap_or_default();
+                return Err(line.full(now_ms));
+            }
             Err(mpsc::error::TrySendError::Closed(_)) => return Err(gone()),
         }
         match answer.await.map_err(|_| gone())? {
@@ -263,14 +299,17 @@ impl Shared {
 
     /// Refuses a join at once when the event's line of joins waiting for Redis is full (as
     /// [`Shared::join`] would), so the caller is told before anything else is spent on it.
-    pub fn check_join_line(&self, event_id: &str) -> ApiResult<()> {
-        let full = self
-            .joins
-            .lock()
-            .ok()
-            .and_then(|joins| joins.get(event_id).map(|sender| sender.capacity() == 0))
-            .unwrap_or(false);
-        if full { Err(join_line_full()) } else { Ok(()) }
+    pub fn check_join_line(&self, event_id: &str, now_ms: i64) -> ApiResult<()> {
+        let full = self.joins.lock().ok().and_then(|joins| {
+            joins
+                .get(event_id)
+                .filter(|line| line.sender.capacity() == 0)
+                .cloned()
+        });
+        match full {
+            Some(line) => Err(line.full(now_ms)),
+            None => Ok(()),
+        }
     }
 
     /// Sends an event's joins to Redis, a batch at a time, until the node stops.
@@ -278,9 +317,11 @@ impl Shared {
         shared: std::sync::Weak<Shared>,
         event_id: String,
         mut calls: mpsc::Receiver<JoinCall>,
+        pacer: Arc<std::sync::Mutex<ReturnPacer>>,
     ) {
         let mut batch = Vec::with_capacity(JOIN_BATCH);
         while calls.recv_many(&mut batch, JOIN_BATCH).await > 0 {
+            let started = std::time::Instant::now();
             // (The queue's sender lives in `Shared`: once it is gone, so is this task.)
             let Some(this) = shared.upgrade() else {
                 return;
@@ -298,6 +339,9 @@ impl Shared {
             invocation.arg(args);
             let mut conn = this.conn.clone();
             let answer: redis::RedisResult<Vec<String>> = invocation.invoke_async(&mut conn).await;
+            if let Ok(mut pacer) = pacer.lock() {
+                pacer.drained(batch.len(), started.elapsed().as_secs_f64() * 1_000.0);
+            }
             match answer {
                 Ok(values) if values.len() == batch.len() * JOIN_ANSWER => {
                     // Each caller takes its seven values; nothing is copied.
@@ -385,7 +429,43 @@ impl Shared {
             event.shuffle_seed.clone().unwrap_or_else(|| "-".into()),
             codes,
         ];
-        let _: i64 = self.run(&self.scripts.init, &event.id, &[], &args).await?;
+        let created: i64 = self.run(&self.scripts.init, &event.id, &[], &args).await?;
+        // The automatic valve is not in the starting entry (its format predates it): an event
+        // recorded with it turns it on right after, as the operator did.
+        if created == 1 && event.admission.auto {
+            self.set_admission(&event.id, &event.admission, now_ms)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Changes the admission valve (every node hears of it through the log).
+    pub async fn set_admission(
+        &self,
+        event_id: &str,
+        settings: &AdmissionSettings,
+        now_ms: i64,
+    ) -> ApiResult<()> {
+        let args = [
+            now_ms.to_string(),
+            settings.rate_per_minute.to_string(),
+            settings.burst.to_string(),
+            settings.max_active.to_string(),
+            settings.pow_difficulty.to_string(),
+            if settings.auto { "1" } else { "0" }.to_string(),
+            (crate::domain::valve::AutoValve::START as u32).to_string(),
+        ];
+        let _: String = self
+            .run(&self.scripts.admission, event_id, &[], &args)
+            .await?;
+        Ok(())
+    }
+
+    /// Writes the automatic valve's limit this node tuned.
+    pub async fn set_auto_limit(&self, event_id: &str, limit: u32) -> ApiResult<()> {
+        let _: i64 = self
+            .run(&self.scripts.valve, event_id, &[], &[limit.to_string()])
+            .await?;
         Ok(())
     }
 
@@ -472,6 +552,8 @@ fn settings(words: &[&str]) -> Option<AdmissionSettings> {
         burst: words.get(1)?.parse().ok()?,
         max_active: words.get(2)?.parse().ok()?,
         pow_difficulty: words.get(3)?.parse().ok()?,
+        // Absent from entries written before the automatic valve existed.
+        auto: words.get(4) == Some(&"1"),
     })
 }
 
@@ -713,6 +795,7 @@ mod tests {
                     burst: 10,
                     max_active: 500,
                     pow_difficulty: 0,
+                    auto: false,
                 },
                 seed: None,
                 codes: vec!["FANCLUB".into()],

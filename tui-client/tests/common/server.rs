@@ -89,6 +89,7 @@ impl TestServer {
             burst: 0,
             max_active: 100,
             pow_difficulty_bits: 0,
+            auto: false,
         })
         .await
         .expect("admission");

@@ -2,7 +2,7 @@
 -- tag {ev:<id>}, so a script touches one Redis Cluster slot. KEYS, always in this order:
 --   1 meta      hash: sale, phase, opens_at, codes, rate, burst, max_active, pow, seed,
 --               entries (last entry id), seq (last queue sequence), tokens, refilled,
---               admitted, alerts
+--               admitted, alerts, auto ("1": automatic valve), auto_limit (its limit)
 --   2 fp        hash: fingerprint hash -> entry id
 --   3 ent       hash: entry id -> "state|tier|seq|iat|fp" (state P pre-queue, W waiting,
 --               A admitted, S admitted and buying, R removed, X expired)

@@ -30,8 +30,10 @@ for _, id in ipairs(lapsed) do
   end
 end
 if #gone > 0 then redis.call('XADD', log, '*', 'R', 'grace ' .. table.concat(gone, ' ')) end
--- The valve: a token bucket at rate per minute with burst, capped by max_active.
-local m = redis.call('HMGET', meta, 'rate', 'burst', 'max_active', 'tokens', 'refilled', 'phase')
+-- The valve: a token bucket at rate per minute with burst, capped by max_active (and, with the
+-- automatic valve, by the limit the nodes tune).
+local m = redis.call('HMGET', meta, 'rate', 'burst', 'max_active', 'tokens', 'refilled', 'phase',
+  'auto', 'auto_limit')
 local rate = tonumber(m[1]) or 0
 local burst = math.max(tonumber(m[2]) or 1, 1)
 local tokens = tonumber(m[4]) or 0
@@ -46,7 +48,9 @@ local min_tier = 0
 if m[6] == 'PRESALE' then min_tier = 1 end
 local eligible = 0
 for t = min_tier, 2 do eligible = eligible + redis.call('ZCARD', qkey(t)) end
-local room_left = (tonumber(m[3]) or 0) - redis.call('ZCARD', active)
+local cap = tonumber(m[3]) or 0
+if m[7] == '1' then cap = math.min(cap, tonumber(m[8]) or cap) end
+local room_left = cap - redis.call('ZCARD', active)
 local n = math.min(math.floor(tokens), eligible, room_left, tonumber(ARGV[5]))
 if n <= 0 then return { #due, #gone, 0 } end
 local admitted = {}

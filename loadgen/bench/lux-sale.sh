@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# The full LUX Tour sale on one machine: 400,000 fans, 142,000 seats, 8 events, the server,
+# PostgreSQL, Redis and the load generator all on this box. Records the load generator's
+# results (--out), both processes' peak memory, and every second the CPU time of the server,
+# the load generator, Redis and PostgreSQL (all its processes), from /proc, for the CPU budget.
+#
+#   bash loadgen/bench/lux-sale.sh [postgres|embedded] [OUT_DIR]
+#
+# Uses target/release binaries (cargo build --release -p taquilla-server -p taquilla-loadgen).
+# USERS, HATCH_RATE, PRESALE_SECONDS and DURATION override the issue's figures
+# (400000, 4000, 15, 540); extra load generator flags go in LOADGEN_FLAGS.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+backend=${1:-postgres}
+out=${2:-results/lux-$backend-$(date +%Y%m%d-%H%M%S)}
+USERS=${USERS:-400000}
+HATCH_RATE=${HATCH_RATE:-4000}
+PRESALE_SECONDS=${PRESALE_SECONDS:-15}
+DURATION=${DURATION:-540}
+PG=${PG:-postgres://postgres@127.0.0.1:5432}
+REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379}
+PORT=${PORT:-50581}
+ADMIN_PORT=${ADMIN_PORT:-9581}
+server_bin=target/release/taquilla-server
+loadgen_bin=target/release/taquilla-loadgen
+[ -x "$server_bin" ] && [ -x "$loadgen_bin" ] || {
+  echo "build first: cargo build --release -p taquilla-server -p taquilla-loadgen" >&2; exit 1; }
+
+mkdir -p "$out"
+data=$(mktemp -d)
+db=taquilla_lux_$$
+namespace=lux$$
+flags=(--operator-token lux --log warn --data-dir "$data"
+  --listen "127.0.0.1:$PORT" --admin-listen "127.0.0.1:$ADMIN_PORT"
+  --join-rate-per-ip 100000000 --sales-rate-per-ip 0 --join-rate-per-fingerprint 1000)
+if [ "$backend" = postgres ]; then
+  psql "$PG/postgres" -qc "CREATE DATABASE $db"
+  flags+=(--database-url "$PG/$db" --redis-url "$REDIS_URL" --redis-namespace "$namespace")
+fi
+
+server=
+sampler=
+cleanup() {
+  [ -n "$sampler" ] && kill "$sampler" 2>/dev/null || true
+  [ -n "$server" ] && kill -TERM "$server" 2>/dev/null && wait "$server" 2>/dev/null || true
+  if [ "$backend" = postgres ]; then
+    psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $db" || true
+    redis-cli -u "$REDIS_URL" --scan --pattern "$namespace:*" | xargs -r -n 500 redis-cli -u "$REDIS_URL" del >/dev/null || true
+  fi
+  rm -rf "$data"
+}
+trap cleanup EXIT
+
+"$server_bin" "${flags[@]}" 2>"$out/server.log" &
+server=$!
+for _ in $(seq 1 100); do
+  (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
+  sleep 0.1
+done
+
+# CPU time (user + system, clock ticks) of each party, every second: t, server, loadgen,
+# redis, postgres.
+ticks() { awk '{ s = 0; n = split($0, f, ")"); split(f[n], g, " "); print g[12] + g[13] }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+sum_ticks() { local s=0 p; for p in "$@"; do s=$((s + $(ticks "$p"))); done; echo "$s"; }
+(
+  echo "t_s,server,loadgen,redis,postgres"
+  start=$(date +%s.%N)
+  while kill -0 "$server" 2>/dev/null; do
+    lg=$(pgrep -f "^$loadgen_bin " | head -n 1 || true)
+    printf '%.1f,%s,%s,%s,%s\n' "$(echo "$(date +%s.%N) - $start" | bc)" \
+      "$(ticks "$server")" "$( [ -n "$lg" ] && ticks "$lg" || echo 0)" \
+      "$(sum_ticks $(pgrep -x redis-server))" "$(sum_ticks $(pgrep -u postgres))"
+    sleep 1
+  done
+) >"$out/cpu.csv" &
+sampler=$!
+
+set +e
+/usr/bin/time -v "$loadgen_bin" --target "http://127.0.0.1:$PORT" --token lux --scenario lux \
+  --users "$USERS" --hatch-rate "$HATCH_RATE" --presale-seconds "$PRESALE_SECONDS" \
+  --duration "$DURATION" --out "$out" ${LOADGEN_FLAGS:-} >"$out/loadgen.log" 2>"$out/loadgen.time"
+verdict=$?
+set -e
+grep -E "VmHWM" "/proc/$server/status" >"$out/server.mem" || true
+grep -E "Maximum resident|Elapsed" "$out/loadgen.time" || true
+echo "server peak: $(cat "$out/server.mem")"
+echo "load generator exit code $verdict; results in $out"
+exit "$verdict"
