@@ -8,7 +8,8 @@
 #
 # Uses target/release binaries (cargo build --release -p taquilla-server -p taquilla-loadgen).
 # USERS, HATCH_RATE, PRESALE_SECONDS and DURATION override the issue's figures
-# (400000, 4000, 15, 540); extra load generator flags go in LOADGEN_FLAGS.
+# (400000, 4000, 15, 540); extra load generator flags go in LOADGEN_FLAGS, extra server flags
+# in SERVER_FLAGS.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -33,7 +34,8 @@ db=taquilla_lux_$$
 namespace=lux$$
 flags=(--operator-token lux --log warn --data-dir "$data"
   --listen "127.0.0.1:$PORT" --admin-listen "127.0.0.1:$ADMIN_PORT"
-  --join-rate-per-ip 100000000 --sales-rate-per-ip 0 --join-rate-per-fingerprint 1000)
+  --join-rate-per-ip 100000000 --sales-rate-per-ip 0 --join-rate-per-fingerprint 1000
+  ${SERVER_FLAGS:-})
 if [ "$backend" = postgres ]; then
   psql "$PG/postgres" -qc "CREATE DATABASE $db"
   flags+=(--database-url "$PG/$db" --redis-url "$REDIS_URL" --redis-namespace "$namespace")

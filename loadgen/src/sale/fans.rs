@@ -857,17 +857,25 @@ async fn buy(user: &mut GooseUser, fan: &Fan) -> Result<bool, End> {
             pb::SeatSelection { seat_ids },
         ));
     }
-    // Then best available: a preferred section first, then the others from a random start.
+    // Then best available: a preferred section first, then the others from a random start;
+    // when none has that many together, as a person would, fewer (half, then one) before
+    // giving up: near the end only scattered seats are left.
     if !sections.is_empty() {
         let start = rand::thread_rng().gen_range(0..sections.len());
-        for i in 0..sections.len().min(4) {
-            let section = &sections[(start + i) % sections.len()];
-            attempts.push(pb::hold_seats_request::Selection::BestAvailable(
-                pb::BestAvailable {
-                    section_id: section.id.clone(),
-                    quantity,
-                },
-            ));
+        let mut fewer = vec![quantity, quantity / 2, 1];
+        fewer.retain(|q| *q > 0);
+        fewer.sort_unstable_by(|a, b| b.cmp(a));
+        fewer.dedup();
+        for wanted in fewer {
+            for i in 0..sections.len().min(4) {
+                let section = &sections[(start + i) % sections.len()];
+                attempts.push(pb::hold_seats_request::Selection::BestAvailable(
+                    pb::BestAvailable {
+                        section_id: section.id.clone(),
+                        quantity: wanted,
+                    },
+                ));
+            }
         }
     }
     let mut hold = None;
