@@ -94,7 +94,7 @@ async fn connect(
                 // Thousands of streams share a connection: h2 caps the small DATA frames a
                 // connection may hold unread at half its window, so give it a big one.
                 .initial_connection_window_size(16 * 1024 * 1024)
-                // Fans that stop watching reset their streams; the server's next heartbeat for
+                // Fans that stop watching reset their streams; the server's next message for
                 // a stream h2 has forgotten counts as a local error, and h2 closes a connection
                 // after 1,024 of those in its life, failing every one of the tens of thousands
                 // of fans on it at once (run J in BENCHMARKS.md). The server is ours: remember
