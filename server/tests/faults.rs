@@ -99,6 +99,7 @@ async fn a_payment_provider_outage_fails_fast_and_loses_nothing(backend: Backend
 
     // The provider goes down while every fan pays at once.
     server.provider().set_outage(true);
+    let calls_before = server.provider().calls();
     let mut tasks = Vec::new();
     let server = Arc::new(server);
     for (fan, order_id) in orders.iter().cloned() {
@@ -123,10 +124,20 @@ async fn a_payment_provider_outage_fails_fast_and_loses_nothing(backend: Backend
             fast_fails += 1;
         }
     }
-    // Three failures open the breaker; the other calls fail fast with a retry hint.
+    // Three failures open the breaker; the calls that had not reached the provider by then
+    // fail fast with a retry hint. A closed breaker lets every call through until the third
+    // failure is counted, so the fans already past it when it opened (how many depends on the
+    // scheduler: with PostgreSQL several finish their database step together) reach the
+    // provider too. Each fan either reached the provider or was refused fast, and the breaker
+    // opened long before the crowd went through.
+    let reached = (server.provider().calls() - calls_before) as u32;
     assert!(
-        fast_fails >= FANS - 3,
-        "only {fast_fails} calls were refused by the open breaker"
+        reached >= 3 && reached <= FANS / 2,
+        "{reached} provider calls for {FANS} fans paying during an outage"
+    );
+    assert!(
+        fast_fails >= FANS - reached,
+        "only {fast_fails} calls were refused by the open breaker ({reached} reached the provider)"
     );
     assert_eq!(breaker_state(&server, "payment-provider").await, "OPEN");
     assert_eq!(breaker_state(&server, "database").await, "CLOSED");
