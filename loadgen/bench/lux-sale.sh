@@ -2,7 +2,9 @@
 # The full LUX Tour sale on one machine: 400,000 fans, 142,000 seats, 8 events, the server,
 # PostgreSQL, Redis and the load generator all on this box. Records the load generator's
 # results (--out), both processes' peak memory, and every second the CPU time of the server,
-# the load generator, Redis and PostgreSQL (all its processes), from /proc, for the CPU budget.
+# the load generator, Redis and PostgreSQL (all its processes), from /proc, for the CPU budget,
+# and every 2 s the server's queue, valve and shedding figures from /metrics (metrics.log); all
+# of /metrics at the end (metrics-final.txt).
 #
 #   bash loadgen/bench/lux-sale.sh [postgres|embedded] [OUT_DIR]
 #
@@ -43,8 +45,10 @@ fi
 
 server=
 sampler=
+scraper=
 cleanup() {
   [ -n "$sampler" ] && kill "$sampler" 2>/dev/null || true
+  [ -n "$scraper" ] && kill "$scraper" 2>/dev/null || true
   [ -n "$server" ] && kill -TERM "$server" 2>/dev/null && wait "$server" 2>/dev/null || true
   if [ "$backend" = postgres ]; then
     psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $db" || true
@@ -78,12 +82,27 @@ sum_ticks() { local s=0 p; for p in "$@"; do s=$((s + $(ticks "$p"))); done; ech
 ) >"$out/cpu.csv" &
 sampler=$!
 
+# Every 2 s: seconds since start, then the metric lines that explain the sale's pace.
+(
+  start=$(date +%s)
+  while kill -0 "$server" 2>/dev/null; do
+    t=$(( $(date +%s) - start ))
+    curl -s "http://127.0.0.1:$ADMIN_PORT/metrics" 2>/dev/null |
+      grep -E '^taquilla_(queue_(active|auto_limit|waiting)|sales_(shed_total|in_flight)|seats\{.*status="sold")|^taquilla_rpc_requests_total\{.*(HoldSeats|Checkout|Pay|Join)' |
+      sed "s/^/$t /" || true
+    sleep 2
+  done
+) >"$out/metrics.log" &
+scraper=$!
+
 set +e
 /usr/bin/time -v "$loadgen_bin" --target "http://127.0.0.1:$PORT" --token lux --scenario lux \
   --users "$USERS" --hatch-rate "$HATCH_RATE" --presale-seconds "$PRESALE_SECONDS" \
   --duration "$DURATION" --out "$out" ${LOADGEN_FLAGS:-} >"$out/loadgen.log" 2>"$out/loadgen.time"
 verdict=$?
 set -e
+# Everything the server counted (per-method latency histograms among it), once the crowd is done.
+curl -s "http://127.0.0.1:$ADMIN_PORT/metrics" >"$out/metrics-final.txt" 2>/dev/null || true
 grep -E "VmHWM" "/proc/$server/status" >"$out/server.mem" || true
 grep -E "Maximum resident|Elapsed" "$out/loadgen.time" || true
 echo "server peak: $(cat "$out/server.mem")"

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use crate::domain::seat_map::EventShape;
 use crate::store::{CountsByEvent, EventRecord, Store, StoreError};
 
-/// How long seat counts may be served from cache.
+/// How long seat counts may be served from cache to the RPCs.
 const COUNTS_MAX_AGE: Duration = Duration::from_millis(500);
 /// How long an event's record (name, sale state, sections, fee) may be served from cache. A
 /// change made on this node is seen at once; one made on another node within this time.
@@ -44,7 +44,7 @@ pub struct Catalog {
     /// Held while a shape is loaded, so a crowd's first requests load it once.
     loading: tokio::sync::Mutex<()>,
     events: RwLock<HashMap<String, (Instant, Arc<EventRecord>)>>,
-    counts: Mutex<Option<(Instant, Arc<CountsByEvent>)>>,
+    counts: Mutex<Option<CachedCounts>>,
     /// Each event's paid orders and revenue as last read, for operators' figures while the
     /// database is not answering.
     paid: Mutex<HashMap<String, (u64, i64)>>,
@@ -53,6 +53,16 @@ pub struct Catalog {
     /// Bumped by every invalidation. A read that started before an invalidation is not cached:
     /// otherwise a slow read of the old state could land in the cache after the change.
     generation: std::sync::atomic::AtomicU64,
+    /// Bumped by every change to seat counts made on this node ([`Catalog::invalidate_counts`]).
+    counts_generation: std::sync::atomic::AtomicU64,
+}
+
+/// Seat counts as read, when, and the [`Catalog::counts_generation`] at the start of the read.
+#[derive(Debug, Clone)]
+struct CachedCounts {
+    at: Instant,
+    generation: u64,
+    counts: Arc<CountsByEvent>,
 }
 
 impl Catalog {
@@ -66,6 +76,7 @@ impl Catalog {
             paid: Mutex::new(HashMap::new()),
             refreshing: Mutex::new(std::collections::HashSet::new()),
             generation: std::sync::atomic::AtomicU64::new(0),
+            counts_generation: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -175,19 +186,44 @@ impl Catalog {
         Ok(shape)
     }
 
-    /// Effective seat counts of every event by section: at most [`COUNTS_MAX_AGE`] old, or the
-    /// previous counts while one caller refreshes them.
+    /// Effective seat counts of every event by section, as the RPCs show them: at most
+    /// [`COUNTS_MAX_AGE`] old and read after every change made on this node, or the previous
+    /// counts while one caller refreshes them.
     pub async fn counts(&self, now_ms: i64) -> Result<Arc<CountsByEvent>, StoreError> {
+        self.counts_within(now_ms, COUNTS_MAX_AGE, true).await
+    }
+
+    /// Seat counts for background figures (metrics, the sold-out check): at most `max_age` old,
+    /// changes made on this node notwithstanding. Every completed sale changes the counts, so
+    /// following changes would read all of them (a `GROUP BY` over every seat of every event)
+    /// on each call while a sale runs; the background needs them every few seconds at most.
+    pub async fn recent_counts(
+        &self,
+        now_ms: i64,
+        max_age: Duration,
+    ) -> Result<Arc<CountsByEvent>, StoreError> {
+        self.counts_within(now_ms, max_age, false).await
+    }
+
+    async fn counts_within(
+        &self,
+        now_ms: i64,
+        max_age: Duration,
+        follow_changes: bool,
+    ) -> Result<Arc<CountsByEvent>, StoreError> {
         let cached = self.counts.lock().ok().and_then(|cached| cached.clone());
+        let changed = |c: &CachedCounts| follow_changes && c.generation != self.counts_generation();
         let claim = match cached {
-            Some((at, counts)) if at.elapsed() < COUNTS_MAX_AGE => return Ok(counts),
-            Some((_, stale)) => match self.claim_refresh(COUNTS_KEY) {
-                Some(claim) => Some((claim, stale)),
-                None => return Ok(stale),
+            // Changed here since that read: read now (each caller, as none may see the old counts).
+            Some(c) if changed(&c) => None,
+            Some(c) if c.at.elapsed() < max_age => return Ok(c.counts),
+            Some(c) => match self.claim_refresh(COUNTS_KEY) {
+                Some(claim) => Some((claim, c.counts)),
+                None => return Ok(c.counts),
             },
             None => None,
         };
-        let generation = self.generation();
+        let generation = self.counts_generation();
         let counts = match self.store.inventory_counts(now_ms).await {
             Ok(counts) => Arc::new(counts),
             Err(e) => match claim {
@@ -198,12 +234,22 @@ impl Catalog {
                 None => return Err(e),
             },
         };
+        // Kept unless a read that started later is there already.
         if let Ok(mut cached) = self.counts.lock()
-            && self.generation() == generation
+            && cached.as_ref().is_none_or(|c| c.generation <= generation)
         {
-            *cached = Some((Instant::now(), counts.clone()));
+            *cached = Some(CachedCounts {
+                at: Instant::now(),
+                generation,
+                counts: counts.clone(),
+            });
         }
         Ok(counts)
+    }
+
+    fn counts_generation(&self) -> u64 {
+        self.counts_generation
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// An event's paid orders and their total; the last figures read if the database does not
@@ -226,12 +272,11 @@ impl Catalog {
         }
     }
 
-    /// Forgets cached counts (after events are created or seats change hands in bulk).
+    /// Marks cached counts as changed (after a sale, a sweep that freed seats, events created):
+    /// [`Catalog::counts`] reads them again; [`Catalog::recent_counts`] keeps its own pace.
     pub fn invalidate_counts(&self) {
-        if let Ok(mut cached) = self.counts.lock() {
-            self.bump();
-            *cached = None;
-        }
+        self.counts_generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
@@ -251,8 +296,13 @@ mod tests {
         let store = crate::store::open(None, dir, &options)
             .await
             .expect("store");
-        let demo = crate::domain::demo::lux_tour().remove(0);
-        let layout = demo.layout.validate().expect("demo layout");
+        let id = create_demo_event(&store, 0).await;
+        (store, id)
+    }
+
+    /// Creates the LUX Tour's `index`th event in `store`; returns its id.
+    async fn create_demo_event(store: &Arc<dyn Store>, index: usize) -> String {
+        let demo = crate::domain::demo::lux_tour().remove(index);
         let id = demo.event_id.clone();
         store
             .create_event(&NewEvent {
@@ -263,12 +313,12 @@ mod tests {
                 currency: demo.currency,
                 fee_per_ticket_minor: demo.fee_per_ticket_minor,
                 max_tickets_per_fan: demo.max_tickets_per_fan,
-                layout,
+                layout: demo.layout.validate().expect("demo layout"),
                 created_at_ms: 0,
             })
             .await
             .expect("event");
-        (store, id)
+        id
     }
 
     fn age(catalog: &Catalog, event_id: &str) {
@@ -367,5 +417,38 @@ mod tests {
         let seen = catalog.event(&id).await.expect("read").expect("event");
         assert_eq!(seen.sale_state, SaleState::Open);
         drop(claim);
+    }
+
+    #[tokio::test]
+    async fn background_counts_keep_their_pace_while_rpcs_see_every_change_made_here() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (store, first) = store_with_event(dir.path()).await;
+        let catalog = Catalog::new(store.clone());
+        assert_eq!(catalog.counts(0).await.expect("counts").len(), 1);
+        // A second event, created on this node.
+        let second = create_demo_event(&store, 1).await;
+        assert_ne!(second, first);
+        catalog.invalidate_counts();
+        let background = catalog
+            .recent_counts(0, Duration::from_secs(60))
+            .await
+            .expect("counts");
+        assert_eq!(background.len(), 1, "the background keeps its own pace");
+        let seen = catalog.counts(0).await.expect("counts");
+        assert!(seen.contains_key(&second), "an RPC sees the change at once");
+        let background = catalog
+            .recent_counts(0, Duration::from_secs(60))
+            .await
+            .expect("counts");
+        assert_eq!(background.len(), 2, "and the background the newest read");
+        // Changes made elsewhere are seen once the counts are older than the caller allows.
+        assert_eq!(
+            catalog
+                .recent_counts(0, Duration::ZERO)
+                .await
+                .expect("counts")
+                .len(),
+            2
+        );
     }
 }

@@ -65,6 +65,8 @@ pub struct EventFigures {
     pub active: u64,
     pub admitted_total: u64,
     pub watchers: u64,
+    /// The automatic valve's limit, when the valve is automatic.
+    pub auto_limit: Option<u64>,
     pub available: u64,
     pub soft_locked: u64,
     pub hard_locked: u64,
@@ -82,6 +84,7 @@ pub struct Metrics {
     queue_active: Family<EventLabels, Gauge>,
     queue_admitted: Family<EventLabels, Gauge>,
     queue_watchers: Family<EventLabels, Gauge>,
+    queue_auto_limit: Family<EventLabels, Gauge>,
     seats: Family<SeatLabels, Gauge>,
     breaker_state: Family<DependencyLabels, Gauge>,
     breaker_opened: Family<DependencyLabels, Gauge>,
@@ -151,6 +154,11 @@ impl Metrics {
             "queue_watchers",
             "Open Watch streams, by event",
         );
+        let queue_auto_limit = gauge(
+            &mut registry,
+            "queue_auto_limit",
+            "The automatic valve's limit of fans buying at once, by event (0: the valve is manual)",
+        );
         let seats = Family::<SeatLabels, Gauge>::default();
         registry.register(
             "seats",
@@ -207,6 +215,7 @@ impl Metrics {
             queue_active,
             queue_admitted,
             queue_watchers,
+            queue_auto_limit,
             seats,
             breaker_state,
             breaker_opened,
@@ -287,6 +296,7 @@ impl Metrics {
         set(&self.queue_active, f.active);
         set(&self.queue_admitted, f.admitted_total);
         set(&self.queue_watchers, f.watchers);
+        set(&self.queue_auto_limit, f.auto_limit.unwrap_or(0));
         for (status, value) in [
             ("available", f.available),
             ("soft_locked", f.soft_locked),

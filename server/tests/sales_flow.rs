@@ -245,6 +245,15 @@ async fn an_arena_sells_out_with_a_clean_audit(backend: Backend) {
     let inventory = report.inventory.expect("inventory");
     assert_eq!(inventory.sold, 18_000);
     assert_eq!(inventory.available, 0);
+    // The sweeper's sold-out probe agrees: nothing unsold here, every seat of another event.
+    let store = &server.state.store;
+    assert!(!store.has_unsold_seats(event).await.expect("probe"));
+    assert!(
+        store
+            .has_unsold_seats("lux-mad-2026-03-30")
+            .await
+            .expect("probe")
+    );
     server.stop().await;
 }
 

@@ -361,7 +361,18 @@ async fn waiting_fans_hear_sold_out(backend: Backend) {
         .into_inner()
         .hold
         .expect("hold");
+    // The sweeper's sold-out probe: seats locked by a hold, then by an order, are not sold.
+    let unsold = || async {
+        server
+            .state
+            .store
+            .has_unsold_seats("ev")
+            .await
+            .expect("probe")
+    };
+    assert!(unsold().await, "both seats held, none sold");
     let order = checkout_hold(&mut sales, hold.hold_id, "last-two-seats".to_string()).await;
+    assert!(unsold().await, "both seats ordered, none sold");
     sales
         .pay(pb::PayRequest {
             order_id: order.order_id,
@@ -370,6 +381,7 @@ async fn waiting_fans_hear_sold_out(backend: Backend) {
         })
         .await
         .expect("pay");
+    assert!(!unsold().await, "both seats sold");
     taquilla_server::purchase::sweep_once(&server.state)
         .await
         .expect("sweep");

@@ -10,7 +10,7 @@
 //! pass, the hold) lives in the transaction's locals instead of goose session data, which
 //! would have to be `Clone + Sync`.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -79,6 +79,9 @@ pub struct Crowd {
     /// Fans still waiting stop at random within this long before `deadline`.
     pub end_spread: Duration,
     seat_maps: Vec<OnceCell<Arc<pb::SeatMap>>>,
+    /// What fans know of each event's sections (by `events` index): the seats available as
+    /// the event list last showed them, lowered as holds find sections short.
+    pub boards: Vec<Board>,
     /// Per connection, the `Join` calls it may carry at once (see [`Crowd::joins_in_flight`]).
     join_slots: Vec<Arc<Semaphore>>,
 }
@@ -94,6 +97,7 @@ impl Crowd {
         deadline: Instant,
     ) -> Crowd {
         let seat_maps = events.iter().map(|_| OnceCell::new()).collect();
+        let boards = events.iter().map(|_| Board::default()).collect();
         Crowd {
             channels,
             per_target: 1,
@@ -105,6 +109,7 @@ impl Crowd {
             deadline,
             end_spread: Duration::ZERO,
             seat_maps,
+            boards,
             join_slots: Vec::new(),
         }
         .joins_in_flight(JOINS_IN_FLIGHT)
@@ -143,11 +148,99 @@ impl Crowd {
         self
     }
 
+    /// Shows the fans the sections' availability in `events` (the event list).
+    pub fn show(&self, events: &[pb::Event]) {
+        for event in events {
+            if let Some(i) = self.events.iter().position(|t| t.event_id == event.id) {
+                self.boards[i].update(&event.sections);
+            }
+        }
+    }
+
     /// Says how many connections each target has in `channels` (target by target), so a fan
     /// whose server stops answering moves to the same connection slot on the next target.
     pub fn per_target(mut self, per_target: usize) -> Crowd {
         self.per_target = per_target.max(1);
         self
+    }
+}
+
+/// One event's sections and the seats each had available when last seen, as a fan's app shows
+/// them on the event page: fans pick sections that have seats rather than ask the server for
+/// sections it sold out long ago (each such hold is a failed database transaction, and near
+/// the end of a sale most of them would be). The crowd refreshes it from `ListEvents` every
+/// few seconds ([`Board::update`]); a hold that finds a section short lowers it at once.
+#[derive(Debug, Default)]
+pub struct Board {
+    sections: std::sync::RwLock<Vec<(String, Arc<AtomicU32>)>>,
+}
+
+impl Board {
+    /// Takes in the sections' availability from the event list.
+    pub fn update(&self, sections: &[pb::SectionSummary]) {
+        let Ok(mut board) = self.sections.write() else {
+            return;
+        };
+        if board.len() == sections.len()
+            && board.iter().zip(sections).all(|((id, _), s)| id == &s.id)
+        {
+            for ((_, available), section) in board.iter().zip(sections) {
+                available.store(section.available, Ordering::Relaxed);
+            }
+        } else {
+            *board = sections
+                .iter()
+                .map(|s| (s.id.clone(), Arc::new(AtomicU32::new(s.available))))
+                .collect();
+        }
+    }
+
+    /// Up to `most` sections that showed at least `wanted` seats, from a random start; none
+    /// when the board is empty (not read yet).
+    fn pick(&self, wanted: u32, most: usize) -> Vec<(String, Arc<AtomicU32>)> {
+        let Ok(board) = self.sections.read() else {
+            return Vec::new();
+        };
+        if board.is_empty() {
+            return Vec::new();
+        }
+        let start = rand::thread_rng().gen_range(0..board.len());
+        (0..board.len())
+            .map(|i| &board[(start + i) % board.len()])
+            .filter(|(_, available)| available.load(Ordering::Relaxed) >= wanted)
+            .take(most)
+            .cloned()
+            .collect()
+    }
+
+    /// Whether the board was read.
+    fn read(&self) -> bool {
+        self.sections.read().is_ok_and(|board| !board.is_empty())
+    }
+
+    /// Whether the board was read and shows no seat available anywhere.
+    fn empty(&self) -> bool {
+        self.sections.read().is_ok_and(|board| {
+            !board.is_empty()
+                && board
+                    .iter()
+                    .all(|(_, available)| available.load(Ordering::Relaxed) == 0)
+        })
+    }
+}
+
+/// Reads the event list every `every` for the crowd's boards, until the run's deadline. A
+/// read that fails or takes longer than `every` is skipped: the boards keep what they show.
+pub async fn keep_boards(crowd: Arc<Crowd>, channel: Channel, every: Duration) {
+    let mut sales = pb::sales_client::SalesClient::new(channel);
+    while Instant::now() + every < crowd.deadline {
+        tokio::time::sleep(every).await;
+        let Ok(Ok(response)) =
+            tokio::time::timeout(every, sales.list_events(pb::ListEventsRequest {})).await
+        else {
+            continue;
+        };
+        crowd.show(&response.into_inner().events);
     }
 }
 
@@ -844,7 +937,7 @@ async fn buy(user: &mut GooseUser, fan: &Fan) -> Result<bool, End> {
         rand::thread_rng().gen_range(1..=crowd.mix.max_quantity.clamp(1, fan.event.cap.max(1)));
 
     // Contenders go for the first seats of the first seated row.
-    let mut attempts: Vec<pb::hold_seats_request::Selection> = Vec::new();
+    let mut attempts: Vec<(pb::hold_seats_request::Selection, Option<Arc<AtomicU32>>)> = Vec::new();
     if chance(crowd.mix.contend_share)
         && let Some(row) = map
             .as_deref()
@@ -853,33 +946,49 @@ async fn buy(user: &mut GooseUser, fan: &Fan) -> Result<bool, End> {
         let seat_ids = (0..quantity.min(row.statuses.len() as u32))
             .map(|i| row.first_seat_id + i)
             .collect();
-        attempts.push(pb::hold_seats_request::Selection::Seats(
-            pb::SeatSelection { seat_ids },
+        attempts.push((
+            pb::hold_seats_request::Selection::Seats(pb::SeatSelection { seat_ids }),
+            None,
         ));
     }
-    // Then best available: a preferred section first, then the others from a random start;
-    // when none has that many together, as a person would, fewer (half, then one) before
-    // giving up: near the end only scattered seats are left.
-    if !sections.is_empty() {
-        let start = rand::thread_rng().gen_range(0..sections.len());
+    // Then best available in sections the event page shows seats in, from a random start;
+    // when none has that many, as a person would, fewer (half, then one) before giving up:
+    // near the end only scattered seats are left. With the page showing nothing left
+    // anywhere, one seat anywhere, once (held seats come back when their holds lapse).
+    let best = |section_id: &str, quantity: u32| {
+        pb::hold_seats_request::Selection::BestAvailable(pb::BestAvailable {
+            section_id: section_id.to_string(),
+            quantity,
+        })
+    };
+    let board = &crowd.boards[fan.event_index];
+    if board.empty() {
+        if !sections.is_empty() {
+            let section = &sections[rand::thread_rng().gen_range(0..sections.len())];
+            attempts.push((best(&section.id, 1), None));
+        }
+    } else {
         let mut fewer = vec![quantity, quantity / 2, 1];
         fewer.retain(|q| *q > 0);
         fewer.sort_unstable_by(|a, b| b.cmp(a));
         fewer.dedup();
         for wanted in fewer {
-            for i in 0..sections.len().min(4) {
-                let section = &sections[(start + i) % sections.len()];
-                attempts.push(pb::hold_seats_request::Selection::BestAvailable(
-                    pb::BestAvailable {
-                        section_id: section.id.clone(),
-                        quantity: wanted,
-                    },
-                ));
+            let picked = board.pick(wanted, 4);
+            if picked.is_empty() && !sections.is_empty() && !board.read() {
+                // The event page was not read yet: the seat map's sections, blind.
+                let start = rand::thread_rng().gen_range(0..sections.len());
+                for i in 0..sections.len().min(4) {
+                    let section = &sections[(start + i) % sections.len()];
+                    attempts.push((best(&section.id, wanted), None));
+                }
+            }
+            for (section_id, available) in picked {
+                attempts.push((best(&section_id, wanted), Some(available)));
             }
         }
     }
     let mut hold = None;
-    for selection in attempts {
+    for (selection, shown) in attempts {
         let started = Instant::now();
         let result = retried(user, fan, "HoldSeats", || {
             let request = with_pass(
@@ -907,6 +1016,13 @@ async fn buy(user: &mut GooseUser, fan: &Fan) -> Result<bool, End> {
             {
                 if failed.status.message().contains("tickets allowed per fan") {
                     return Err(End::SoldOut("hold refused: over the cap"));
+                }
+                // The section has fewer together than that now: the next fans look elsewhere
+                // until the page is read again.
+                if let (Some(available), pb::hold_seats_request::Selection::BestAvailable(b)) =
+                    (shown, &selection)
+                {
+                    available.fetch_min(b.quantity.saturating_sub(1), Ordering::Relaxed);
                 }
                 continue;
             }

@@ -400,6 +400,13 @@ pub async fn run(
         // A second of spread per 40,000 fans: a 400,000-fan run winds down over its last 10 s.
         .end_spread(Duration::from_secs_f64(users as f64 / 40_000.0)),
     );
+    crowd.show(&events);
+    // The event page every few seconds, as fans' apps read it: which sections have seats.
+    let boards = tokio::spawn(fans::keep_boards(
+        crowd.clone(),
+        first.clone(),
+        Duration::from_secs(4),
+    ));
     anyhow::ensure!(fans::install(crowd), "the crowd was already installed");
 
     let config = GooseConfiguration::parse_args_default(&args.goose)
@@ -429,6 +436,7 @@ pub async fn run(
     let started = Instant::now();
     attack.execute().await.map_err(goose_error)?;
     let took = started.elapsed();
+    boards.abort();
 
     // Orders whose fans left without seeing them paid are looked up now that the sale is
     // calm; payments still in flight get up to a minute to finish.

@@ -210,6 +210,10 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Effective seat counts of every event by section at `now_ms`.
     async fn inventory_counts(&self, now_ms: i64) -> Result<CountsByEvent, StoreError>;
 
+    /// Whether any seat of the event is not sold (available, or locked by a hold or an order,
+    /// lapsed or not): two index probes, where [`Store::inventory_counts`] reads every seat.
+    async fn has_unsold_seats(&self, event_id: &str) -> Result<bool, StoreError>;
+
     /// Appends to the audit log.
     async fn record_audit(&self, entry: &AuditEntry) -> Result<(), StoreError>;
 
@@ -943,6 +947,10 @@ macro_rules! store_for {
             }
             async fn inventory_counts(&self, now_ms: i64) -> Result<CountsByEvent, StoreError> {
                 self.guarded(SqlStore::sql_inventory_counts(self, now_ms))
+                    .await
+            }
+            async fn has_unsold_seats(&self, event_id: &str) -> Result<bool, StoreError> {
+                self.guarded(SqlStore::sql_has_unsold_seats(self, event_id))
                     .await
             }
             async fn record_audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {

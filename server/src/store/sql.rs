@@ -895,6 +895,21 @@ where
         super::counts_by_event(rows)
     }
 
+    pub(crate) async fn sql_has_unsold_seats(&self, event_id: &str) -> Result<bool, StoreError> {
+        // A sold seat has no `locked_by`; a locked one always has (the table's checks): the
+        // partial indexes on free seats (`seats_available`) and on locked ones (`seats_lapse`)
+        // answer both halves without touching sold seats.
+        let unsold: i64 = sqlx::query_scalar(
+            "SELECT CAST(CASE WHEN EXISTS (SELECT 1 FROM seats WHERE event_id = $1 AND status = 'AVAILABLE') \
+             OR EXISTS (SELECT 1 FROM seats WHERE event_id = $1 AND locked_by IS NOT NULL) \
+             THEN 1 ELSE 0 END AS BIGINT)",
+        )
+        .bind(event_id)
+        .fetch_one(&self.reader)
+        .await?;
+        Ok(unsold != 0)
+    }
+
     pub(crate) async fn sql_record_audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO audit_log (at, actor, action, event_id, detail) VALUES ($1, $2, $3, $4, $5)",

@@ -1504,6 +1504,19 @@ impl WaitingRoom {
                                 admission.started = true;
                             }
                         }
+                        Change::Stopped {
+                            id,
+                            hold_deadline_ms,
+                        } => {
+                            if let Some(admission) = inner
+                                .entries
+                                .get_mut(&id)
+                                .and_then(|e| e.admission.as_mut())
+                            {
+                                admission.started = false;
+                                admission.hold_deadline_ms = hold_deadline_ms;
+                            }
+                        }
                         Change::Alert(alert) => {
                             inner.next_alert = inner.next_alert.max(alert.id + 1);
                             inner.alert = Some(alert.clone());
@@ -1630,6 +1643,39 @@ impl WaitingRoom {
             let args = [id.to_string(), claims.exp.to_string()];
             let _: i64 = shared
                 .run(&shared.scripts.started, &claims.ev, &[], &args)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The fan behind a pass let their seats go (released a hold): the no-show clock starts
+    /// again. A fan who holds again within the window keeps the slot, as at admission; one who
+    /// walked away frees it then, rather than when the pass expires (30 minutes of a slot the
+    /// next fan in line could have used: with 3 % of buyers walking away, most of the slots in
+    /// a long sale). Seats the fan still holds or has ordered stay theirs to check out and pay:
+    /// a lapsed slot only stops new holds.
+    pub async fn stopped_buying(&self, claims: &PassClaims) -> ApiResult<()> {
+        let Ok(id) = claims.en.parse::<u64>() else {
+            return Ok(());
+        };
+        let now = self.clock.now_ms();
+        let deadline = (now + self.timings.no_show.as_millis() as i64).min(claims.exp);
+        if let Some(room) = self.known_room(&claims.ev) {
+            let mut inner = lock(&room)?;
+            if let Some(admission) = inner
+                .entries
+                .get_mut(&id)
+                .and_then(|e| e.admission.as_mut())
+                .filter(|a| a.started)
+            {
+                admission.started = false;
+                admission.hold_deadline_ms = deadline;
+            }
+        }
+        if let Some(shared) = &self.shared {
+            let args = [id.to_string(), deadline.to_string()];
+            let _: i64 = shared
+                .run(&shared.scripts.stopped, &claims.ev, &[], &args)
                 .await?;
         }
         Ok(())
@@ -2243,6 +2289,36 @@ pub(super) mod tests {
         let stats = room.settled_stats(&ev).await;
         assert_eq!(stats.active, 1, "a fan who is buying keeps the slot");
         assert!(room.pass_active(&pass(2, "second")));
+        // The second fan lets the seats go and holds again within the window: kept.
+        let second = PassClaims {
+            exp: 10_000_000,
+            ..pass(2, "second")
+        };
+        room.stopped_buying(&second).await.expect("stopped");
+        clock.advance_ms(60_000);
+        room.pump().await;
+        assert!(room.pass_active(&second), "within the window");
+        room.started_buying(&second).await.expect("started again");
+        clock.advance_ms(121_000);
+        room.pump().await;
+        assert!(room.pass_active(&second), "holding again stops the clock");
+        // Lets them go again and walks away: the slot goes to the next fan after the window,
+        // long before the pass expires.
+        let third = room.join_as(&ev, "third", "").await.expect("join").0;
+        room.attach(&ev, &third).await.expect("watching");
+        room.stopped_buying(&second).await.expect("stopped");
+        clock.advance_ms(119_000);
+        room.pump().await;
+        assert!(room.pass_active(&second), "the window is not over");
+        assert_eq!(room.settled_stats(&ev).await.admitted_total, 2);
+        clock.advance_ms(2_000);
+        room.pump().await;
+        let stats = room.settled_stats(&ev).await;
+        assert!(
+            !room.pass_active(&second),
+            "a fan who walked away loses the slot"
+        );
+        assert_eq!((stats.active, stats.admitted_total), (1, 3));
     }
 
     async fn leaving_and_the_grace_period_move_positions_up(backend: Backend) {

@@ -54,6 +54,7 @@ pub(super) struct Scripts {
     pub valve: Script,
     pub alert: Script,
     pub started: Script,
+    pub stopped: Script,
     pub init: Script,
 }
 
@@ -71,6 +72,7 @@ impl Scripts {
             valve: script(include_str!("lua/valve.lua")),
             alert: script(include_str!("lua/alert.lua")),
             started: script(include_str!("lua/started.lua")),
+            stopped: script(include_str!("lua/stopped.lua")),
             init: script(include_str!("lua/init.lua")),
         }
     }
@@ -535,6 +537,11 @@ pub(super) enum Change {
         ids: Vec<u64>,
     },
     Started(u64),
+    /// The fan let their seats go: the no-show clock runs again, to this deadline.
+    Stopped {
+        id: u64,
+        hold_deadline_ms: i64,
+    },
     Alert(pb::Alert),
 }
 
@@ -637,6 +644,13 @@ pub(super) fn parse(fields: &HashMap<String, Value>) -> Option<Vec<Change>> {
     }
     if let Some(payload) = fields.get("S").and_then(text) {
         changes.push(Change::Started(payload.parse().ok()?));
+    }
+    if let Some(payload) = fields.get("U").and_then(text) {
+        let (id, deadline) = payload.split_once(' ')?;
+        changes.push(Change::Stopped {
+            id: id.parse().ok()?,
+            hold_deadline_ms: deadline.parse().ok()?,
+        });
     }
     if let Some(payload) = fields.get("B").and_then(text) {
         let w: Vec<&str> = payload.split(' ').collect();
