@@ -28,7 +28,7 @@ struct Server {
 async fn start(distributed: bool) -> Server {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut config = Config::for_tests(dir.path().to_path_buf());
-    // The server's own bound on sales calls at once (four per pooled connection): the crowd
+    // The server's own bound on sales calls at once (sixteen per pooled connection): the crowd
     // goes past it, is told to come back in a moment, and does.
     config.max_inflight_sales = 0;
     let (mut database, mut redis) = (None, None);

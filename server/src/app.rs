@@ -264,7 +264,10 @@ impl App {
         let sales_shed = crate::shed::Shedder::new(
             "sales",
             match config.max_inflight_sales {
-                0 => 4 * config.db_max_connections.max(1) as usize,
+                0 => {
+                    crate::config::INFLIGHT_SALES_PER_CONNECTION
+                        * config.db_max_connections.max(1) as usize
+                }
                 n => n as usize,
             },
         );

@@ -53,6 +53,14 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// Sales calls in progress at once per pooled database connection, by default. A sales call
+/// spends most of its time away from the database (the payment provider, the shared WAL
+/// flush of its commit, Redis): with four per connection the bound was full in the full LUX
+/// sale while PostgreSQL's connections sat idle in 88 % of samples, and the automatic valve,
+/// which backs off on sheds, held the sale to ~470 tickets/s; with sixteen it sold out in
+/// 248 s (BENCHMARKS.md, "The full LUX sale on one box", run 8).
+pub const INFLIGHT_SALES_PER_CONNECTION: usize = 16;
+
 /// Four database connections per core.
 pub fn default_pool_size() -> u32 {
     std::thread::available_parallelism()
@@ -249,7 +257,7 @@ pub struct Config {
 
     /// Most sales calls (hold, release, checkout, pay, order lookups) in progress at once on
     /// this node; more are answered at once with RESOURCE_EXHAUSTED and retry-after-ms instead
-    /// of queueing for a database connection. 0: four per pooled database connection.
+    /// of queueing for a database connection. 0: sixteen per pooled database connection.
     #[arg(long, env = "TAQUILLA_MAX_INFLIGHT_SALES", default_value_t = 0)]
     pub max_inflight_sales: u32,
 
