@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 [ $# -eq 2 ] || { echo "usage: $0 BEFORE_DIR AFTER_DIR" >&2; exit 2; }
-PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432}
+PG_URL=${PG_URL:-postgres://postgres:postgres@127.0.0.1:5432}
 SECONDS_RUN=${SECONDS_RUN:-10}
 CONCURRENCY=${CONCURRENCY:-32}
 ROUNDS=${ROUNDS:-3}

@@ -5,11 +5,11 @@
 #   bash loadgen/bench/sales-vs-pgbench.sh            # 15 s per measurement
 #   SECONDS_RUN=30 CONCURRENCY=96 bash loadgen/bench/sales-vs-pgbench.sh
 #
-# Needs PostgreSQL reachable at $PG_URL (default postgres://postgres@127.0.0.1:5432) and pgbench.
+# Needs PostgreSQL reachable at $PG_URL (default postgres://postgres:postgres@127.0.0.1:5432) and pgbench.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432}
+PG_URL=${PG_URL:-postgres://postgres:postgres@127.0.0.1:5432}
 SECONDS_RUN=${SECONDS_RUN:-15}
 PGBENCH_CLIENTS=${PGBENCH_CLIENTS:-32}
 CONCURRENCY=${CONCURRENCY:-32}

@@ -161,3 +161,31 @@ async fn main() -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    include!("../../.ci/readme_commands.rs");
+
+    /// Every `taquilla-loadgen` line README.md shows parses as written, goose's options after
+    /// `--` included.
+    #[test]
+    fn the_readmes_commands_parse() {
+        let commands = readme_commands(
+            &["$lg", "taquilla-loadgen", "target/release/taquilla-loadgen"],
+            "taquilla-loadgen",
+            &[("\"$(cat taquilla-data/operator-token)\"", "T")],
+        );
+        for (line, argv) in commands {
+            let cli = Cli::try_parse_from(&argv)
+                .unwrap_or_else(|e| panic!("README.md: `{line}` does not parse:\n{e}"));
+            if cli.command.is_none()
+                && let Err(e) =
+                    goose::config::GooseConfiguration::parse_args_default(&cli.sale.goose)
+            {
+                panic!("README.md: `{line}`: goose options: {e}");
+            }
+        }
+    }
+}

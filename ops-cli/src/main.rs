@@ -687,3 +687,34 @@ async fn main() -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod readme_tests {
+    use super::*;
+
+    include!("../../.ci/readme_commands.rs");
+
+    /// Every `taquilla-ops` line README.md shows parses as written.
+    #[test]
+    fn the_readmes_commands_parse() {
+        let commands = readme_commands(
+            &[
+                "$ops",
+                "cargo run -p taquilla-ops --",
+                "cargo run -q -p taquilla-ops --",
+                "taquilla-ops",
+                "target/release/taquilla-ops",
+            ],
+            "taquilla-ops",
+            &[
+                ("$A", "--server http://127.0.0.1:50061"),
+                ("$B", "--server http://127.0.0.1:50062"),
+            ],
+        );
+        for (line, argv) in commands {
+            if let Err(e) = Cli::try_parse_from(&argv) {
+                panic!("README.md: `{line}` does not parse:\n{e}");
+            }
+        }
+    }
+}

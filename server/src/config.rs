@@ -364,6 +364,34 @@ impl Config {
 mod tests {
     use super::*;
 
+    include!("../../.ci/readme_commands.rs");
+
+    /// Every `taquilla-server` line README.md shows parses as written.
+    #[test]
+    fn the_readmes_commands_parse() {
+        let commands = readme_commands(
+            &[
+                "cargo run -p taquilla-server --",
+                "cargo run --release -p taquilla-server --",
+                "target/release/taquilla-server",
+                "taquilla-server",
+            ],
+            "taquilla-server",
+            &[
+                ("\"$(openssl rand -hex 24)\"", "0123456789abcdef01234567"),
+                ("\"$(openssl rand -hex 32)\"", &"ab".repeat(32)),
+                ("$TAQUILLA_OPERATOR_TOKEN", "0123456789abcdef01234567"),
+                ("$KEY", &"ab".repeat(32)),
+                ("$n", "1"),
+            ],
+        );
+        for (line, argv) in commands {
+            if let Err(e) = Config::try_parse_from(&argv) {
+                panic!("README.md: `{line}` does not parse:\n{e}");
+            }
+        }
+    }
+
     #[test]
     fn durations() {
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));

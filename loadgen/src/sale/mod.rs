@@ -112,7 +112,7 @@ pub struct SaleArgs {
     pub out: Option<PathBuf>,
     #[command(flatten)]
     pub mix: Mix,
-    /// Further goose options, after `--` (e.g. `-- --no-print-metrics --log-level 1`).
+    /// Further goose options, after `--` (e.g. `-- --no-print-metrics -G goose.log -g`).
     #[arg(last = true)]
     pub goose: Vec<String>,
 }

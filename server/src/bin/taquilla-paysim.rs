@@ -169,3 +169,25 @@ async fn main() -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    include!("../../../.ci/readme_commands.rs");
+
+    /// Every `taquilla-paysim` line README.md shows parses as written.
+    #[test]
+    fn the_readmes_commands_parse() {
+        let commands = readme_commands(
+            &["target/release/taquilla-paysim", "taquilla-paysim"],
+            "taquilla-paysim",
+            &[],
+        );
+        for (line, argv) in commands {
+            if let Err(e) = Cli::try_parse_from(&argv) {
+                panic!("README.md: `{line}` does not parse:\n{e}");
+            }
+        }
+    }
+}
