@@ -8,7 +8,8 @@
 #
 #   bash loadgen/bench/lux-sale.sh [postgres|embedded] [OUT_DIR]
 #
-# Uses target/release binaries (cargo build --release -p taquilla-server -p taquilla-loadgen).
+# Uses target/release binaries (cargo build --release -p taquilla-server -p taquilla-loadgen);
+# SERVER_BIN runs another build of the server (an A/B of two commits).
 # USERS, HATCH_RATE, PRESALE_SECONDS and DURATION override the figures
 # (400000, 4000, 15, 540); extra load generator flags go in LOADGEN_FLAGS, extra server flags
 # in SERVER_FLAGS.
@@ -25,7 +26,7 @@ PG=${PG:-postgres://postgres:postgres@127.0.0.1:5432}
 REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379}
 PORT=${PORT:-50581}
 ADMIN_PORT=${ADMIN_PORT:-9581}
-server_bin=target/release/taquilla-server
+server_bin=${SERVER_BIN:-target/release/taquilla-server}
 loadgen_bin=target/release/taquilla-loadgen
 [ -x "$server_bin" ] && [ -x "$loadgen_bin" ] || {
   echo "build first: cargo build --release -p taquilla-server -p taquilla-loadgen" >&2; exit 1; }
@@ -88,7 +89,7 @@ sampler=$!
   while kill -0 "$server" 2>/dev/null; do
     t=$(( $(date +%s) - start ))
     curl -s "http://127.0.0.1:$ADMIN_PORT/metrics" 2>/dev/null |
-      grep -E '^taquilla_(queue_(active|auto_limit|waiting)|sales_(shed_total|in_flight)|seats\{.*status="sold")|^taquilla_rpc_requests_total\{.*(HoldSeats|Checkout|Pay|Join)' |
+      grep -E '^taquilla_(queue_(active|auto_limit|waiting|look_stretch)|watch_updates_total|sales_(shed_total|in_flight)|seats\{.*status="sold")|^taquilla_rpc_requests_total\{.*(HoldSeats|Checkout|Pay|Join)' |
       sed "s/^/$t /" || true
     sleep 2
   done

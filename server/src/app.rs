@@ -339,6 +339,7 @@ impl App {
             ),
             (_, false) => RateLimiter::local("sales", sales_rates.0, sales_rates.1),
         };
+        waiting_room.register(&metrics);
         let waiting_room = Arc::new(waiting_room);
         waiting_room.load_bans(
             &store

@@ -4,8 +4,9 @@
 //! stream, decides when a place is worth a message. Each watched entry is looked at on a
 //! cadence that grows with its distance from the front ([`look_interval`]): twice a second
 //! near the front, once a minute from the 15,000th place back, where a place changes by a
-//! small fraction of itself between two looks. A look sends a message only for a change a
-//! person would see ([`visible_move`]). Everything else that matters to a fan (admission,
+//! small fraction of itself between two looks; up to four times less often while the sales
+//! path needs the machine ([`next_stretch`]: buyers first). A look sends a message only for a
+//! change a person would see ([`visible_move`]). Everything else that matters to a fan (admission,
 //! removal, the sale's state, an alert) reaches their stream at once, by other means.
 //!
 //! The looks are kept in a [`LookWheel`]: a ring of slots of `SLOT_MS` each, so scheduling and
@@ -27,6 +28,41 @@ pub fn look_interval(position: u64) -> i64 {
         .clamp(MIN_LOOK_MS, MAX_LOOK_MS)
 }
 
+/// Most the room spreads its looks out while the sales path is pressed ([`next_stretch`]).
+pub const MAX_STRETCH: u32 = 4;
+/// A stretched look is never farther off than this: a fan far back still hears within two
+/// minutes where they are.
+pub const MAX_STRETCHED_LOOK_MS: i64 = 2 * MAX_LOOK_MS;
+
+/// [`look_interval`] spread out `stretch` times (1 to [`MAX_STRETCH`]), at most
+/// [`MAX_STRETCHED_LOOK_MS`].
+pub fn stretched_look_interval(position: u64, stretch: u32) -> i64 {
+    let stretch = i64::from(stretch.clamp(1, MAX_STRETCH));
+    (look_interval(position) * stretch).min(MAX_STRETCHED_LOOK_MS)
+}
+
+/// Buyers first: how far apart the room's looks at waiting fans' places are over the next
+/// second, from what the sales path did in the last one. Place updates are the crowd's largest
+/// steady cost while a sale sells (one message per look, since a line that moves at hundreds
+/// of fans a second moves every place visibly between two looks), and they compete for the
+/// same CPU as holds, checkouts and payments. So while the sales path is pressed (any call
+/// shed, or calls running at once above 60 % of its bound on average) the looks spread twice
+/// as far each second, up to [`MAX_STRETCH`] times; once it has room again (under 30 %,
+/// nothing shed) they come back halfway each second. Admissions, removals, the sale's changes
+/// and alerts are not looks: they still reach every stream at once.
+pub fn next_stretch(stretch: u32, sales: &super::valve::SalesFeedback) -> u32 {
+    let bound = f64::from(sales.bound.max(1));
+    let busy = sales.concurrency() / bound;
+    let stretch = stretch.clamp(1, MAX_STRETCH);
+    if sales.shed > 0 || busy > 0.6 {
+        (stretch * 2).min(MAX_STRETCH)
+    } else if busy < 0.3 {
+        (stretch / 2).max(1)
+    } else {
+        stretch
+    }
+}
+
 /// Whether a place moved enough, since the one last sent, for a person to care: any move in
 /// the first hundred places, else a move of at least 1 % (the third significant digit).
 pub fn visible_move(shown: u64, now: u64) -> bool {
@@ -38,9 +74,9 @@ pub fn visible_move(shown: u64, now: u64) -> bool {
 
 /// Width of a wheel slot: the admission step's period, so a look is at most one step late.
 pub const SLOT_MS: i64 = 100;
-/// Slots in the wheel: more than [`MAX_LOOK_MS`] of them, so a look never wraps onto a slot
-/// collected before it is due (and if one did, it would be put back, not lost).
-const SLOTS: usize = 1024;
+/// Slots in the wheel: more than [`MAX_STRETCHED_LOOK_MS`] of them, so a look never wraps onto
+/// a slot collected before it is due (and if one did, it would be put back, not lost).
+const SLOTS: usize = 2048;
 
 /// Looks to do, by the time they are due: `(id, due_ms)` pairs in a ring of slots.
 ///
@@ -124,6 +160,46 @@ mod tests {
             let i = look_interval(p);
             assert!(i >= last, "the interval never shrinks farther back");
             last = i;
+        }
+    }
+
+    #[test]
+    fn looks_spread_out_while_buyers_need_the_machine_and_come_back_after() {
+        use crate::domain::valve::SalesFeedback;
+        let second = |shed: u64, running: f64| SalesFeedback {
+            shed,
+            done: 500,
+            busy_ms: running * 1_000.0,
+            period_ms: 1_000.0,
+            bound: 100,
+        };
+        // Pressed: a call shed, or 61 of 100 calls running on average.
+        assert_eq!(next_stretch(1, &second(1, 10.0)), 2);
+        assert_eq!(next_stretch(2, &second(0, 61.0)), 4);
+        assert_eq!(
+            next_stretch(4, &second(3, 90.0)),
+            MAX_STRETCH,
+            "never past the most"
+        );
+        // In between: held.
+        assert_eq!(next_stretch(4, &second(0, 45.0)), 4);
+        // Room again: back halfway each second, never below once.
+        assert_eq!(next_stretch(4, &second(0, 20.0)), 2);
+        assert_eq!(next_stretch(2, &second(0, 0.0)), 1);
+        assert_eq!(next_stretch(1, &second(0, 0.0)), 1);
+        // An idle second (no calls at all) is room.
+        assert_eq!(next_stretch(4, &SalesFeedback::default()), 2);
+
+        assert_eq!(stretched_look_interval(1, 1), look_interval(1));
+        assert_eq!(stretched_look_interval(1_000, 4), 16_000);
+        assert_eq!(stretched_look_interval(400_000, 4), MAX_STRETCHED_LOOK_MS);
+        assert_eq!(stretched_look_interval(1_000, 0), look_interval(1_000));
+        assert_eq!(stretched_look_interval(1_000, 99), 16_000);
+        for p in [0, 1, 125, 1_000, 15_000, u64::MAX] {
+            for stretch in 1..=MAX_STRETCH {
+                let i = stretched_look_interval(p, stretch);
+                assert!(i >= look_interval(p) && i <= MAX_STRETCHED_LOOK_MS);
+            }
         }
     }
 

@@ -195,6 +195,9 @@ struct Inner {
     looks: LookWheel,
     /// The last look's due list, kept for its capacity.
     looks_due: Vec<(u64, i64)>,
+    /// How far apart the looks are now, ×1 to ×4: wider while the sales path is pressed
+    /// ([`crate::domain::push::next_stretch`]).
+    look_stretch: u32,
     /// The automatic valve, when `admission.auto` (this node's; on Redis its limit is written
     /// to the event's record for the admission step there).
     valve: AutoValve,
@@ -230,6 +233,10 @@ pub struct WaitingRoom {
     bans: Mutex<Bans>,
     /// The distributed backend; `None`: everything lives in this process.
     shared: Option<Arc<Shared>>,
+    /// How far apart every room's looks at places are now (see `Inner::look_stretch`).
+    look_stretch: prometheus_client::metrics::gauge::Gauge,
+    /// Messages sent on Watch streams.
+    updates_sent: prometheus_client::metrics::counter::Counter,
 }
 
 /// What a status message says, to tell whether anything changed.
@@ -295,6 +302,7 @@ impl Inner {
             next_alert: 1,
             looks: LookWheel::default(),
             looks_due: Vec::new(),
+            look_stretch: 1,
             valve: AutoValve::default(),
         }
     }
@@ -541,7 +549,28 @@ impl WaitingRoom {
             ),
             bans: Mutex::new(Bans::default()),
             shared: None,
+            look_stretch: {
+                let stretch = prometheus_client::metrics::gauge::Gauge::default();
+                stretch.set(1);
+                stretch
+            },
+            updates_sent: Default::default(),
         }
+    }
+
+    /// Publishes `queue_look_stretch` and `watch_updates_total` in the metrics registry.
+    pub fn register(&self, metrics: &crate::metrics::Metrics) {
+        metrics.register(
+            "queue_look_stretch",
+            "How many times farther apart than usual the room looks at waiting fans' places \
+             (1 to 4; wider while the sales path is pressed: buyers first)",
+            self.look_stretch.clone(),
+        );
+        metrics.register(
+            "watch_updates",
+            "Messages sent on Watch streams",
+            self.updates_sent.clone(),
+        );
     }
 
     /// Keeps the join limits' buckets in Redis, shared by every node (`--shared-rate-limits`).
@@ -1863,7 +1892,11 @@ impl WaitingRoom {
 
     /// The automatic valves of this node's events follow the sales path: called once a second
     /// with what the sales path did in that second ([`crate::domain::valve`]).
+    /// The room's looks at waiting fans' places follow it too (buyers first).
     pub async fn tune_valves(self: &Arc<Self>, feedback: &SalesFeedback) {
+        let was = u32::try_from(self.look_stretch.get()).unwrap_or(1);
+        let stretch = crate::domain::push::next_stretch(was, feedback);
+        self.look_stretch.set(i64::from(stretch));
         let rooms: Vec<Arc<Room>> = self
             .rooms
             .lock()
@@ -1874,6 +1907,7 @@ impl WaitingRoom {
                 let Ok(mut inner) = room.inner.lock() else {
                     continue;
                 };
+                inner.look_stretch = stretch;
                 if !inner.admission.auto || inner.sale != SaleState::Open {
                     continue;
                 }

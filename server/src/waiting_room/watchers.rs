@@ -22,7 +22,7 @@ use taquilla_proto::v1 as pb;
 use tokio::sync::{Notify, broadcast, watch};
 
 use super::{EntryState, Inner, QueueStream, Room, View, WaitingRoom, lock};
-use crate::domain::push::{SLOT_MS, look_interval, visible_move};
+use crate::domain::push::{SLOT_MS, stretched_look_interval, visible_move};
 use crate::error::{ApiError, ApiResult};
 use crate::store::EventRecord;
 
@@ -96,7 +96,7 @@ impl Drop for Detach {
 impl Inner {
     /// The room's look at the places of the watchers that are due: a watcher whose place moved
     /// visibly since its last message is woken to send it, and every watched place is looked
-    /// at again after [`look_interval`] of where it is now. Returns the watchers woken.
+    /// at again after [`stretched_look_interval`] of where it is now. Returns the watchers woken.
     pub(super) fn look(&mut self, now: i64) -> usize {
         let mut due = std::mem::take(&mut self.looks_due);
         self.looks.collect(now, &mut due);
@@ -122,10 +122,10 @@ impl Inner {
                     entry.signal.wake();
                     woken += 1;
                 }
-                now + look_interval(position)
+                now + stretched_look_interval(position, self.look_stretch)
             } else {
                 // The pre-queue has no places; its opening wakes everyone anyway.
-                now + look_interval(u64::MAX)
+                now + stretched_look_interval(u64::MAX, self.look_stretch)
             };
             entry.look_due_ms = next;
             self.looks.schedule(id, next);
@@ -154,7 +154,7 @@ impl Inner {
         } else {
             u64::MAX
         };
-        entry.look_due_ms = now + look_interval(position);
+        entry.look_due_ms = now + stretched_look_interval(position, self.look_stretch);
         self.looks.schedule(id, entry.look_due_ms);
     }
 }
@@ -189,6 +189,7 @@ impl WaitingRoom {
             |mut w| async move {
                 let rooms = w.guard.rooms.clone();
                 let update = rooms.next_update(&mut w).await?;
+                rooms.updates_sent.inc();
                 Some((Ok(update), w))
             },
         )))
@@ -616,6 +617,95 @@ mod tests {
         assert!(
             *far_heard.last().expect("heard") <= 2_500,
             "the last news is recent: {far_heard:?}"
+        );
+    }
+
+    /// Buyers first: while the sales path is pressed, the room looks at places four times less
+    /// often (a fan far back hears less), and an admission still reaches its stream at once;
+    /// once the sales path has room, the usual cadence comes back.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn places_are_told_less_often_while_buyers_need_the_machine() {
+        use crate::domain::valve::SalesFeedback;
+        let pressed = SalesFeedback {
+            shed: 10,
+            done: 500,
+            busy_ms: 90_000.0,
+            period_ms: 1_000.0,
+            bound: 100,
+        };
+        let clock = ManualClock::new(1_000_000);
+        let room = room(Backend::Embedded, &clock).await;
+        let mut ev = event(SaleState::Open);
+        ev.admission = valve(0, 600);
+        let (_stop, stopping) = watch::channel(false);
+        let mut tokens = Vec::new();
+        for i in 0..3_000 {
+            tokens.push(
+                room.join_as(&ev, &format!("f{i}"), "")
+                    .await
+                    .expect("join")
+                    .0,
+            );
+        }
+        let mut near = room
+            .watch(&ev, &tokens[49], stopping.clone())
+            .await
+            .expect("watch");
+        let mut far = room
+            .watch(&ev, &tokens[2_999], stopping.clone())
+            .await
+            .expect("watch");
+        next(&mut near).await;
+        next(&mut far).await;
+        room.set_admission(&ev, valve(1_000_000, 600))
+            .await
+            .expect("valve");
+        // Ten admissions a second for 60 simulated seconds, the sales path pressed throughout.
+        let mut far_heard = 0;
+        let mut near_admitted = false;
+        for tick in 0..600 {
+            if tick % 10 == 0 {
+                room.tune_valves(&pressed).await;
+            }
+            clock.advance_ms(100);
+            room.pump().await;
+            while let Some(update) = ready(&mut near) {
+                if update.status.expect("status").state() == pb::QueueState::Admitted {
+                    near_admitted = true;
+                }
+            }
+            if tick == 50 {
+                // Place 50 at ten a second: admitted in the fifth second's steps, and told in
+                // the step that admitted it, not at a look.
+                assert!(near_admitted, "the admission reaches its stream at once");
+            }
+            while ready(&mut far).is_some() {
+                far_heard += 1;
+            }
+        }
+        assert_eq!(room.look_stretch.get(), 4);
+        // Unpressed, place 3,000 → 2,400 heard 4 to 6 times a minute (the test above); with
+        // looks four times apart (48 s at 3,000), once or twice.
+        assert!(
+            (1..=2).contains(&far_heard),
+            "far back, pressed: {far_heard}"
+        );
+        // The sales path has room again: back halfway each second, then the usual cadence.
+        for _ in 0..2 {
+            room.tune_valves(&SalesFeedback::default()).await;
+        }
+        assert_eq!(room.look_stretch.get(), 1);
+        let mut heard_after = 0;
+        for _ in 0..600 {
+            clock.advance_ms(100);
+            room.pump().await;
+            while ready(&mut far).is_some() {
+                heard_after += 1;
+            }
+        }
+        assert!(
+            (3..=7).contains(&heard_after),
+            "far back, with room again: {heard_after}"
         );
     }
 }
