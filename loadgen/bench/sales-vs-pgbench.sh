@@ -4,6 +4,7 @@
 #
 #   bash loadgen/bench/sales-vs-pgbench.sh            # 15 s per measurement
 #   SECONDS_RUN=30 CONCURRENCY=96 bash loadgen/bench/sales-vs-pgbench.sh
+#   QUANTITY=2 bash loadgen/bench/sales-vs-pgbench.sh   # seats per order (default 4)
 #
 # Needs PostgreSQL reachable at $PG_URL (default postgres://postgres:postgres@127.0.0.1:5432) and pgbench.
 set -euo pipefail
@@ -13,6 +14,7 @@ PG_URL=${PG_URL:-postgres://postgres:postgres@127.0.0.1:5432}
 SECONDS_RUN=${SECONDS_RUN:-15}
 PGBENCH_CLIENTS=${PGBENCH_CLIENTS:-32}
 CONCURRENCY=${CONCURRENCY:-32}
+QUANTITY=${QUANTITY:-4}
 suffix=$$
 baseline_db=taquilla_pgbench_$suffix
 sales_db=taquilla_bench_$suffix
@@ -51,7 +53,7 @@ stop_server() {
 
 sales_bench() {
   target/release/taquilla-loadgen bench-sales --target http://127.0.0.1:50071 --token bench \
-    --concurrency "$CONCURRENCY" --seconds "$SECONDS_RUN" | tee "$work/sales.out" >&2
+    --concurrency "$CONCURRENCY" --seconds "$SECONDS_RUN" --quantity "$QUANTITY" | tee "$work/sales.out" >&2
   grep -oP 'TICKETS_PER_SECOND=\K[0-9]+' "$work/sales.out"
 }
 

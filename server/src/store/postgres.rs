@@ -24,6 +24,7 @@ impl Dialect for Postgres {
     const FOR_UPDATE: &'static str = " FOR UPDATE";
     const GREATEST: &'static str = "GREATEST";
     const SPLIT_CANDIDATES: bool = true;
+    const SWEEP_BY_EVENT: bool = true;
     const AUDIT_SETUP: &'static [&'static str] = &[
         "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY",
         // The audit reads whole events: hash joins are right whatever the statistics say.

@@ -25,6 +25,7 @@ impl Dialect for Sqlite {
     const FOR_UPDATE: &'static str = "";
     const GREATEST: &'static str = "MAX";
     const SPLIT_CANDIDATES: bool = false;
+    const SWEEP_BY_EVENT: bool = false;
     const AUDIT_SETUP: &'static [&'static str] = &[];
 
     fn lock_fan<'a>(

@@ -378,7 +378,7 @@ mod tests {
     use futures_util::FutureExt;
     use tokio_stream::StreamExt;
 
-    use super::super::tests::{Backend, event, room};
+    use super::super::tests::{Backend, Under, event, room};
     use super::*;
     use crate::domain::SaleState;
     use crate::domain::clock::ManualClock;
@@ -542,15 +542,21 @@ mod tests {
         the_prequeue_hears_its_places_at_opening_and_its_moves_after(Backend::Redis).await;
     }
 
-    /// In a line that moves, a fan near the front hears every move and one far back hears a
-    /// move about every 4 ms per place ahead of them, each place true when sent.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn the_farther_back_the_rarer_the_news_and_each_one_true() {
-        let clock = ManualClock::new(1_000_000);
-        let room = room(Backend::Embedded, &clock).await;
+    /// 3,000 fans in line, watched at places 50 (`near`) and 3,000 (`far`), each stream past
+    /// its first message, and the valve then opened at ten admissions a second.
+    async fn a_line_of_3_000(
+        clock: &ManualClock,
+    ) -> (
+        Under,
+        EventRecord,
+        watch::Sender<bool>,
+        QueueStream,
+        QueueStream,
+    ) {
+        let room = room(Backend::Embedded, clock).await;
         let mut ev = event(SaleState::Open);
         ev.admission = valve(0, 600);
-        let (_stop, stopping) = watch::channel(false);
+        let (stop, stopping) = watch::channel(false);
         let mut tokens = Vec::new();
         for i in 0..3_000 {
             tokens.push(
@@ -570,10 +576,18 @@ mod tests {
             .expect("watch");
         assert_eq!(next(&mut near).await.status.expect("status").position, 50);
         assert_eq!(next(&mut far).await.status.expect("status").position, 3_000);
-        // Ten admissions a second for 60 simulated seconds.
         room.set_admission(&ev, valve(1_000_000, 600))
             .await
             .expect("valve");
+        (room, ev, stop, near, far)
+    }
+
+    /// In a line that moves, a fan near the front hears every move and one far back hears a
+    /// move about every 4 ms per place ahead of them, each place true when sent.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_farther_back_the_rarer_the_news_and_each_one_true() {
+        let clock = ManualClock::new(1_000_000);
+        let (room, ev, _stop, mut near, mut far) = a_line_of_3_000(&clock).await;
         let (mut near_heard, mut far_heard) = (Vec::new(), Vec::new());
         let mut near_admitted = false;
         for _ in 0..600 {
@@ -634,32 +648,7 @@ mod tests {
             bound: 100,
         };
         let clock = ManualClock::new(1_000_000);
-        let room = room(Backend::Embedded, &clock).await;
-        let mut ev = event(SaleState::Open);
-        ev.admission = valve(0, 600);
-        let (_stop, stopping) = watch::channel(false);
-        let mut tokens = Vec::new();
-        for i in 0..3_000 {
-            tokens.push(
-                room.join_as(&ev, &format!("f{i}"), "")
-                    .await
-                    .expect("join")
-                    .0,
-            );
-        }
-        let mut near = room
-            .watch(&ev, &tokens[49], stopping.clone())
-            .await
-            .expect("watch");
-        let mut far = room
-            .watch(&ev, &tokens[2_999], stopping.clone())
-            .await
-            .expect("watch");
-        next(&mut near).await;
-        next(&mut far).await;
-        room.set_admission(&ev, valve(1_000_000, 600))
-            .await
-            .expect("valve");
+        let (room, _ev, _stop, mut near, mut far) = a_line_of_3_000(&clock).await;
         // Ten admissions a second for 60 simulated seconds, the sales path pressed throughout.
         let mut far_heard = 0;
         let mut near_admitted = false;
