@@ -96,3 +96,29 @@ async fn main() -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    include!("../../.ci/readme_commands.rs");
+
+    /// Every `taquilla-fan` command README.md shows parses as written (the bracketed synopsis
+    /// apart).
+    #[test]
+    fn the_readmes_commands_parse() {
+        let commands = readme_commands(
+            &[
+                "cargo run -p taquilla-fan --",
+                "target/release/taquilla-fan",
+            ],
+            "taquilla-fan",
+            &[],
+        );
+        for (line, argv) in commands {
+            if let Err(e) = Cli::try_parse_from(&argv) {
+                panic!("README.md: `{line}` does not parse:\n{e}");
+            }
+        }
+    }
+}
