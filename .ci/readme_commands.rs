@@ -142,3 +142,16 @@ fn shell_words(text: &str) -> Vec<String> {
     }
     words
 }
+
+/// Parses each of `commands` with `parse` (the program's own parser); fails with the README
+/// line and the parser's message on the first that does not parse.
+fn assert_each_parses<E: std::fmt::Display>(
+    commands: Vec<(String, Vec<String>)>,
+    parse: impl Fn(&[String]) -> Result<(), E>,
+) {
+    for (line, argv) in commands {
+        if let Err(e) = parse(&argv) {
+            panic!("README.md: `{line}` does not parse:\n{e}");
+        }
+    }
+}

@@ -172,20 +172,20 @@ mod tests {
     /// `--` included.
     #[test]
     fn the_readmes_commands_parse() {
-        let commands = readme_commands(
-            &["$lg", "taquilla-loadgen", "target/release/taquilla-loadgen"],
-            "taquilla-loadgen",
-            &[("\"$(cat taquilla-data/operator-token)\"", "T")],
-        );
-        for (line, argv) in commands {
-            let cli = Cli::try_parse_from(&argv)
-                .unwrap_or_else(|e| panic!("README.md: `{line}` does not parse:\n{e}"));
-            if cli.command.is_none()
-                && let Err(e) =
+        assert_each_parses(
+            readme_commands(
+                &["$lg", "taquilla-loadgen", "target/release/taquilla-loadgen"],
+                "taquilla-loadgen",
+                &[("\"$(cat taquilla-data/operator-token)\"", "T")],
+            ),
+            |argv| {
+                let cli = Cli::try_parse_from(argv).map_err(|e| e.to_string())?;
+                if cli.command.is_none() {
                     goose::config::GooseConfiguration::parse_args_default(&cli.sale.goose)
-            {
-                panic!("README.md: `{line}`: goose options: {e}");
-            }
-        }
+                        .map_err(|e| format!("goose options: {e}"))?;
+                }
+                Ok::<(), String>(())
+            },
+        );
     }
 }

@@ -697,24 +697,22 @@ mod readme_tests {
     /// Every `taquilla-ops` line README.md shows parses as written.
     #[test]
     fn the_readmes_commands_parse() {
-        let commands = readme_commands(
-            &[
-                "$ops",
-                "cargo run -p taquilla-ops --",
-                "cargo run -q -p taquilla-ops --",
+        assert_each_parses(
+            readme_commands(
+                &[
+                    "$ops",
+                    "cargo run -p taquilla-ops --",
+                    "cargo run -q -p taquilla-ops --",
+                    "taquilla-ops",
+                    "target/release/taquilla-ops",
+                ],
                 "taquilla-ops",
-                "target/release/taquilla-ops",
-            ],
-            "taquilla-ops",
-            &[
-                ("$A", "--server http://127.0.0.1:50061"),
-                ("$B", "--server http://127.0.0.1:50062"),
-            ],
+                &[
+                    ("$A", "--server http://127.0.0.1:50061"),
+                    ("$B", "--server http://127.0.0.1:50062"),
+                ],
+            ),
+            |argv| Cli::try_parse_from(argv).map(drop),
         );
-        for (line, argv) in commands {
-            if let Err(e) = Cli::try_parse_from(&argv) {
-                panic!("README.md: `{line}` does not parse:\n{e}");
-            }
-        }
     }
 }

@@ -179,15 +179,13 @@ mod tests {
     /// Every `taquilla-paysim` line README.md shows parses as written.
     #[test]
     fn the_readmes_commands_parse() {
-        let commands = readme_commands(
-            &["target/release/taquilla-paysim", "taquilla-paysim"],
-            "taquilla-paysim",
-            &[],
+        assert_each_parses(
+            readme_commands(
+                &["target/release/taquilla-paysim", "taquilla-paysim"],
+                "taquilla-paysim",
+                &[],
+            ),
+            |argv| Cli::try_parse_from(argv).map(drop),
         );
-        for (line, argv) in commands {
-            if let Err(e) = Cli::try_parse_from(&argv) {
-                panic!("README.md: `{line}` does not parse:\n{e}");
-            }
-        }
     }
 }
