@@ -25,6 +25,8 @@ impl Dialect for Postgres {
     const GREATEST: &'static str = "GREATEST";
     const SPLIT_CANDIDATES: bool = true;
     const SWEEP_BY_EVENT: bool = true;
+    const SNAPSHOT_SETUP: &'static [&'static str] =
+        &["SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"];
     const AUDIT_SETUP: &'static [&'static str] = &[
         "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY",
         // The audit reads whole events: hash joins are right whatever the statistics say.

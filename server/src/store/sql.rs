@@ -61,6 +61,8 @@ pub(crate) trait Dialect: Database {
     /// index leads with the event (migration 0006), and without it read all of `seats` every
     /// second (39 ms a sweep in the full LUX sale); SQLite's leads with the lock's end.
     const SWEEP_BY_EVENT: bool;
+    /// Statements that open a read-only transaction whose reads all see one snapshot.
+    const SNAPSHOT_SETUP: &'static [&'static str];
     /// Statements that open an audit's transaction: its reads one snapshot, planned for
     /// whole-event scans.
     const AUDIT_SETUP: &'static [&'static str];
@@ -1289,8 +1291,16 @@ where
         &self,
         order_id: &str,
     ) -> Result<Option<OrderRecord>, StoreError> {
-        let mut conn = self.reader.acquire().await?;
-        Self::order_in(&mut conn, "id = $1", order_id, None, false, true).await
+        // The order, its seats, payments and tickets are separate statements: read in one
+        // snapshot, or a payment that turned AUTHORIZED between two of them shows beside the
+        // order's time to pay from before its claim extended it.
+        let mut tx = self.reader.begin().await?;
+        for setup in DB::SNAPSHOT_SETUP {
+            sqlx::query(setup).execute(&mut *tx).await?;
+        }
+        let order = Self::order_in(&mut tx, "id = $1", order_id, None, false, true).await?;
+        tx.commit().await?;
+        Ok(order)
     }
 
     pub(crate) async fn sql_checkout(

@@ -26,6 +26,8 @@ impl Dialect for Sqlite {
     const GREATEST: &'static str = "MAX";
     const SPLIT_CANDIDATES: bool = false;
     const SWEEP_BY_EVENT: bool = false;
+    // A transaction's reads share one snapshot from its first read on (WAL mode).
+    const SNAPSHOT_SETUP: &'static [&'static str] = &[];
     const AUDIT_SETUP: &'static [&'static str] = &[];
 
     fn lock_fan<'a>(
