@@ -12,7 +12,8 @@
 # SERVER_BIN runs another build of the server (an A/B of two commits).
 # USERS, HATCH_RATE, PRESALE_SECONDS and DURATION override the issue's figures
 # (400000, 4000, 15, 540); extra load generator flags go in LOADGEN_FLAGS, extra server flags
-# in SERVER_FLAGS.
+# in SERVER_FLAGS; environment settings for one process only (e.g. TOKIO_WORKER_THREADS=1) in
+# SERVER_ENV and LOADGEN_ENV.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -59,7 +60,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$server_bin" "${flags[@]}" 2>"$out/server.log" &
+env ${SERVER_ENV:-} "$server_bin" "${flags[@]}" 2>"$out/server.log" &
 server=$!
 for _ in $(seq 1 100); do
   (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
@@ -97,7 +98,7 @@ sampler=$!
 scraper=$!
 
 set +e
-/usr/bin/time -v "$loadgen_bin" --target "http://127.0.0.1:$PORT" --token lux --scenario lux \
+env ${LOADGEN_ENV:-} /usr/bin/time -v "$loadgen_bin" --target "http://127.0.0.1:$PORT" --token lux --scenario lux \
   --users "$USERS" --hatch-rate "$HATCH_RATE" --presale-seconds "$PRESALE_SECONDS" \
   --duration "$DURATION" --out "$out" ${LOADGEN_FLAGS:-} >"$out/loadgen.log" 2>"$out/loadgen.time"
 verdict=$?

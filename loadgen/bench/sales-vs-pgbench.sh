@@ -5,6 +5,8 @@
 #   bash loadgen/bench/sales-vs-pgbench.sh            # 15 s per measurement
 #   SECONDS_RUN=30 CONCURRENCY=96 bash loadgen/bench/sales-vs-pgbench.sh
 #   QUANTITY=2 bash loadgen/bench/sales-vs-pgbench.sh   # seats per order (default 4)
+#   MIXED_QUANTITY=1 bash loadgen/bench/sales-vs-pgbench.sh  # 1 to QUANTITY seats an order, as
+#                                                            # the LUX crowd's fans ask
 #
 # Needs PostgreSQL reachable at $PG_URL (default postgres://postgres:postgres@127.0.0.1:5432) and pgbench.
 set -euo pipefail
@@ -15,6 +17,7 @@ SECONDS_RUN=${SECONDS_RUN:-15}
 PGBENCH_CLIENTS=${PGBENCH_CLIENTS:-32}
 CONCURRENCY=${CONCURRENCY:-32}
 QUANTITY=${QUANTITY:-4}
+MIXED_QUANTITY=${MIXED_QUANTITY:-}
 suffix=$$
 baseline_db=taquilla_pgbench_$suffix
 sales_db=taquilla_bench_$suffix
@@ -51,9 +54,35 @@ stop_server() {
   server_pid=""
 }
 
+# CPU time (user + system, clock ticks) of a process, of several, and a sample of the server,
+# the load generator ($1) and PostgreSQL's processes: time, then their ticks.
+ticks() { awk '{ n = split($0, f, ")"); split(f[n], g, " "); print g[12] + g[13] }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+sum_ticks() { local s=0 p; for p in "$@"; do s=$((s + $(ticks "$p"))); done; echo "$s"; }
+sample() { echo "$(date +%s.%N) $(ticks "$server_pid") $(ticks "$1") $(sum_ticks $(pgrep -u postgres))"; }
+
+# Runs the sales benchmark; prints its report and, when the run is 15 s or longer, each
+# party's CPU per order over its middle (8 s in, up to 2 s before the end: the seeding before
+# it is left out), on stderr; then the tickets per second on stdout.
 sales_bench() {
   target/release/taquilla-loadgen bench-sales --target http://127.0.0.1:50071 --token bench \
-    --concurrency "$CONCURRENCY" --seconds "$SECONDS_RUN" --quantity "$QUANTITY" | tee "$work/sales.out" >&2
+    --concurrency "$CONCURRENCY" --seconds "$SECONDS_RUN" --quantity "$QUANTITY" \
+    ${MIXED_QUANTITY:+--mixed-quantity} >"$work/sales.out" &
+  local loadgen=$! first="" last=""
+  if [ "$SECONDS_RUN" -ge 15 ]; then
+    sleep 8
+    first=$(sample "$loadgen")
+    sleep $((SECONDS_RUN - 10))
+    last=$(sample "$loadgen")
+  fi
+  wait "$loadgen"
+  cat "$work/sales.out" >&2
+  if [ -n "$first" ]; then
+    awk -v a="$first" -v b="$last" \
+      -v o="$(grep -oP 'ORDERS_PER_SECOND=\K[0-9]+' "$work/sales.out")" 'BEGIN {
+        split(a, x, " "); split(b, y, " "); w = y[1] - x[1]; n = o * w
+        if (n > 0) printf "CPU per order over %.0f s (/proc): server %.2f ms, load generator %.2f ms, PostgreSQL %.2f ms\n",
+          w, (y[2] - x[2]) * 10 / n, (y[3] - x[3]) * 10 / n, (y[4] - x[4]) * 10 / n }' >&2
+  fi
   grep -oP 'TICKETS_PER_SECOND=\K[0-9]+' "$work/sales.out"
 }
 

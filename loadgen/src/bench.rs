@@ -23,9 +23,14 @@ pub struct BenchArgs {
     /// How long to measure.
     #[arg(long, default_value = "15", value_name = "SECONDS")]
     pub seconds: u64,
-    /// Tickets per order.
+    /// Tickets per order (the most, with `--mixed-quantity`).
     #[arg(long, default_value_t = 4)]
     pub quantity: u32,
+    /// Each order asks for 1 to `--quantity` seats, uniformly at random, as the sale's fans
+    /// do (`taquilla-loadgen --scenario lux`: 1 to 4, 2.5 on average), so that tickets per
+    /// second compare with the full sale's for the same orders.
+    #[arg(long)]
+    pub mixed_quantity: bool,
     /// gRPC connections to spread buyers over.
     #[arg(long, default_value_t = 4)]
     pub connections: usize,
@@ -195,7 +200,7 @@ pub async fn run(channels: Vec<Channel>, token: String, args: BenchArgs) -> anyh
             errors.clone(),
             token.clone(),
         );
-        let quantity = args.quantity;
+        let (most, mixed) = (args.quantity.max(1), args.mixed_quantity);
         buyers.push(tokio::spawn(async move {
             let sales = pb::sales_client::SalesClient::new(channel);
             let mut cursor = buyer % targets.len();
@@ -212,6 +217,11 @@ pub async fn run(channels: Vec<Channel>, token: String, args: BenchArgs) -> anyh
                 let (event, section) = &targets[index];
                 n += 1;
                 let fan = format!("bench-{run_id}-{buyer}-{n}");
+                let quantity = if mixed {
+                    rand::Rng::gen_range(&mut rand::thread_rng(), 1..=most)
+                } else {
+                    most
+                };
                 let t0 = Instant::now();
                 let hold = retrying(&errors, "hold", deadline, || {
                     let mut sales = sales.clone();
@@ -374,5 +384,9 @@ pub async fn run(channels: Vec<Channel>, token: String, args: BenchArgs) -> anyh
         );
     }
     outln!("TICKETS_PER_SECOND={:.0}", sold as f64 / elapsed);
+    outln!(
+        "ORDERS_PER_SECOND={:.0}",
+        orders.load(Ordering::Relaxed) as f64 / elapsed
+    );
     Ok(())
 }

@@ -208,7 +208,13 @@ pub async fn run(channels: Vec<Channel>, token: String, args: QueueArgs) -> anyh
             updates_seen.clone(),
         );
         streams.push(tokio::spawn(async move {
-            let Ok(response) = room.watch(pb::WatchRequest { queue_token: token }).await else {
+            let Ok(response) = room
+                .watch(pb::WatchRequest {
+                    queue_token: token,
+                    join: None,
+                })
+                .await
+            else {
                 return;
             };
             let mut stream = response.into_inner();

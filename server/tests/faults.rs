@@ -193,6 +193,56 @@ async fn behind_a_proxy(
     (proxy, server)
 }
 
+/// An operator's action taken while the database is out (a broadcast, which needs only the
+/// waiting room) is written to the audit log once the database is back, once: the write is
+/// retried, not dropped with a warning.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_action_in_a_database_outage_reaches_the_audit_log() {
+    use sqlx::Connection;
+    let (proxy, server) = behind_a_proxy(|c| {
+        c.connect_timeout = Duration::from_millis(500);
+    })
+    .await;
+    create_event(&server, "ev", HALL, 4).await;
+    let url = server.database.as_ref().expect("database").url.clone();
+    let recorded = || {
+        let url = url.clone();
+        async move {
+            let mut conn = sqlx::PgConnection::connect(&url).await.expect("connect");
+            sqlx::query_scalar::<_, i64>(
+                "SELECT count(*) FROM audit_log WHERE action = 'broadcast' AND detail = 'Doors open at 19:00'",
+            )
+            .fetch_one(&mut conn)
+            .await
+            .expect("count")
+        }
+    };
+    proxy.cut();
+    server
+        .operator()
+        .broadcast(pb::BroadcastRequest {
+            event_id: "ev".into(),
+            message: "Doors open at 19:00".into(),
+            severity: pb::AlertSeverity::Info as i32,
+        })
+        .await
+        .expect("a broadcast needs only the waiting room");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(recorded().await, 0, "the database was out");
+    proxy.restore();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while recorded().await == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the broadcast never reached the audit log"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(recorded().await, 1, "written once");
+    server.stop().await;
+}
+
 /// The connection to PostgreSQL is cut mid-sale (as when it restarts): calls fail with
 /// `UNAVAILABLE`, the breaker opens and answers at once, and when the database is back the
 /// same calls, retried, complete exactly once.
@@ -489,7 +539,10 @@ async fn a_draining_node_finishes_in_flight_calls_and_sends_watchers_elsewhere(b
         .queue_token;
     let mut watch = server
         .waiting_room()
-        .watch(pb::WatchRequest { queue_token: token })
+        .watch(pb::WatchRequest {
+            queue_token: token,
+            join: None,
+        })
         .await
         .expect("watch")
         .into_inner();
@@ -643,6 +696,7 @@ async fn fan_buys_through_the_queue(server: Arc<TestServer>, fan: u32) -> pb::Or
             .waiting_room()
             .watch(pb::WatchRequest {
                 queue_token: token.clone(),
+                join: None,
             })
             .await;
         if let Ok(stream) = stream {

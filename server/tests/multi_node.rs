@@ -143,6 +143,7 @@ async fn watch(token: String, home: Channel, fallback: Channel, seen: Arc<Mutex<
         let stream = pb::waiting_room_client::WaitingRoomClient::new(channel.clone())
             .watch(pb::WatchRequest {
                 queue_token: token.clone(),
+                join: None,
             })
             .await;
         let mut stream = match stream {

@@ -154,6 +154,7 @@ async fn crowd(channels: &[Channel], ids: std::ops::Range<u64>, received: &Arc<A
                 let mut stream = room
                     .watch(pb::WatchRequest {
                         queue_token: joined.queue_token,
+                        join: None,
                     })
                     .await
                     .expect("watch")

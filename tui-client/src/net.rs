@@ -371,6 +371,7 @@ async fn watch_queue(channel: Channel, token: String, send: impl Fn(Net)) {
         let reason = match client
             .watch(pb::WatchRequest {
                 queue_token: token.clone(),
+                join: None,
             })
             .await
         {

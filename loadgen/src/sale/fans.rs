@@ -84,6 +84,8 @@ pub struct Crowd {
     pub boards: Vec<Board>,
     /// Per connection, the `Join` calls it may carry at once (see [`Crowd::joins_in_flight`]).
     join_slots: Vec<Arc<Semaphore>>,
+    /// Fans join with `Join`, then call `Watch`, rather than join through `Watch` at once.
+    separate_join: bool,
 }
 
 impl Crowd {
@@ -111,8 +113,16 @@ impl Crowd {
             seat_maps,
             boards,
             join_slots: Vec::new(),
+            separate_join: false,
         }
         .joins_in_flight(JOINS_IN_FLIGHT)
+    }
+
+    /// Fans join with a `Join` call and then open their stream (two round trips), as clients
+    /// that do not join through `Watch` do.
+    pub fn separate_join(mut self, separate: bool) -> Crowd {
+        self.separate_join = separate;
+        self
     }
 
     /// Lets each connection carry at most `per_connection` `Join` calls at once; the fans
@@ -501,11 +511,16 @@ fn chance(share: f64) -> bool {
 /// is not the wait itself is boxed too.
 async fn run(user: &mut GooseUser, fan: &mut Fan) -> End {
     let journey_started = Instant::now();
-    let (token, joined_at, join_took) = match Box::pin(join(user, fan)).await {
+    let Joined {
+        token,
+        at,
+        took,
+        opened,
+    } = match Box::pin(join(user, fan)).await {
         Ok(joined) => joined,
         Err(end) => return end,
     };
-    match Box::pin(wait_for_turn(user, fan, &token, joined_at, join_took)).await {
+    match Box::pin(wait_for_turn(user, fan, &token, at, took, opened)).await {
         Ok(pass) => fan.pass = pass,
         Err(end) => return end,
     }
@@ -525,13 +540,13 @@ async fn run(user: &mut GooseUser, fan: &mut Fan) -> End {
     }
 }
 
-/// Joins the queue (solving the proof of work when the server asks for one); returns the
-/// queue token, when the join was answered, and how long it took. That call is told to goose
-/// only when the fan's wait ends (see [`wait_for_turn`]); every other answer at once.
+/// Joins the queue (solving the proof of work when the server asks for one); returns the fan's
+/// place ([`Joined`]). That call is told to goose only when the fan's wait ends (see
+/// [`wait_for_turn`]); every other answer at once.
 ///
 /// A fan the server keeps waiting or tells to come back spends much of a crowded run here, so
 /// this loop keeps little across its pauses: each try is boxed and gone before the pause.
-async fn join(user: &mut GooseUser, fan: &mut Fan) -> Result<(String, Instant, Duration), End> {
+async fn join(user: &mut GooseUser, fan: &mut Fan) -> Result<Joined, End> {
     let presale_code = if chance(fan.crowd.mix.presale_share) {
         fan.event.presale_codes.first().cloned().unwrap_or_default()
     } else {
@@ -595,16 +610,90 @@ async fn join(user: &mut GooseUser, fan: &mut Fan) -> Result<(String, Instant, D
     }
 }
 
+/// A fan's place in line: the queue token, when the join was answered and how long it took,
+/// and, joined through `Watch`, the stream it was made on.
+struct Joined {
+    token: String,
+    at: Instant,
+    took: Duration,
+    opened: Option<Box<Opened>>,
+}
+
+/// A `Watch` stream opened by joining through it, with its first message (the fan's status,
+/// read for the token it carries; the wait reads it as any other).
+struct Opened {
+    stream: tonic::Streaming<pb::QueueUpdate>,
+    first: Box<pb::QueueUpdate>,
+}
+
+/// What a join call answered.
+enum Answer {
+    Token(String, Option<Box<Opened>>),
+    Challenge(pb::PowChallenge),
+}
+
+/// One join call: `Join`, or, by default, `Watch` with the join request, which joins and opens
+/// the fan's stream in one round trip (the server's and the load generator's cost per fan:
+/// BENCHMARKS.md, "Joining through Watch").
+async fn ask_to_join(fan: &Fan, request: pb::JoinRequest) -> Result<Answer, Status> {
+    if fan.crowd.separate_join {
+        let joined = bounded(fan.waiting_room().join(request)).await?;
+        return match (joined.queue_token.is_empty(), joined.challenge) {
+            (false, _) => Ok(Answer::Token(joined.queue_token, None)),
+            (true, Some(challenge)) => Ok(Answer::Challenge(challenge)),
+            (true, None) => Err(Status::internal(
+                "the join answered neither a token nor a challenge",
+            )),
+        };
+    }
+    let mut waiting_room = fan.waiting_room();
+    let opened = async move {
+        let mut stream = waiting_room
+            .watch(pb::WatchRequest {
+                queue_token: String::new(),
+                join: Some(request),
+            })
+            .await?
+            .into_inner();
+        match stream.message().await? {
+            Some(first) => Ok((stream, first)),
+            None => Err(Status::unavailable(
+                "the stream ended before its first message",
+            )),
+        }
+    };
+    let (stream, mut first) = match tokio::time::timeout(CALL_TIMEOUT, opened).await {
+        Ok(opened) => opened?,
+        Err(_) => return Err(Status::deadline_exceeded("no answer in time")),
+    };
+    if let Some(challenge) = first.challenge.take() {
+        return Ok(Answer::Challenge(challenge));
+    }
+    if first.queue_token.is_empty() {
+        return Err(Status::internal(
+            "the stream's first message carried no queue token",
+        ));
+    }
+    let token = std::mem::take(&mut first.queue_token);
+    Ok(Answer::Token(
+        token,
+        Some(Box::new(Opened {
+            stream,
+            first: Box::new(first),
+        })),
+    ))
+}
+
 /// What one try at joining came to.
 enum Tried {
-    Joined((String, Instant, Duration)),
+    Joined(Joined),
     /// The server asked for a proof of work first; here is the solution (none if solving
     /// failed, and the next try is asked again).
     Challenged(Option<pb::PowSolution>),
     Failed(Failed),
 }
 
-/// One `Join` call on the join slot `permit` of the fan's connection (see
+/// One join call ([`ask_to_join`]) on the join slot `permit` of the fan's connection (see
 /// [`Crowd::joins_in_flight`]), given back when the answer comes. Goose and the error counts
 /// see only the call; the join stage's time is the fan's, from `asked` (before the wait for the
 /// slot) to the answer.
@@ -624,29 +713,32 @@ async fn join_once(
         presale_code: presale_code.to_string(),
         pow_solution: solution,
     };
-    let answer = bounded(fan.waiting_room().join(request)).await;
+    let answer = ask_to_join(fan, request).await;
     drop(permit);
     let took = started.elapsed();
     let answer = match answer {
-        Ok(joined) if !joined.queue_token.is_empty() => {
+        Ok(Answer::Token(token, opened)) => {
             recorder.stage(Stage::Join, asked.elapsed());
-            return Tried::Joined((joined.queue_token, Instant::now(), took));
+            return Tried::Joined(Joined {
+                token,
+                at: Instant::now(),
+                took,
+                opened,
+            });
         }
-        other => other,
+        Ok(Answer::Challenge(challenge)) => Ok(challenge),
+        Err(status) => Err(status),
     };
     Box::pin(record_took(user, "Join", took, answer.as_ref().map(|_| ()))).await;
     match answer {
         // No token yet: the server asks for a proof of work first.
-        Ok(joined) => match joined.challenge {
-            Some(challenge) => Tried::Challenged(
-                tokio::task::spawn_blocking(move || {
-                    taquilla_proto::signed::solve_challenge(&challenge)
-                })
-                .await
-                .ok(),
-            ),
-            None => Tried::Failed(Failed::new("Join", Status::internal("no token"))),
-        },
+        Ok(challenge) => Tried::Challenged(
+            tokio::task::spawn_blocking(move || {
+                taquilla_proto::signed::solve_challenge(&challenge)
+            })
+            .await
+            .ok(),
+        ),
         Err(status) => {
             recorder.error("Join", status.code());
             Tried::Failed(Failed::new("Join", status))
@@ -668,6 +760,7 @@ async fn wait_for_turn(
     token: &str,
     joined_at: Instant,
     join_took: Duration,
+    mut opened: Option<Box<Opened>>,
 ) -> Result<String, End> {
     let mut join_untold = Some(join_took);
     let crowd = fan.crowd.clone();
@@ -696,13 +789,24 @@ async fn wait_for_turn(
         // What goose was told so far goes now, not after the wait (a proof-of-work answer, an
         // earlier stream's record).
         let _ = user.flush_metrics_before_wait();
-        let attached = Box::pin(attach(fan, token, give_up_at, leaves, reconnects_left > 0)).await;
+        let attached = Box::pin(attach(
+            fan,
+            token,
+            give_up_at,
+            leaves,
+            reconnects_left > 0,
+            opened.take(),
+        ))
+        .await;
         if let Some(took) = join_untold.take() {
             Box::pin(record_took(user, "Join", took, Ok(()))).await;
         }
         let watched = match attached {
             Attached::Read(took, watched) => {
-                Box::pin(record_took(user, "Watch", took, Ok(()))).await;
+                // A stream opened by the join was that call: told to goose as the join.
+                if let Some(took) = took {
+                    Box::pin(record_took(user, "Watch", took, Ok(()))).await;
+                }
                 watched
             }
             Attached::Refused(took, status) => {
@@ -790,15 +894,17 @@ struct Admitted {
     server_time_unix_ms: i64,
 }
 
-/// How a `Watch` call went: how long the stream took to open and what reading it came to, or
-/// the server's refusal, or no answer within the call's bound.
+/// How a `Watch` call went: how long the stream took to open (none for the stream the join
+/// opened) and what reading it came to, or the server's refusal, or no answer within the call's
+/// bound.
 enum Attached {
-    Read(Duration, Watched),
+    Read(Option<Duration>, Watched),
     Refused(Duration, Status),
     NoAnswer,
 }
 
-/// Opens a `Watch` stream with the queue token and reads it until something ends the wait.
+/// Opens a `Watch` stream with the queue token (or takes the one the join opened) and reads it
+/// until something ends the wait.
 /// This future is the fan's waiting state, so it holds the stream, one timer and a few numbers;
 /// the opening call is boxed, and scoped so its answer's room is not kept while reading.
 /// A fan who `leaves` does so 5–30 s after the stream opened (the server writes only when
@@ -809,23 +915,30 @@ async fn attach(
     give_up_at: Instant,
     leaves: bool,
     reconnects: bool,
+    opened: Option<Box<Opened>>,
 ) -> Attached {
     let started = Instant::now();
-    let mut stream = {
-        let opened = Box::pin(tokio::time::timeout(
-            CALL_TIMEOUT,
-            fan.waiting_room().watch(pb::WatchRequest {
-                queue_token: token.to_string(),
-            }),
-        ))
-        .await;
-        match opened {
-            Ok(Ok(response)) => response.into_inner(),
-            Ok(Err(status)) => return Attached::Refused(started.elapsed(), status),
-            Err(_) => return Attached::NoAnswer,
+    let (mut stream, mut first, took) = match opened {
+        Some(opened) => {
+            let Opened { stream, first } = *opened;
+            (stream, Some(first), None)
+        }
+        None => {
+            let opened = Box::pin(tokio::time::timeout(
+                CALL_TIMEOUT,
+                fan.waiting_room().watch(pb::WatchRequest {
+                    queue_token: token.to_string(),
+                    join: None,
+                }),
+            ))
+            .await;
+            match opened {
+                Ok(Ok(response)) => (response.into_inner(), None, Some(started.elapsed())),
+                Ok(Err(status)) => return Attached::Refused(started.elapsed(), status),
+                Err(_) => return Attached::NoAnswer,
+            }
         }
     };
-    let took = started.elapsed();
     let leave_at = leaves.then(|| {
         Instant::now() + Duration::from_millis(rand::thread_rng().gen_range(5_000..30_000))
     });
@@ -836,14 +949,19 @@ async fn attach(
     let mut updates = 0u32;
     loop {
         // The next update, or None once the fan's patience (or the run) is over.
-        let next = std::future::poll_fn(|cx| {
-            use tokio_stream::Stream;
-            if let std::task::Poll::Ready(item) = std::pin::Pin::new(&mut stream).poll_next(cx) {
-                return std::task::Poll::Ready(Some(item));
-            }
-            out_of_patience.as_mut().poll(cx).map(|()| None)
-        })
-        .await;
+        let next = if let Some(first) = first.take() {
+            Some(Some(Ok(*first)))
+        } else {
+            std::future::poll_fn(|cx| {
+                use tokio_stream::Stream;
+                if let std::task::Poll::Ready(item) = std::pin::Pin::new(&mut stream).poll_next(cx)
+                {
+                    return std::task::Poll::Ready(Some(item));
+                }
+                out_of_patience.as_mut().poll(cx).map(|()| None)
+            })
+            .await
+        };
         let update = match next {
             None if leaving => return Attached::Read(took, Watched::Leave),
             None => return Attached::Read(took, Watched::OutOfPatience),
@@ -1216,13 +1334,14 @@ mod tests {
             fingerprint: String::new(),
             pass: String::new(),
         };
-        let reading = std::mem::size_of_val(&attach(&fan, "", Instant::now(), false, false));
+        let reading = std::mem::size_of_val(&attach(&fan, "", Instant::now(), false, false, None));
         let waiting = std::mem::size_of_val(&wait_for_turn(
             &mut user,
             &mut fan,
             "",
             Instant::now(),
             Duration::ZERO,
+            None,
         ));
         let total = journey + waiting + reading;
         println!("journey {journey} B, waiting phase {waiting} B, stream reader {reading} B");

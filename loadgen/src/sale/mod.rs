@@ -103,6 +103,10 @@ pub struct SaleArgs {
     /// the load generator's memory when fans arrive faster than the server answers joins.
     #[arg(long, default_value_t = fans::JOINS_IN_FLIGHT)]
     pub joins_in_flight: usize,
+    /// Fans join with a `Join` call, then open their `Watch` stream (two round trips), instead
+    /// of joining and watching in one `Watch` call (the default).
+    #[arg(long)]
+    pub separate_join: bool,
     /// goose's report: .html, .json or .md (repeat for several).
     #[arg(long)]
     pub report_file: Vec<String>,
@@ -397,6 +401,7 @@ pub async fn run(
         )
         .per_target(args.connections_per_target(targets.len()))
         .joins_in_flight(args.joins_in_flight)
+        .separate_join(args.separate_join)
         // A second of spread per 40,000 fans: a 400,000-fan run winds down over its last 10 s.
         .end_spread(Duration::from_secs_f64(users as f64 / 40_000.0)),
     );
@@ -442,7 +447,12 @@ pub async fn run(
     // calm; payments still in flight get up to a minute to finish.
     let settled_lines = settle(&first, token.as_deref(), &recorder).await?;
 
-    // What the server says now.
+    // What the server says now: each event's own audit reads the database in one snapshot;
+    // without a token, the event list, whose counts may be up to half a second old for sales
+    // another node made (`Catalog::counts`), read once that has passed.
+    if token.is_none() {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
     let after = list_events(first.clone()).await?;
     let mut server = BTreeMap::new();
     for target in &targets_events {
@@ -450,7 +460,17 @@ pub async fn run(
             recorder.add_evidence(format!("event {} vanished", target.event_id));
             continue;
         };
-        let inventory = event.inventory.unwrap_or_default();
+        let audited = match &token {
+            Some(token) => audit(first.clone(), token, &event.id, &recorder).await?,
+            None => {
+                outln!(
+                    "{}: no --token, so the server's audit was not run",
+                    event.id
+                );
+                None
+            }
+        };
+        let inventory = audited.or(event.inventory).unwrap_or_default();
         server.insert(
             event.id.clone(),
             ServerCount {
@@ -462,13 +482,6 @@ pub async fn run(
                 cap_per_fan: target.cap,
             },
         );
-        match &token {
-            Some(token) => audit(first.clone(), token, &event.id, &recorder).await?,
-            None => outln!(
-                "{}: no --token, so the server's audit was not run",
-                event.id
-            ),
-        }
     }
     // With shards or other buyers the server may have sold more than this process saw; a
     // single shard must match exactly.
@@ -582,13 +595,14 @@ async fn settle(
     )])
 }
 
-/// Adds the failed invariants of the server's audit of `event_id` to the evidence.
+/// Adds the failed invariants of the server's audit of `event_id` to the evidence; returns the
+/// seat counts the audit read (none if it could not run).
 async fn audit(
     channel: Channel,
     token: &str,
     event_id: &str,
     recorder: &Recorder,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Option<pb::InventoryCounts>> {
     let mut operator = pb::operator_client::OperatorClient::new(channel);
     match operator
         .audit(with_token(
@@ -612,13 +626,16 @@ async fn audit(
             if !report.ok && report.invariants.iter().all(|c| c.ok) {
                 recorder.add_evidence(format!("{event_id}: audit failed"));
             }
+            Ok(report.inventory)
         }
-        Err(status) => recorder.add_evidence(format!(
-            "{event_id}: audit could not run: {}",
-            status.message()
-        )),
+        Err(status) => {
+            recorder.add_evidence(format!(
+                "{event_id}: audit could not run: {}",
+                status.message()
+            ));
+            Ok(None)
+        }
     }
-    Ok(())
 }
 
 /// Compares the ledger with the server's counts (exactly when the ledger is the whole sale's)

@@ -3,7 +3,7 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use taquilla_proto::v1 as pb;
 use tokio_stream::Stream;
@@ -153,7 +153,27 @@ pub async fn seed_demo(state: &AppState, scenario: &str) -> ApiResult<SeedOutcom
     Ok(outcome)
 }
 
+/// How long an audit entry the database refused for now is retried in the background.
+const AUDIT_RETRY_FOR: Duration = Duration::from_secs(600);
+
+/// Whether a failed write may succeed later unchanged (the database unreachable, busy, behind
+/// an open breaker, or a collision), rather than being refused for what it is.
+fn may_succeed_later(error: &StoreError) -> bool {
+    matches!(
+        error,
+        StoreError::Unavailable(_)
+            | StoreError::Busy(_)
+            | StoreError::BreakerOpen { .. }
+            | StoreError::Collision(_)
+    )
+}
+
 impl OperatorService {
+    /// Records an operator's action, which is done by then. A write the database cannot take
+    /// now (every connection busy selling, an outage, its breaker open) is retried in the
+    /// background with backoff for up to [`AUDIT_RETRY_FOR`], with the action's own time:
+    /// an operator's change during the busiest minute of a sale is the one that must not go
+    /// unrecorded.
     async fn audit(&self, action: &str, event_id: Option<&str>, detail: String) {
         let entry = AuditEntry {
             at_ms: self.state.clock.now_ms(),
@@ -162,9 +182,34 @@ impl OperatorService {
             event_id: event_id.map(str::to_string),
             detail,
         };
-        if let Err(e) = self.state.store.record_audit(&entry).await {
-            tracing::warn!(error = %e, action, "could not write the audit log");
+        let Err(e) = self.state.store.record_audit(&entry).await else {
+            return;
+        };
+        if !may_succeed_later(&e) {
+            tracing::error!(error = %e, action, detail = %entry.detail, "could not write the audit log");
+            return;
         }
+        tracing::warn!(error = %e, action, "could not write the audit log yet; retrying in the background");
+        let store = self.state.store.clone();
+        tokio::spawn(async move {
+            let started = Instant::now();
+            let mut wait = Duration::from_millis(200);
+            loop {
+                tokio::time::sleep(wait).await;
+                match store.record_audit(&entry).await {
+                    Ok(()) => {
+                        tracing::info!(action = %entry.action, "wrote the audit log entry after retrying");
+                        return;
+                    }
+                    Err(e) if !may_succeed_later(&e) || started.elapsed() >= AUDIT_RETRY_FOR => {
+                        tracing::error!(error = %e, action = %entry.action, detail = %entry.detail,
+                            "gave up writing the audit log");
+                        return;
+                    }
+                    Err(_) => wait = (wait * 2).min(Duration::from_secs(5)),
+                }
+            }
+        });
     }
 
     async fn event_message(&self, event_id: &str) -> ApiResult<pb::Event> {

@@ -346,6 +346,7 @@ impl WaitingRoom {
                     heartbeat: false,
                     reconnect: false,
                     server_time_unix_ms: self.clock.now_ms(),
+                    ..Default::default()
                 }
             });
             w.first = false;

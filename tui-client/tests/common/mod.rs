@@ -221,6 +221,7 @@ pub fn waiting() -> App {
             heartbeat: false,
             reconnect: false,
             server_time_unix_ms: NOW,
+            ..Default::default()
         })),
     );
     app.take_commands();
@@ -249,6 +250,7 @@ pub fn choosing() -> App {
             heartbeat: false,
             reconnect: false,
             server_time_unix_ms: NOW,
+            ..Default::default()
         })),
     );
     net(&mut app, Net::SeatMap(Ok(seat_map())));
