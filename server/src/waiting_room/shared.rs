@@ -107,6 +107,12 @@ pub(super) struct Shared {
 const JOIN_BATCH: usize = 256;
 /// Joins that may wait for an event's next batches (four batches' worth); more are refused.
 const JOIN_LINE: usize = 4 * JOIN_BATCH;
+/// While an event's joins keep coming, its script calls go at most this often, each with the
+/// joins that arrived meanwhile. A call's fixed work (a dozen Redis commands, and a log entry
+/// every node then reads and applies) is most of a join's cost when the calls carry one or
+/// two joins each, as they did at 500 joins a second per event (BENCHMARKS.md, "Join
+/// batches"). A join arriving after a quiet spell goes at once.
+const JOIN_GATHER: std::time::Duration = std::time::Duration::from_millis(10);
 /// The answer to a join that finds the line to Redis full: come back at the time the line's
 /// pace has room for this fan ([`ReturnPacer`]).
 fn join_line_full(retry_after_ms: u64) -> ApiError {
@@ -327,7 +333,24 @@ impl Shared {
         pacer: Arc<std::sync::Mutex<ReturnPacer>>,
     ) {
         let mut batch = Vec::with_capacity(JOIN_BATCH);
+        let mut last_call: Option<tokio::time::Instant> = None;
         while calls.recv_many(&mut batch, JOIN_BATCH).await > 0 {
+            if let Some(next) = last_call.map(|at| at + JOIN_GATHER)
+                && batch.len() < JOIN_BATCH
+                && tokio::time::Instant::now() < next
+            {
+                // Gathers the joins arriving until this event's next call is due.
+                let _ = tokio::time::timeout_at(next, async {
+                    loop {
+                        let room = JOIN_BATCH - batch.len();
+                        if room == 0 || calls.recv_many(&mut batch, room).await == 0 {
+                            break;
+                        }
+                    }
+                })
+                .await;
+            }
+            last_call = Some(tokio::time::Instant::now());
             let started = std::time::Instant::now();
             // (The queue's sender lives in `Shared`: once it is gone, so is this task.)
             let Some(this) = shared.upgrade() else {
