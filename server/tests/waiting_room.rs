@@ -414,7 +414,8 @@ async fn waiting_fans_hear_sold_out(backend: Backend) {
     server.stop().await;
 }
 
-async fn bans_rate_limits_and_proof_of_work(backend: Backend) {
+/// A server allowing 6 joins a minute per fingerprint (a burst of 3), with event `ev`.
+async fn limiting_fingerprints(backend: Backend) -> TestServer {
     let server = TestServer::start_with(
         backend,
         std::sync::Arc::new(taquilla_server::domain::clock::SystemClock),
@@ -422,6 +423,11 @@ async fn bans_rate_limits_and_proof_of_work(backend: Backend) {
     )
     .await;
     create_event(&server, "ev", HALL, 4).await;
+    server
+}
+
+async fn bans_rate_limits_and_proof_of_work(backend: Backend) {
+    let server = limiting_fingerprints(backend).await;
     let join = |fp: &str, pow: Option<pb::PowSolution>| {
         let mut client = server.waiting_room();
         let request = pb::JoinRequest {
@@ -504,28 +510,14 @@ async fn bans_rate_limits_and_proof_of_work(backend: Backend) {
     assert!(asked.queue_token.is_empty());
     let challenge = asked.challenge.expect("a challenge");
     assert_eq!(challenge.difficulty_bits, 8);
-    let wrong = wrong_nonce(&challenge.challenge, 8);
-    let err = join(
-        "careful",
-        Some(pb::PowSolution {
-            challenge: challenge.challenge.clone(),
-            nonce: wrong,
-        }),
-    )
-    .await
-    .expect_err("wrong answer");
+    let err = join("careful", answer(&challenge, false))
+        .await
+        .expect_err("wrong answer");
     assert_eq!(err.code(), Code::FailedPrecondition);
-    let nonce = taquilla_server::tokens::solve_pow(&challenge.challenge, 8);
-    let placed = join(
-        "careful",
-        Some(pb::PowSolution {
-            challenge: challenge.challenge.clone(),
-            nonce,
-        }),
-    )
-    .await
-    .expect("solved")
-    .into_inner();
+    let placed = join("careful", answer(&challenge, true))
+        .await
+        .expect("solved")
+        .into_inner();
     assert!(!placed.queue_token.is_empty());
     // A challenge is bound to the fingerprint it was issued to.
     let stolen = join(
@@ -625,12 +617,21 @@ async fn a_fan_shed_past_the_no_show_window_keeps_the_turn(backend: Backend) {
     server.stop().await;
 }
 
-/// A nonce that does not answer `challenge` at `bits` leading zero bits.
-fn wrong_nonce(challenge: &str, bits: u32) -> String {
-    (0u64..)
-        .map(|n| n.to_string())
-        .find(|n| taquilla_server::tokens::pow_zero_bits(challenge, n) < bits)
-        .expect("a wrong nonce")
+/// An answer to `challenge`: the right nonce, or one that does not answer it.
+fn answer(challenge: &pb::PowChallenge, right: bool) -> Option<pb::PowSolution> {
+    let (text, bits) = (&challenge.challenge, challenge.difficulty_bits);
+    let nonce = if right {
+        taquilla_server::tokens::solve_pow(text, bits)
+    } else {
+        (0u64..)
+            .map(|n| n.to_string())
+            .find(|n| taquilla_server::tokens::pow_zero_bits(text, n) < bits)
+            .expect("a wrong nonce")
+    };
+    Some(pb::PowSolution {
+        challenge: text.clone(),
+        nonce,
+    })
 }
 
 /// Calls `Watch` with a join request for `fingerprint`; returns the stream and its first message.
@@ -663,13 +664,7 @@ async fn join_watching(
 /// at the same moment) make it, Join's limits and proof of work, and the admission arriving on
 /// the stream the fan joined on.
 async fn joining_through_watch_is_joining(backend: Backend) {
-    let server = TestServer::start_with(
-        backend,
-        std::sync::Arc::new(taquilla_server::domain::clock::SystemClock),
-        |c| c.join_rate_per_fingerprint = 6,
-    )
-    .await;
-    create_event(&server, "ev", HALL, 4).await;
+    let server = limiting_fingerprints(backend).await;
     let err = server
         .waiting_room()
         .watch(pb::WatchRequest::default())
@@ -723,14 +718,7 @@ async fn joining_through_watch_is_joining(backend: Backend) {
         }
     }
     assert_eq!(tokens.len(), 30);
-    let stats = server
-        .operator()
-        .get_stats(pb::GetStatsRequest {
-            event_id: "ev".into(),
-        })
-        .await
-        .expect("stats")
-        .into_inner();
+    let stats = server.stats("ev").await;
     assert_eq!(stats.prequeue, 30, "one place per fan: {stats:?}");
 
     // Join's limit per fingerprint (a burst of 3) counts these joins too.
@@ -783,29 +771,13 @@ async fn joining_through_watch_is_joining(backend: Backend) {
         stream.message().await.expect("ends cleanly").is_none(),
         "the stream ends after the challenge"
     );
-    let wrong = wrong_nonce(&challenge.challenge, 8);
-    let err = join_watching(
-        &server,
-        "careful",
-        Some(pb::PowSolution {
-            challenge: challenge.challenge.clone(),
-            nonce: wrong,
-        }),
-    )
-    .await
-    .expect_err("wrong answer");
+    let err = join_watching(&server, "careful", answer(&challenge, false))
+        .await
+        .expect_err("wrong answer");
     assert_eq!(err.code(), Code::FailedPrecondition);
-    let nonce = taquilla_server::tokens::solve_pow(&challenge.challenge, 8);
-    let (_, placed) = join_watching(
-        &server,
-        "careful",
-        Some(pb::PowSolution {
-            challenge: challenge.challenge,
-            nonce,
-        }),
-    )
-    .await
-    .expect("solved");
+    let (_, placed) = join_watching(&server, "careful", answer(&challenge, true))
+        .await
+        .expect("solved");
     assert!(!placed.queue_token.is_empty());
     let state = placed.status.expect("status").state;
     assert!(
