@@ -543,3 +543,64 @@ pub fn open_general_now(event_id: &str) -> pb::OpenSaleRequest {
         presale_codes: vec![],
     }
 }
+
+/// Opens event `event_id`'s sale now in `phase` with presale `codes`.
+pub async fn open(server: &TestServer, event_id: &str, phase: pb::SalePhase, codes: &[&str]) {
+    server
+        .operator()
+        .open_sale(pb::OpenSaleRequest {
+            event_id: event_id.into(),
+            phase: phase as i32,
+            opens_at_unix_ms: 0,
+            presale_codes: codes.iter().map(|c| c.to_string()).collect(),
+        })
+        .await
+        .expect("open sale");
+}
+
+/// Sets event `ev`'s valve to 6,000 fans a minute with `burst` and `max_active`, then opens
+/// its general sale now.
+pub async fn open_admitting(server: &TestServer, burst: u32, max_active: u32) {
+    server
+        .operator()
+        .set_admission(pb::SetAdmissionRequest {
+            event_id: "ev".into(),
+            rate_per_minute: 6_000,
+            burst,
+            max_active,
+            pow_difficulty_bits: 0,
+            auto: false,
+        })
+        .await
+        .expect("admission");
+    open(server, "ev", pb::SalePhase::General, &[]).await;
+}
+
+/// A server allowing 6 joins a minute per fingerprint (a burst of 3), with event `ev`.
+pub async fn limiting_fingerprints(backend: Backend) -> TestServer {
+    let server = TestServer::start_with(
+        backend,
+        std::sync::Arc::new(taquilla_server::domain::clock::SystemClock),
+        |c| c.join_rate_per_fingerprint = 6,
+    )
+    .await;
+    create_event(&server, "ev", HALL, 4).await;
+    server
+}
+
+/// An answer to `challenge`: the right nonce, or one that does not answer it.
+pub fn answer(challenge: &pb::PowChallenge, right: bool) -> Option<pb::PowSolution> {
+    let (text, bits) = (&challenge.challenge, challenge.difficulty_bits);
+    let nonce = if right {
+        taquilla_server::tokens::solve_pow(text, bits)
+    } else {
+        (0u64..)
+            .map(|n| n.to_string())
+            .find(|n| taquilla_server::tokens::pow_zero_bits(text, n) < bits)
+            .expect("a wrong nonce")
+    };
+    Some(pb::PowSolution {
+        challenge: text.clone(),
+        nonce,
+    })
+}
