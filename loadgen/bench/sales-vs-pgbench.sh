@@ -7,6 +7,8 @@
 #   QUANTITY=2 bash loadgen/bench/sales-vs-pgbench.sh   # seats per order (default 4)
 #   MIXED_QUANTITY=1 bash loadgen/bench/sales-vs-pgbench.sh  # 1 to QUANTITY seats an order, as
 #                                                            # the LUX crowd's fans ask
+#   SERVER_BIN=/tmp/other-server bash loadgen/bench/sales-vs-pgbench.sh  # another build of the
+#                                                            # server (an A/B of two commits)
 #
 # Needs PostgreSQL reachable at $PG_URL (default postgres://postgres:postgres@127.0.0.1:5432) and pgbench.
 set -euo pipefail
@@ -38,7 +40,7 @@ start_server() { # $1: database url or empty
   local args=(--listen 127.0.0.1:50071 --admin-listen 127.0.0.1:9471 --operator-token bench
               --data-dir "$work/data" --log warn)
   [ -n "$1" ] && args+=(--database-url "$1")
-  target/release/taquilla-server "${args[@]}" &
+  "${SERVER_BIN:-target/release/taquilla-server}" "${args[@]}" &
   server_pid=$!
   for _ in $(seq 1 100); do
     (exec 3<>/dev/tcp/127.0.0.1/50071) 2>/dev/null && return 0

@@ -120,5 +120,6 @@ pub(crate) async fn open(path: &Path, options: &StoreOptions) -> anyhow::Result<
         epoch: std::time::Instant::now(),
         fast_path: Default::default(),
         batches: None,
+        lane: None,
     })
 }
