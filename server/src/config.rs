@@ -251,9 +251,7 @@ pub struct Config {
 
     /// Most database connections (PostgreSQL) or read connections (SQLite). The default, four
     /// per core, measured best on a 2-core machine sharing it with PostgreSQL (see
-    /// BENCHMARKS.md): more connections only contend. On PostgreSQL the sales path's
-    /// one-round-trip writes keep as many again of their own (ARCHITECTURE.md, "The sales
-    /// path's own connections").
+    /// BENCHMARKS.md): more connections only contend.
     #[arg(long, env = "TAQUILLA_DB_MAX_CONNECTIONS", default_value_t = default_pool_size())]
     pub db_max_connections: u32,
 

@@ -5,7 +5,6 @@
 //! are run through the same tests. Queries that differ between the two (bulk inserts, row locks)
 //! live in each backend; the row types they decode into are shared here.
 
-mod lane;
 pub mod postgres;
 mod sql;
 pub mod sqlite;

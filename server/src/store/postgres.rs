@@ -9,7 +9,6 @@ use std::str::FromStr;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
 use sqlx::{Connection, Postgres};
 
-use super::lane::{Lane, LaneConnection, Settle};
 use super::sql::{
     Batches, BoxFuture, CheckoutRow, Dialect, Fast, FastPathCounts, FastStep, OrderSeatRow,
     SeatInfoRow, SqlStore,
@@ -19,9 +18,6 @@ use super::{NewEvent, NewHold, NewOrder, NewPayment, NewTicket, Selection, Store
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
 
 pub(crate) type PgStore = SqlStore<Postgres>;
-
-/// The sales path's connections ([`Lane`]).
-type LaneRef = std::sync::Arc<Lane<Postgres>>;
 
 impl Dialect for Postgres {
     const SKIP_LOCKED: &'static str = " FOR UPDATE SKIP LOCKED";
@@ -96,7 +92,7 @@ impl Dialect for Postgres {
     }
 
     fn fast_hold<'a>(
-        lane: Option<&'a LaneRef>,
+        pool: &'a sqlx::PgPool,
         deadline: std::time::Instant,
         hold: &'a NewHold,
         fan_lock: i64,
@@ -114,7 +110,7 @@ impl Dialect for Postgres {
                     quantity,
                 } => (None, Some(section_id.as_str()), *quantity as i32),
             };
-            let Some((mut conn, budget_ms)) = fast_connection(lane, deadline).await? else {
+            let Some((mut conn, budget_ms)) = fast_connection(pool, deadline).await? else {
                 return Ok(Fast::Declined);
             };
             Fast::from_call(
@@ -135,20 +131,19 @@ impl Dialect for Postgres {
                 .bind(quantity)
                 .bind(candidates)
                 .bind(budget_ms)
-                .fetch_all(conn.connection()?)
-                .await
-                .settled(&mut conn),
+                .fetch_all(&mut *conn)
+                .await,
             )
         })
     }
 
     fn fast_checkout<'a>(
-        lane: Option<&'a LaneRef>,
+        pool: &'a sqlx::PgPool,
         deadline: std::time::Instant,
         order: &'a NewOrder,
     ) -> BoxFuture<'a, Result<Fast<Vec<CheckoutRow>>, sqlx::Error>> {
         Box::pin(async move {
-            let Some((mut conn, budget_ms)) = fast_connection(lane, deadline).await? else {
+            let Some((mut conn, budget_ms)) = fast_connection(pool, deadline).await? else {
                 return Ok(Fast::Declined);
             };
             Fast::from_call(
@@ -164,20 +159,19 @@ impl Dialect for Postgres {
                 .bind(order.now_ms)
                 .bind(order.expires_at_ms)
                 .bind(budget_ms)
-                .fetch_all(conn.connection()?)
-                .await
-                .settled(&mut conn),
+                .fetch_all(&mut *conn)
+                .await,
             )
         })
     }
 
     fn fast_begin_payment<'a>(
-        lane: Option<&'a LaneRef>,
+        pool: &'a sqlx::PgPool,
         deadline: std::time::Instant,
         payment: &'a NewPayment,
     ) -> BoxFuture<'a, Result<Fast<Vec<OrderSeatRow>>, sqlx::Error>> {
         Box::pin(async move {
-            let Some((mut conn, budget_ms)) = fast_connection(lane, deadline).await? else {
+            let Some((mut conn, budget_ms)) = fast_connection(pool, deadline).await? else {
                 return Ok(Fast::Declined);
             };
             Fast::from_call(
@@ -192,15 +186,14 @@ impl Dialect for Postgres {
                 .bind(payment.provider.as_str())
                 .bind(payment.now_ms)
                 .bind(budget_ms)
-                .fetch_all(conn.connection()?)
-                .await
-                .settled(&mut conn),
+                .fetch_all(&mut *conn)
+                .await,
             )
         })
     }
 
     fn fast_claim<'a>(
-        lane: Option<&'a LaneRef>,
+        pool: &'a sqlx::PgPool,
         deadline: std::time::Instant,
         payment_id: &'a str,
         intent_id: &'a str,
@@ -208,7 +201,7 @@ impl Dialect for Postgres {
         until_ms: i64,
     ) -> BoxFuture<'a, Result<Fast<()>, sqlx::Error>> {
         Box::pin(async move {
-            let Some((mut conn, budget_ms)) = fast_connection(lane, deadline).await? else {
+            let Some((mut conn, budget_ms)) = fast_connection(pool, deadline).await? else {
                 return Ok(Fast::Declined);
             };
             Fast::from_call(
@@ -218,16 +211,15 @@ impl Dialect for Postgres {
                     .bind(now_ms)
                     .bind(until_ms)
                     .bind(budget_ms)
-                    .execute(conn.connection()?)
+                    .execute(&mut *conn)
                     .await
-                    .settled(&mut conn)
                     .map(drop),
             )
         })
     }
 
     fn fast_complete_sale<'a>(
-        lane: Option<&'a LaneRef>,
+        pool: &'a sqlx::PgPool,
         deadline: std::time::Instant,
         payment_id: &'a str,
         intent_id: &'a str,
@@ -238,7 +230,7 @@ impl Dialect for Postgres {
             let ids: Vec<&str> = tickets.iter().map(|t| t.id.as_str()).collect();
             let seats: Vec<i64> = tickets.iter().map(|t| i64::from(t.seat_id)).collect();
             let codes: Vec<&str> = tickets.iter().map(|t| t.code.as_str()).collect();
-            let Some((mut conn, budget_ms)) = fast_connection(lane, deadline).await? else {
+            let Some((mut conn, budget_ms)) = fast_connection(pool, deadline).await? else {
                 return Ok(Fast::Declined);
             };
             Fast::from_call(
@@ -250,9 +242,8 @@ impl Dialect for Postgres {
                     .bind(&seats)
                     .bind(&codes)
                     .bind(budget_ms)
-                    .fetch_one(conn.connection()?)
-                    .await
-                    .settled(&mut conn),
+                    .fetch_one(&mut *conn)
+                    .await,
             )
         })
     }
@@ -267,26 +258,17 @@ const MIN_FAST_BUDGET: std::time::Duration = std::time::Duration::from_millis(10
 
 /// A connection for a one-round-trip write and what is left until `deadline` less the commit
 /// allowance, in whole milliseconds; `None` when too little is left to try (the general
-/// transaction runs then, and is rolled back if its caller stops waiting). A store always has
-/// its lane on PostgreSQL; without one every write declines.
+/// transaction runs then, and is rolled back if its caller stops waiting).
 async fn fast_connection(
-    lane: Option<&LaneRef>,
+    pool: &sqlx::PgPool,
     deadline: std::time::Instant,
-) -> Result<Option<(LaneConnection<Postgres>, i64)>, sqlx::Error> {
-    let Some(lane) = lane else {
-        return Ok(None);
-    };
-    let mut conn = lane.acquire().await?;
+) -> Result<Option<(sqlx::pool::PoolConnection<Postgres>, i64)>, sqlx::Error> {
+    let conn = pool.acquire().await?;
     let left = deadline
         .saturating_duration_since(std::time::Instant::now())
         .saturating_sub(FAST_COMMIT_ALLOWANCE);
     let budget_ms = i64::try_from(left.as_millis()).unwrap_or(i64::MAX);
-    if left < MIN_FAST_BUDGET {
-        // Not used: fit to be given back as it is.
-        conn.settled(&Ok(()));
-        return Ok(None);
-    }
-    Ok(Some((conn, budget_ms)))
+    Ok((left >= MIN_FAST_BUDGET).then_some((conn, budget_ms)))
 }
 
 /// Most writes one batch carries.
@@ -384,10 +366,14 @@ async fn gather<R: Send + 'static, A: Send + 'static, F, Fut>(
 /// sent; the budget is the shortest time left among the rest, so the call commits, or
 /// declines, before any of them stops waiting. `None` when nothing is left to send.
 async fn batch_connection<R, A>(
-    lane: &LaneRef,
+    pool: &sqlx::PgPool,
     batch: Vec<Pending<R, A>>,
     step: &'static str,
-) -> Option<(Vec<Pending<R, A>>, LaneConnection<Postgres>, i64)> {
+) -> Option<(
+    Vec<Pending<R, A>>,
+    sqlx::pool::PoolConnection<Postgres>,
+    i64,
+)> {
     let now = std::time::Instant::now();
     let (batch, late): (Vec<_>, Vec<_>) = batch.into_iter().partition(|p| {
         !p.answer.is_closed()
@@ -397,7 +383,7 @@ async fn batch_connection<R, A>(
         let _ = pending.answer.send(Fast::Declined);
     }
     let deadline = batch.iter().map(|p| p.deadline).min()?;
-    match fast_connection(Some(lane), deadline).await {
+    match fast_connection(pool, deadline).await {
         Ok(Some((conn, budget_ms))) => Some((batch, conn, budget_ms)),
         Ok(None) => {
             decline_all(batch);
@@ -480,10 +466,10 @@ pub(crate) struct PgBatches {
 }
 
 impl PgBatches {
-    fn start(lane: LaneRef, counts: std::sync::Arc<FastPathCounts>) -> PgBatches {
+    fn start(pool: sqlx::PgPool, counts: std::sync::Arc<FastPathCounts>) -> PgBatches {
         PgBatches {
             holds: Gatherer::start(move |batch| {
-                run_hold_batch(lane.clone(), counts.clone(), batch)
+                run_hold_batch(pool.clone(), counts.clone(), batch)
             }),
         }
     }
@@ -516,11 +502,11 @@ impl Batches for PgBatches {
 }
 
 async fn run_hold_batch(
-    lane: LaneRef,
+    pool: sqlx::PgPool,
     counts: std::sync::Arc<FastPathCounts>,
     batch: Vec<Pending<BatchHold, Vec<SeatInfoRow>>>,
 ) {
-    let Some((batch, mut conn, budget_ms)) = batch_connection(&lane, batch, "hold").await else {
+    let Some((batch, mut conn, budget_ms)) = batch_connection(&pool, batch, "hold").await else {
         return;
     };
     counts.count_batch(FastStep::Hold, batch.len());
@@ -546,16 +532,15 @@ async fn run_hold_batch(
     )
     .bind(column(|h| h.candidates))
     .bind(budget_ms)
-    .fetch_all(match conn.connection() {
-        Ok(c) => c,
-        Err(e) => return answer_batch(batch, Err(e), "hold", |r: BatchSeatRow| (r.k, r.seat)),
-    })
-    .await
-    .settled(&mut conn);
+    .fetch_all(&mut *conn)
+    .await;
     answer_batch(batch, Fast::from_call(rows), "hold", |r: BatchSeatRow| {
         (r.k, r.seat)
     });
 }
+
+/// A pooled connection idle this long is checked before it is used again.
+const IDLE_BEFORE_PING: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Connects and migrates; fails with one clear sentence when the URL is malformed or the
 /// server cannot be reached within the connect timeout.
@@ -592,27 +577,21 @@ pub(crate) async fn open(url: &str, options: &StoreOptions) -> anyhow::Result<Pg
         .test_before_acquire(false)
         .before_acquire(|conn, meta| {
             Box::pin(async move {
-                if meta.idle_for >= super::lane::IDLE_BEFORE_PING {
+                if meta.idle_for >= IDLE_BEFORE_PING {
                     sqlx::Connection::ping(conn).await?;
                 }
                 Ok(true)
             })
         })
-        .connect_with(connect.clone())
+        .connect_with(connect)
         .await
         .map_err(|e| anyhow::anyhow!("cannot connect to PostgreSQL at {shown}: {e}"))?;
-    // The sales path's one-round-trip writes have connections of their own, as many again.
-    let lane = Lane::new(
-        connect,
-        options.max_connections as usize,
-        options.connect_timeout,
-    );
     MIGRATOR
         .run(&pool)
         .await
         .map_err(|e| anyhow::anyhow!("cannot migrate PostgreSQL at {shown}: {e}"))?;
     let fast_path = std::sync::Arc::new(FastPathCounts::default());
-    let batches = PgBatches::start(lane.clone(), fast_path.clone());
+    let batches = PgBatches::start(pool.clone(), fast_path.clone());
     Ok(SqlStore {
         writer: pool.clone(),
         reader: pool,
@@ -622,6 +601,5 @@ pub(crate) async fn open(url: &str, options: &StoreOptions) -> anyhow::Result<Pg
         epoch: std::time::Instant::now(),
         fast_path,
         batches: Some(std::sync::Arc::new(batches)),
-        lane: Some(lane),
     })
 }

@@ -12,7 +12,6 @@ use std::pin::Pin;
 
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, FromRow, IntoArguments, Pool, Type};
 
-use super::lane::Lane;
 use super::{
     AdmissionSettings, AuditEntry, AuditFindings, BeginPayment, COUNTS_SQL, CheckoutOutcome,
     CountRow, CountsByEvent, EVENT_COLUMNS, EventRecord, EventRow, HoldOutcome, HoldRecord,
@@ -98,7 +97,7 @@ pub(crate) trait Dialect: Database {
 
     /// [`SqlStore::sql_hold_seats`]: the held seats, in seat order.
     fn fast_hold<'a>(
-        _lane: Option<&'a std::sync::Arc<Lane<Self>>>,
+        _pool: &'a Pool<Self>,
         _deadline: std::time::Instant,
         _hold: &'a NewHold,
         _fan_lock: i64,
@@ -109,7 +108,7 @@ pub(crate) trait Dialect: Database {
 
     /// [`SqlStore::sql_checkout`]: the order's seats, in seat order, with the hold's event.
     fn fast_checkout<'a>(
-        _lane: Option<&'a std::sync::Arc<Lane<Self>>>,
+        _pool: &'a Pool<Self>,
         _deadline: std::time::Instant,
         _order: &'a NewOrder,
     ) -> BoxFuture<'a, Result<Fast<Vec<CheckoutRow>>, sqlx::Error>> {
@@ -119,7 +118,7 @@ pub(crate) trait Dialect: Database {
     /// [`SqlStore::sql_begin_payment`] when the order has no attempt yet: the order on each of
     /// its seats' rows, in seat order.
     fn fast_begin_payment<'a>(
-        _lane: Option<&'a std::sync::Arc<Lane<Self>>>,
+        _pool: &'a Pool<Self>,
         _deadline: std::time::Instant,
         _payment: &'a NewPayment,
     ) -> BoxFuture<'a, Result<Fast<Vec<OrderSeatRow>>, sqlx::Error>> {
@@ -128,7 +127,7 @@ pub(crate) trait Dialect: Database {
 
     /// [`SqlStore::sql_claim_for_capture`].
     fn fast_claim<'a>(
-        _lane: Option<&'a std::sync::Arc<Lane<Self>>>,
+        _pool: &'a Pool<Self>,
         _deadline: std::time::Instant,
         _payment_id: &'a str,
         _intent_id: &'a str,
@@ -140,7 +139,7 @@ pub(crate) trait Dialect: Database {
 
     /// [`SqlStore::sql_complete_sale`].
     fn fast_complete_sale<'a>(
-        _lane: Option<&'a std::sync::Arc<Lane<Self>>>,
+        _pool: &'a Pool<Self>,
         _deadline: std::time::Instant,
         _payment_id: &'a str,
         _intent_id: &'a str,
@@ -304,8 +303,6 @@ pub(crate) struct SqlStore<DB: Database> {
     pub(crate) fast_path: std::sync::Arc<FastPathCounts>,
     /// Where best-available holds go first, on a database that batches them.
     pub(crate) batches: Option<std::sync::Arc<dyn Batches>>,
-    /// The connections of the one-round-trip writes, on a database that has them.
-    pub(crate) lane: Option<std::sync::Arc<Lane<DB>>>,
 }
 
 impl<DB: Database> SqlStore<DB> {
@@ -367,10 +364,7 @@ impl<DB: Database> SqlStore<DB> {
             // answer either: the database is down. Every connection in use, or other calls
             // answered meanwhile: load.
             Err(StoreError::Busy(_))
-                if !self.full(&self.writer)
-                    && !self.full(&self.reader)
-                    && !self.lane.as_ref().is_some_and(|lane| lane.full())
-                    && silent_since_start() =>
+                if !self.full(&self.writer) && !self.full(&self.reader) && silent_since_start() =>
             {
                 permit.failure()
             }
@@ -973,7 +967,7 @@ where
             (Some(batches), Selection::Best { .. }) => {
                 batches.hold(hold, fan_lock, candidates, deadline).await
             }
-            _ => DB::fast_hold(self.lane.as_ref(), deadline, hold, fan_lock, candidates).await?,
+            _ => DB::fast_hold(&self.writer, deadline, hold, fan_lock, candidates).await?,
         };
         if let Some(rows) = self.fast_path.count(FastStep::Hold, fast) {
             let held = rows.into_iter().map(seat_info).collect::<Result<_, _>>()?;
@@ -1314,7 +1308,7 @@ where
         order: &NewOrder,
     ) -> Result<CheckoutOutcome, StoreError> {
         let deadline = fast_deadline(self.call_timeout);
-        let fast = DB::fast_checkout(self.lane.as_ref(), deadline, order).await?;
+        let fast = DB::fast_checkout(&self.writer, deadline, order).await?;
         if let Some(rows) = self.fast_path.count(FastStep::Checkout, fast) {
             let event = rows
                 .first()
@@ -1477,7 +1471,7 @@ where
         new: &NewPayment,
     ) -> Result<BeginPayment, StoreError> {
         let deadline = fast_deadline(self.call_timeout);
-        let fast = DB::fast_begin_payment(self.lane.as_ref(), deadline, new).await?;
+        let fast = DB::fast_begin_payment(&self.writer, deadline, new).await?;
         if let Some(rows) = self.fast_path.count(FastStep::BeginPayment, fast) {
             let mut rows = rows.into_iter();
             let first = rows.next().ok_or_else(|| {
@@ -1591,7 +1585,7 @@ where
     ) -> Result<bool, StoreError> {
         let deadline = fast_deadline(self.call_timeout);
         let fast = DB::fast_claim(
-            self.lane.as_ref(),
+            &self.writer,
             deadline,
             payment_id,
             intent_id,
@@ -1670,7 +1664,7 @@ where
     ) -> Result<Option<i64>, StoreError> {
         let deadline = fast_deadline(self.call_timeout);
         let fast = DB::fast_complete_sale(
-            self.lane.as_ref(),
+            &self.writer,
             deadline,
             payment_id,
             intent_id,

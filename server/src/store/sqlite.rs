@@ -120,6 +120,5 @@ pub(crate) async fn open(path: &Path, options: &StoreOptions) -> anyhow::Result<
         epoch: std::time::Instant::now(),
         fast_path: Default::default(),
         batches: None,
-        lane: None,
     })
 }
