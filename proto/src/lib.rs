@@ -43,6 +43,42 @@ pub fn retry_after(status: &tonic::Status) -> Option<std::time::Duration> {
         .map(std::time::Duration::from_millis)
 }
 
+/// Metadata key on a FAILED_PRECONDITION that refuses a call because the event's sale has
+/// ended: `sold-out` or `closed`, so a client can tell "sold out" from other refusals without
+/// reading the sentence.
+pub const SALE_ENDED_HEADER: &str = "taquilla-sale-ended";
+
+/// Why a sale ended, as [`SALE_ENDED_HEADER`] says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SaleEnded {
+    /// Every seat is sold.
+    SoldOut,
+    /// The operator closed the sale.
+    Closed,
+}
+
+impl SaleEnded {
+    /// The header's value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SaleEnded::SoldOut => "sold-out",
+            SaleEnded::Closed => "closed",
+        }
+    }
+}
+
+/// Whether `status` refused a call because the sale ended, and why.
+pub fn sale_ended(status: &tonic::Status) -> Option<SaleEnded> {
+    if status.code() != tonic::Code::FailedPrecondition {
+        return None;
+    }
+    match status.metadata().get(SALE_ENDED_HEADER)?.to_str().ok()? {
+        "sold-out" => Some(SaleEnded::SoldOut),
+        "closed" => Some(SaleEnded::Closed),
+        _ => None,
+    }
+}
+
 /// The codec of every Taquilla service and client: prost, with 256-byte starting buffers instead
 /// of tonic's 8 KiB. Buffers still grow for large messages (a seat map); what shrinks is the cost
 /// of each idle stream, of which a waiting room (and a load generator playing its crowd) holds

@@ -16,6 +16,13 @@ pub enum ApiError {
     AlreadyExists(String),
     #[error("{0}")]
     FailedPrecondition(String),
+    /// The event's sale has ended (sold out or closed): FAILED_PRECONDITION, marked so
+    /// clients can tell it from other refusals ([`taquilla_proto::SALE_ENDED_HEADER`]).
+    #[error("{message}")]
+    SaleEnded {
+        message: String,
+        why: taquilla_proto::SaleEnded,
+    },
     #[error("{0}")]
     Aborted(String),
     /// Two transactions collided in the database and this one was rolled back: ABORTED to the
@@ -103,6 +110,14 @@ impl From<ApiError> for Status {
             ApiError::NotFound(m) => Status::not_found(m),
             ApiError::AlreadyExists(m) => Status::already_exists(m),
             ApiError::FailedPrecondition(m) => Status::failed_precondition(m),
+            ApiError::SaleEnded { message, why } => {
+                let mut status = Status::failed_precondition(message);
+                status.metadata_mut().insert(
+                    taquilla_proto::SALE_ENDED_HEADER,
+                    tonic::metadata::MetadataValue::from_static(why.as_str()),
+                );
+                status
+            }
             ApiError::Aborted(m) | ApiError::Collision(m) => Status::aborted(m),
             ApiError::ResourceExhausted {
                 message,
@@ -159,6 +174,30 @@ mod tests {
                 .and_then(|v| v.to_str().ok()),
             Some("1500")
         );
+    }
+
+    #[test]
+    fn a_sale_that_ended_says_why_in_metadata() {
+        let status = Status::from(ApiError::SaleEnded {
+            message: "\"ev\" is sold out".into(),
+            why: taquilla_proto::SaleEnded::SoldOut,
+        });
+        assert_eq!(status.code(), tonic::Code::FailedPrecondition);
+        assert_eq!(status.message(), "\"ev\" is sold out");
+        assert_eq!(
+            taquilla_proto::sale_ended(&status),
+            Some(taquilla_proto::SaleEnded::SoldOut)
+        );
+        let closed = Status::from(ApiError::SaleEnded {
+            message: "closed".into(),
+            why: taquilla_proto::SaleEnded::Closed,
+        });
+        assert_eq!(
+            taquilla_proto::sale_ended(&closed),
+            Some(taquilla_proto::SaleEnded::Closed)
+        );
+        let other = Status::from(ApiError::FailedPrecondition("over the cap".into()));
+        assert_eq!(taquilla_proto::sale_ended(&other), None);
     }
 
     #[test]

@@ -280,6 +280,12 @@ async fn queue_tokens_and_sale_controls_are_checked(backend: Backend) {
         .await
         .expect_err("closed");
     assert_eq!(err.code(), Code::FailedPrecondition);
+    // Marked, so a client tells an ended sale from other refusals without reading the sentence.
+    assert_eq!(
+        taquilla_proto::sale_ended(&err),
+        Some(taquilla_proto::SaleEnded::Closed),
+        "{err:?}"
+    );
     server.stop().await;
 }
 

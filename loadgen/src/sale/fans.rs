@@ -601,6 +601,12 @@ async fn join(user: &mut GooseUser, fan: &mut Fan) -> Result<Joined, End> {
                             })
                             .min(Duration::from_secs(10))
                     }
+                    // Arrived after the event sold out: that is the fan's answer.
+                    _ if taquilla_proto::sale_ended(&failed.status)
+                        == Some(taquilla_proto::SaleEnded::SoldOut) =>
+                    {
+                        return Err(End::SoldOut("sold out before joining"));
+                    }
                     _ => return Err(End::Failed(failed)),
                 }
             }

@@ -72,9 +72,10 @@ pub struct SaleArgs {
     #[arg(long, default_value_t = 60, value_name = "SECONDS")]
     pub presale_seconds: u64,
     /// With a preset: fans admitted per minute, per event (with --scenario lux, a cap on the
-    /// automatic valve unless --fixed-valve).
-    #[arg(long, default_value_t = 6_000)]
-    pub admit_per_minute: u32,
+    /// automatic valve unless --fixed-valve) [default: 60,000 with the automatic valve, which
+    /// then sets the pace alone; 6,000 with --fixed-valve].
+    #[arg(long)]
+    pub admit_per_minute: Option<u32>,
     /// With --scenario lux: a fixed valve (--admit-per-minute, half as many buying at once)
     /// instead of the automatic one, which follows the sales path.
     #[arg(long)]
@@ -133,6 +134,15 @@ impl SaleArgs {
             Preset::Lux => 400_000,
             _ => 2_000,
         })
+    }
+
+    /// Fans admitted per minute per event: `--admit-per-minute`, or its default for the valve.
+    /// With the automatic valve the default is high enough never to bind on one box (the
+    /// whole LUX Tour sold out at 2,300 tickets/s, ~120 admissions a second per event, with
+    /// 6,000 a minute holding its last event to 100 a second: BENCHMARKS.md, runs 44–52).
+    pub fn admit_per_minute(&self) -> u32 {
+        self.admit_per_minute
+            .unwrap_or(if self.fixed_valve { 6_000 } else { 60_000 })
     }
 
     /// Connections to open to each of `targets` servers.
@@ -352,7 +362,7 @@ pub async fn run(
                 first.clone(),
                 token,
                 args.presale_seconds,
-                args.admit_per_minute,
+                args.admit_per_minute(),
                 args.fixed_valve,
             )
             .await?;

@@ -10,15 +10,22 @@
 //!   above 85 % of the shedding bound. The limit is cut by a tenth: the fans already admitted
 //!   keep buying, no new one enters until enough of them finish.
 //! - **Open up** when the limit is what holds fans back (at least 80 % of it is in use) and
-//!   the sales path has room (concurrency under 60 % of the bound, nothing shed): +10 %, at
-//!   least one more fan.
+//!   the sales path has room (concurrency under 60 % of the bound, nothing shed): by a tenth
+//!   of the *mean* limit of the valves that share the sales path (this one included), at
+//!   least one more fan. Alone, that is +10 %.
 //! - Otherwise hold.
 //!
 //! The limit never exceeds the operator's cap and never goes below [`AutoValve::FLOOR`], so a
-//! sale always moves. Multiplicative steps both ways reach a sales path's capacity from 20
-//! buyers in well under a minute (×1.1 a second is ×17 in 30 s) and let several events that
-//! share one sales path settle together on the same signal. The admission step admits only up
-//! to the limit, so active buyers never exceed it, nor the cap.
+//! sale always moves. Opening by a tenth of the mean reaches a sales path's capacity from 20
+//! buyers in well under a minute (×1.1 a second is ×17 in 30 s). Several events share one
+//! sales path and one signal, so every valve of a node opens by the *same* number of buyers
+//! and backs off by the same fraction: additive increase, multiplicative decrease, which is what
+//! makes them converge on equal shares (each cut shrinks the gap between two limits by a tenth,
+//! each opening keeps it). With +10 % of its own limit each, a valve that fell behind early
+//! stayed behind by the same ratio for the whole sale: in the full LUX sale one event of eight
+//! was held to a third of the others' buyers and sold its last 9,000 seats alone, after the
+//! others had sold out (BENCHMARKS.md, runs 44–52). The admission step admits only up to the
+//! limit, so active buyers never exceed it, nor the cap.
 
 /// What the sales path did over one period, on this node.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -82,9 +89,22 @@ impl AutoValve {
         (self.limit as u32).min(cap)
     }
 
+    /// The limit before the cap: what [`AutoValve::update`]'s `shared_mean` averages.
+    pub fn raw_limit(&self) -> f64 {
+        self.limit
+    }
+
     /// One period's update: `feedback` from the sales path, `active` the event's buyers now,
-    /// `cap` the operator's `max_active`. Returns the new limit.
-    pub fn update(&mut self, feedback: &SalesFeedback, active: u64, cap: u32) -> u32 {
+    /// `cap` the operator's `max_active`, `shared_mean` the mean [`AutoValve::raw_limit`] of
+    /// the valves on this sales path, this one included (its own limit when alone). Returns
+    /// the new limit.
+    pub fn update(
+        &mut self,
+        feedback: &SalesFeedback,
+        active: u64,
+        cap: u32,
+        shared_mean: f64,
+    ) -> u32 {
         let cap = f64::from(cap.max(1));
         let bound = f64::from(feedback.bound.max(1));
         let busy = feedback.concurrency() / bound;
@@ -94,7 +114,7 @@ impl AutoValve {
             && busy < Self::BUSY_ROOM
             && feedback.shed == 0
         {
-            self.limit = (self.limit * Self::GROW).max(self.limit + 1.0);
+            self.limit += (shared_mean * (Self::GROW - 1.0)).max(1.0);
         }
         // Never above the cap (an operator lowering it takes effect at once) nor below the floor.
         self.limit = self.limit.min(cap).max(Self::FLOOR.min(cap));
@@ -221,7 +241,8 @@ mod tests {
                     true
                 });
                 if tick % 1_000 == 999 {
-                    limit = valve.update(&feedback, buyers.len() as u64, cap);
+                    let own = valve.raw_limit();
+                    limit = valve.update(&feedback, buyers.len() as u64, cap, own);
                     highest_limit = highest_limit.max(limit);
                     feedback = SalesFeedback {
                         period_ms: 1_000.0,
@@ -279,7 +300,7 @@ mod tests {
             period_ms: 1_000.0,
             bound: 32,
         };
-        assert_eq!(valve.update(&overloaded, 1_000, u32::MAX), 900);
+        assert_eq!(valve.update(&overloaded, 1_000, u32::MAX, 1_000.0), 900);
         let quiet = SalesFeedback {
             shed: 0,
             done: 100,
@@ -287,13 +308,56 @@ mod tests {
             period_ms: 1_000.0,
             bound: 32,
         };
-        assert_eq!(valve.update(&quiet, 800, u32::MAX), 990);
+        assert_eq!(valve.update(&quiet, 800, u32::MAX, 900.0), 990);
         // Room on the path but few buyers: the limit is not what holds fans back, so hold.
-        assert_eq!(valve.update(&quiet, 100, u32::MAX), 990);
+        assert_eq!(valve.update(&quiet, 100, u32::MAX, 990.0), 990);
+        // Opening adds a tenth of the mean of the valves on the path, not of its own limit.
+        assert_eq!(valve.update(&quiet, 990, u32::MAX, 2_000.0), 1_190);
         // Never below the floor.
         for _ in 0..100 {
-            valve.update(&overloaded, 0, u32::MAX);
+            valve.update(&overloaded, 0, u32::MAX, 1.0);
         }
         assert_eq!(valve.limit(u32::MAX), AutoValve::FLOOR as u32);
+    }
+
+    #[test]
+    fn valves_that_share_a_sales_path_converge_on_equal_shares() {
+        // Two events on one path, one of them far behind (it opened into a cut): the path
+        // alternates between room and overload, as a busy one does, and both valves' buyers
+        // fill their limits. Opening each by the same number of buyers and cutting each by the
+        // same fraction closes the gap; opening each by a tenth of its own limit would keep
+        // the ratio at 10 for ever.
+        let mut valves = [AutoValve { limit: 20.0 }, AutoValve { limit: 200.0 }];
+        let room = SalesFeedback {
+            shed: 0,
+            done: 1_000,
+            busy_ms: 5_000.0,
+            period_ms: 1_000.0,
+            bound: 32,
+        };
+        let overload = SalesFeedback {
+            shed: 200,
+            done: 1_000,
+            busy_ms: 32_000.0,
+            period_ms: 1_000.0,
+            bound: 32,
+        };
+        for second in 0..120 {
+            let feedback = if second % 2 == 0 { room } else { overload };
+            let mean = valves.iter().map(AutoValve::raw_limit).sum::<f64>() / 2.0;
+            for valve in &mut valves {
+                let active = valve.limit(u32::MAX) as u64;
+                valve.update(&feedback, active, u32::MAX, mean);
+            }
+        }
+        let (behind, ahead) = (valves[0].raw_limit(), valves[1].raw_limit());
+        assert!(
+            ahead > 10.0 * AutoValve::FLOOR,
+            "not settled on the floor: {ahead:.0}"
+        );
+        assert!(
+            behind >= 0.9 * ahead,
+            "the event that fell behind catches up: {behind:.0} against {ahead:.0}"
+        );
     }
 }

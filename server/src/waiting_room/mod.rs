@@ -255,11 +255,17 @@ fn tier_of(tier: usize) -> pb::QueueTier {
 }
 
 fn sale_ended(event_id: &str, state: SaleState) -> ApiError {
-    ApiError::FailedPrecondition(if state == SaleState::SoldOut {
-        format!("{event_id:?} is sold out")
+    if state == SaleState::SoldOut {
+        ApiError::SaleEnded {
+            message: format!("{event_id:?} is sold out"),
+            why: taquilla_proto::SaleEnded::SoldOut,
+        }
     } else {
-        format!("the sale of {event_id:?} is closed")
-    })
+        ApiError::SaleEnded {
+            message: format!("the sale of {event_id:?} is closed"),
+            why: taquilla_proto::SaleEnded::Closed,
+        }
+    }
 }
 
 fn lock(room: &Room) -> ApiResult<std::sync::MutexGuard<'_, Inner>> {
@@ -1902,17 +1908,28 @@ impl WaitingRoom {
             .lock()
             .map(|r| r.values().cloned().collect())
             .unwrap_or_default();
+        // The valves on this node share its sales path: each opens by a tenth of their mean
+        // limit (additive increase), so they converge on equal shares (domain::valve).
+        let tuned = |inner: &Inner| inner.admission.auto && inner.sale == SaleState::Open;
+        let limits: Vec<f64> = rooms
+            .iter()
+            .filter_map(|room| {
+                let inner = room.inner.lock().ok()?;
+                tuned(&inner).then(|| inner.valve.raw_limit())
+            })
+            .collect();
+        let shared_mean = limits.iter().sum::<f64>() / limits.len().max(1) as f64;
         for room in rooms {
             let limit = {
                 let Ok(mut inner) = room.inner.lock() else {
                     continue;
                 };
                 inner.look_stretch = stretch;
-                if !inner.admission.auto || inner.sale != SaleState::Open {
+                if !tuned(&inner) {
                     continue;
                 }
                 let (active, cap) = (inner.active.len() as u64, inner.admission.max_active);
-                inner.valve.update(feedback, active, cap)
+                inner.valve.update(feedback, active, cap, shared_mean)
             };
             if let Some(shared) = &self.shared
                 && let Err(e) = shared.set_auto_limit(&room.event_id, limit).await
