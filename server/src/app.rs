@@ -20,7 +20,7 @@ use tokio_stream::StreamExt;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::service::interceptor::InterceptedService;
 
-use crate::auth::{AdmissionGuard, OperatorAuth, PassGuard};
+use crate::auth::{OperatorAuth, PassGuard};
 use crate::availability::AvailabilityHub;
 use crate::catalog::Catalog;
 use crate::config::{Config, Secret, redact_url};
@@ -32,11 +32,14 @@ use crate::payments::PaymentProvider;
 use crate::payments::guarded::GuardedProvider;
 use crate::payments::remote::RemoteProvider;
 use crate::payments::simulated::{SimulatedConfig, SimulatedProvider};
+use crate::purchase::Purchases;
 use crate::rpc::operator::OperatorService;
 use crate::rpc::sales::SalesService;
 use crate::rpc::waiting_room::WaitingRoomService;
-use crate::store::{self, Store, StoreOptions};
-use crate::tokens::Signer;
+use crate::sale_control::SaleControl;
+use crate::state::AppState;
+use crate::store::{self, StoreOptions};
+use crate::tokens::{Signer, TicketKeys};
 use crate::waiting_room::{JoinRateLimits, RoomTimings, WaitingRoom};
 use taquilla_proto::client::ClientTls;
 
@@ -45,58 +48,6 @@ pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Largest gRPC message the server decodes (requests are small; layouts are the largest).
 const MAX_DECODE_BYTES: usize = 4 * 1024 * 1024;
-
-/// Everything the RPC handlers share.
-#[derive(Debug)]
-pub struct AppState {
-    pub store: Arc<dyn Store>,
-    pub catalog: Catalog,
-    /// Live seat maps.
-    pub availability: Arc<AvailabilityHub>,
-    /// The waiting room.
-    pub waiting_room: Arc<WaitingRoom>,
-    pub clock: Arc<dyn Clock>,
-    pub signer: Signer,
-    pub metrics: Arc<Metrics>,
-    /// Redis for the distributed waiting room, when configured.
-    pub redis: Option<redis::aio::ConnectionManager>,
-    /// The payment provider, paced at its contract rate and behind its circuit breaker.
-    pub provider: Arc<GuardedProvider>,
-    /// The simulated provider behind `provider` when it runs in this process, for tests and
-    /// fault injection (none with --payment-provider-url).
-    pub simulated_provider: Option<Arc<SimulatedProvider>>,
-    /// Who may call the protected sales RPCs.
-    pub guard: Arc<dyn AdmissionGuard>,
-    /// The bound on sales calls in progress at once (load shedding).
-    pub sales_shed: crate::shed::Shedder,
-    /// Rate limits of the sales calls, per address and per fan.
-    pub sales_limiter: RateLimiter,
-    /// Failed holds per fan, to flag abuse.
-    pub abuse: AbuseLog,
-    /// The secret signing key (ticket keys are derived from it per event).
-    signing_key: Secret,
-    pub hold_ttl: Duration,
-    pub payment_ttl: Duration,
-    pub reconcile_after: Duration,
-    pub sweep_interval: Duration,
-}
-
-impl AppState {
-    /// The circuit breakers' states.
-    pub fn breakers(&self) -> Vec<crate::breaker::Snapshot> {
-        vec![
-            self.store.breaker().snapshot(),
-            self.provider.breaker().snapshot(),
-        ]
-    }
-
-    /// The signer of one event's ticket codes.
-    pub fn ticket_signer(&self, event_id: &str) -> Signer {
-        let key = crate::tokens::ticket_key(self.signing_key.expose().as_bytes(), event_id);
-        // A derived key is 32 bytes, above the minimum.
-        Signer::new(&key).unwrap_or_else(|_| self.signer.clone())
-    }
-}
 
 /// A built server, ready to serve.
 #[derive(Debug)]
@@ -347,31 +298,46 @@ impl App {
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot read the bans: {e}"))?,
         );
-        let state = Arc::new(AppState {
+        let catalog = Arc::new(Catalog::new(store.clone()));
+        let sale_control = Arc::new(SaleControl::new(
+            store.clone(),
+            catalog.clone(),
+            waiting_room.clone(),
+        ));
+        let purchases = Arc::new(Purchases {
+            store: store.clone(),
+            catalog: catalog.clone(),
             waiting_room: waiting_room.clone(),
-            catalog: Catalog::new(store.clone()),
-            availability: Arc::new(AvailabilityHub::new(store.clone(), clock.clone(), stopping)),
-            store,
-            clock,
-            signer: signer.clone(),
-            metrics,
-            redis: redis.map(|(_, connection)| connection),
+            clock: clock.clone(),
             provider: Arc::new(GuardedProvider::new(
                 provider,
                 config.payment_rate,
                 config.payment_max_wait,
                 config.breaker(),
             )),
+            metrics: metrics.clone(),
+            hold_ttl: config.hold_ttl,
+            payment_ttl: config.payment_ttl,
+            reconcile_after: config.reconcile_after,
+            sweep_interval: config.sweep_interval,
+            tickets: TicketKeys::new(signing_key, signer.clone()),
+            sale_control: sale_control.clone(),
+        });
+        let state = Arc::new(AppState {
+            waiting_room: waiting_room.clone(),
+            catalog,
+            availability: Arc::new(AvailabilityHub::new(store.clone(), clock.clone(), stopping)),
+            purchases,
+            sale_control,
+            store,
+            clock,
+            signer: signer.clone(),
+            metrics,
             simulated_provider: simulated,
             guard: Arc::new(PassGuard::new(operator_auth.clone(), signer, waiting_room)),
             sales_shed,
             sales_limiter,
             abuse,
-            signing_key,
-            hold_ttl: config.hold_ttl,
-            payment_ttl: config.payment_ttl,
-            reconcile_after: config.reconcile_after,
-            sweep_interval: config.sweep_interval,
         });
         Ok(App {
             state,
@@ -470,7 +436,10 @@ impl App {
             state.metrics.clone(),
             stopped(stop_rx.clone()),
         ));
-        let sweeper = tokio::spawn(crate::purchase::run_sweeper(state.clone(), stop_rx.clone()));
+        let sweeper = tokio::spawn(crate::purchase::run_sweeper(
+            state.purchases.clone(),
+            stop_rx.clone(),
+        ));
         let valves = tokio::spawn(tune_valves(state.clone(), stop_rx.clone()));
         let pump = tokio::spawn(state.waiting_room.clone().run(stop_rx));
         if state.waiting_room.backend() == "redis" {

@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 use taquilla_proto::v1 as pb;
 use tokio::sync::{broadcast, watch};
 
+use crate::convert;
 use crate::domain::SeatStatus;
 use crate::domain::seat_map::EventShape;
-use crate::rpc::convert;
 use crate::store::{Store, StoreError};
 
 /// How often a watched event's statuses are read.

@@ -12,8 +12,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
+use crate::domain::demo::{self, DemoEvent};
 use crate::domain::seat_map::EventShape;
-use crate::store::{CountsByEvent, EventRecord, Store, StoreError};
+use crate::error::{ApiError, ApiResult};
+use crate::store::{CountsByEvent, EventRecord, NewEvent, Store, StoreError};
 
 /// How long seat counts may be served from cache to the RPCs.
 const COUNTS_MAX_AGE: Duration = Duration::from_millis(500);
@@ -277,6 +279,61 @@ impl Catalog {
     pub fn invalidate_counts(&self) {
         self.counts_generation
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// What seeding a demo did.
+#[derive(Debug, Clone, Default)]
+pub struct SeedOutcome {
+    /// Every event of the demo, created now or before.
+    pub event_ids: Vec<String>,
+    /// Seats created by this call.
+    pub seats_created: u64,
+}
+
+impl Catalog {
+    /// Creates the events of a demo sale that do not exist yet, as made at `now_ms`.
+    pub async fn seed_demo(&self, scenario: &str, now_ms: i64) -> ApiResult<SeedOutcome> {
+        let events: Vec<DemoEvent> = match scenario {
+            "" | demo::LUX_TOUR => demo::lux_tour(),
+            other => {
+                return Err(ApiError::InvalidArgument(format!(
+                    "there is no demo called {other:?}; the demo available is \"{}\"",
+                    demo::LUX_TOUR
+                )));
+            }
+        };
+        let mut outcome = SeedOutcome::default();
+        for event in events {
+            outcome.event_ids.push(event.event_id.clone());
+            if self.store.get_event(&event.event_id).await?.is_some() {
+                continue;
+            }
+            let layout = event
+                .layout
+                .validate()
+                .map_err(|e| ApiError::Internal(format!("demo layout is invalid: {e}")))?;
+            let capacity = layout.capacity();
+            let new_event = NewEvent {
+                id: event.event_id,
+                name: event.name,
+                artist: event.artist,
+                starts_at_ms: event.starts_at_ms,
+                currency: event.currency,
+                fee_per_ticket_minor: event.fee_per_ticket_minor,
+                max_tickets_per_fan: event.max_tickets_per_fan,
+                layout,
+                created_at_ms: now_ms,
+            };
+            match self.store.create_event(&new_event).await {
+                Ok(()) => outcome.seats_created += u64::from(capacity),
+                // Another node (or call) seeded it at the same moment.
+                Err(StoreError::Conflict(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        self.invalidate_counts();
+        Ok(outcome)
     }
 }
 

@@ -1,5 +1,6 @@
-//! Conversions between proto messages and domain values. Only this module (and the services
-//! that call it) knows both.
+//! Conversions between proto messages and domain values, below every module that speaks
+//! proto: the gRPC services (`rpc`) and the two rooms that build the messages their streams
+//! carry (`waiting_room`, `availability`; ARCHITECTURE.md, "Where proto meets the domain").
 
 use std::collections::HashMap;
 

@@ -7,9 +7,13 @@
 //! - [`store`]: inventory and sales records in PostgreSQL or the embedded SQLite file.
 //! - [`catalog`]: the in-memory view of events and seat-map shapes the RPCs read.
 //! - [`availability`]: live seat maps, diffed per event and streamed as coalesced updates.
+//! - [`sale_control`]: the one owner of a sale's state (open, pause, close, sold out).
 //! - [`purchase`]: holds, checkout, payment (with reconciliation) and the sweeper.
 //! - [`payments`]: the payment-provider adapter and the simulated provider.
-//! - [`rpc`]: the three gRPC services; the only place that knows both proto and domain types.
+//! - [`convert`]: the conversions between proto and domain types, for `rpc` and the two rooms
+//!   that stream proto messages (`waiting_room`, `availability`).
+//! - [`state`]: what the RPC handlers share (`AppState`), built by `app`.
+//! - [`rpc`]: the three gRPC services: parse requests, call the services, convert the answers.
 //! - [`auth`]: operator bearer tokens and the admission-pass guard of the sales RPCs.
 //! - [`tokens`]: HMAC-signed queue tokens, admission passes and ticket codes.
 //! - [`breaker`]: circuit breakers around the database and the payment provider.
@@ -24,6 +28,7 @@ pub mod availability;
 pub mod breaker;
 pub mod catalog;
 pub mod config;
+pub mod convert;
 pub mod domain;
 pub mod error;
 pub mod limits;
@@ -31,7 +36,9 @@ pub mod metrics;
 pub mod payments;
 pub mod purchase;
 pub mod rpc;
+pub mod sale_control;
 pub mod shed;
+pub mod state;
 pub mod store;
 pub mod testing;
 pub mod tokens;

@@ -6,7 +6,6 @@ use std::process::ExitCode;
 use clap::Parser;
 use taquilla_server::app::App;
 use taquilla_server::config::Config;
-use taquilla_server::rpc::operator::seed_demo;
 use tracing_subscriber::EnvFilter;
 
 /// mimalloc instead of the system allocator: the join path allocates small buffers for every
@@ -42,7 +41,10 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let app = App::build(&config).await?;
     if let Some(demo) = &config.seed {
         let started = std::time::Instant::now();
-        let outcome = seed_demo(app.state(), demo)
+        let outcome = app
+            .state()
+            .catalog
+            .seed_demo(demo, app.state().clock.now_ms())
             .await
             .map_err(|e| anyhow::anyhow!("--seed {demo}: {e}"))?;
         tracing::info!(

@@ -28,20 +28,61 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::app::AppState;
 use crate::auth::{Buyer, Credential};
+use crate::catalog::Catalog;
 use crate::domain::SaleState;
+use crate::domain::clock::Clock;
 use crate::error::{ApiError, ApiResult};
+use crate::metrics::Metrics;
+use crate::payments::guarded::GuardedProvider;
 use crate::payments::{CardDetails, Intent, IntentStatus, PaymentProvider, ProviderError};
+use crate::sale_control::{SaleChange, SaleControl};
 use crate::store::{
     BeginPayment, CheckoutOutcome, EventRecord, HoldOutcome, HoldRecord, HoldState, NewHold,
     NewOrder, NewPayment, NewTicket, OrderRecord, OrderState, PaymentRecord, PaymentState,
-    ReleaseOutcome, Selection, TicketRecord, TicketState,
+    ReleaseOutcome, Selection, Store, TicketRecord, TicketState,
 };
-use crate::tokens::{TicketClaims, TokenKind};
+use crate::tokens::{TicketClaims, TicketKeys, TokenKind};
+use crate::waiting_room::WaitingRoom;
 
 /// How long a claimed order keeps its seats while the capture runs.
 pub const CAPTURE_WINDOW: Duration = Duration::from_secs(60);
+
+/// What the purchase path works with: the store, the catalog, the waiting room (a fan's
+/// admission ends when they pay), the payment provider, the clock, the ticket keys and the
+/// lock durations. The RPC handlers and the sweeper call the functions of this module with it.
+#[derive(Debug)]
+pub struct Purchases {
+    pub store: Arc<dyn Store>,
+    pub catalog: Arc<Catalog>,
+    pub waiting_room: Arc<WaitingRoom>,
+    pub clock: Arc<dyn Clock>,
+    /// The payment provider, paced at its contract rate and behind its circuit breaker.
+    pub provider: Arc<GuardedProvider>,
+    pub metrics: Arc<Metrics>,
+    /// How long a hold keeps its seats (SOFT_LOCKED).
+    pub hold_ttl: Duration,
+    /// How long an order keeps its seats for payment (HARD_LOCKED).
+    pub payment_ttl: Duration,
+    /// How old an unfinished payment must be before the sweeper resumes it.
+    pub reconcile_after: Duration,
+    /// How often the sweeper runs.
+    pub sweep_interval: Duration,
+    /// The keys of the tickets it issues.
+    pub tickets: TicketKeys,
+    /// Ends a sale whose last seat sold (the sweeper's check).
+    pub sale_control: Arc<SaleControl>,
+}
+
+impl Purchases {
+    /// The circuit breakers' states: the database's and the payment provider's.
+    pub fn breakers(&self) -> Vec<crate::breaker::Snapshot> {
+        vec![
+            self.store.breaker().snapshot(),
+            self.provider.breaker().snapshot(),
+        ]
+    }
+}
 
 fn new_id(prefix: &str) -> String {
     format!("{prefix}_{}", uuid::Uuid::new_v4().simple())
@@ -53,7 +94,7 @@ fn seconds_ago(now_ms: i64, then_ms: i64) -> i64 {
 
 /// Holds seats for `buyer` in `event`.
 pub async fn hold(
-    state: &AppState,
+    purchases: &Purchases,
     buyer: &Buyer,
     event: &EventRecord,
     selection: Selection,
@@ -64,7 +105,7 @@ pub async fn hold(
             event.id
         )));
     }
-    let shape = state.catalog.shape(event).await?;
+    let shape = purchases.catalog.shape(event).await?;
     let cap = event.max_tickets_per_fan;
     match &selection {
         Selection::Seats(ids) => {
@@ -111,7 +152,7 @@ pub async fn hold(
             }
         }
     }
-    let now = state.clock.now_ms();
+    let now = purchases.clock.now_ms();
     let request = NewHold {
         hold_id: new_id("h"),
         event_id: event.id.clone(),
@@ -119,9 +160,9 @@ pub async fn hold(
         selection: selection.clone(),
         max_per_fan: cap,
         now_ms: now,
-        expires_at_ms: now + state.hold_ttl.as_millis() as i64,
+        expires_at_ms: now + purchases.hold_ttl.as_millis() as i64,
     };
-    match state.store.hold_seats(&request).await? {
+    match purchases.store.hold_seats(&request).await? {
         HoldOutcome::Held(hold) => Ok(hold),
         HoldOutcome::Taken(ids) => {
             let names: Vec<String> = ids
@@ -157,12 +198,16 @@ pub async fn hold(
 
 /// Loads a hold the caller may act on; another fan's hold is reported as missing.
 async fn own_hold(
-    state: &AppState,
+    purchases: &Purchases,
     credential: &Credential,
     hold_id: &str,
 ) -> ApiResult<(HoldRecord, Buyer)> {
     let missing = || ApiError::NotFound(format!("there is no hold {hold_id:?}"));
-    let hold = state.store.get_hold(hold_id).await?.ok_or_else(missing)?;
+    let hold = purchases
+        .store
+        .get_hold(hold_id)
+        .await?
+        .ok_or_else(missing)?;
     let buyer = credential.buyer_for(&hold.event_id)?;
     if hold.fan_id != buyer.fan_id {
         return Err(missing());
@@ -171,16 +216,20 @@ async fn own_hold(
 }
 
 /// Releases a hold.
-pub async fn release(state: &AppState, credential: &Credential, hold_id: &str) -> ApiResult<u32> {
-    let (_, buyer) = own_hold(state, credential, hold_id).await?;
-    match state
+pub async fn release(
+    purchases: &Purchases,
+    credential: &Credential,
+    hold_id: &str,
+) -> ApiResult<u32> {
+    let (_, buyer) = own_hold(purchases, credential, hold_id).await?;
+    match purchases
         .store
-        .release_hold(hold_id, &buyer.fan_id, state.clock.now_ms())
+        .release_hold(hold_id, &buyer.fan_id, purchases.clock.now_ms())
         .await?
     {
         ReleaseOutcome::Released(n) => {
             if let Credential::Pass(pass) = credential
-                && let Err(e) = state.waiting_room.stopped_buying(pass).await
+                && let Err(e) = purchases.waiting_room.stopped_buying(pass).await
             {
                 // The slot then lasts until the pass expires, as before the release.
                 tracing::warn!(error = %e, "could not restart the no-show clock of a released hold");
@@ -222,7 +271,7 @@ pub fn check_idempotency_key(key: &str) -> ApiResult<()> {
 /// Turns a hold into an order. The store checks the hold is the caller's (and in their pass's
 /// event), so the hold is read only to explain a refusal.
 pub async fn checkout(
-    state: &AppState,
+    purchases: &Purchases,
     credential: &Credential,
     hold_id: &str,
     key: &str,
@@ -231,7 +280,7 @@ pub async fn checkout(
     // A missing hold, another fan's, one outside the pass's event, or an operator who named no
     // fan: the refusal `own_hold` gives.
     let explain = || async {
-        match own_hold(state, credential, hold_id).await {
+        match own_hold(purchases, credential, hold_id).await {
             Err(e) => e,
             Ok(_) => ApiError::NotFound(format!("there is no hold {hold_id:?}")),
         }
@@ -243,7 +292,7 @@ pub async fn checkout(
         Credential::Pass(pass) => Some(pass.ev.clone()),
         Credential::Operator { .. } => None,
     };
-    let now = state.clock.now_ms();
+    let now = purchases.clock.now_ms();
     let request = NewOrder {
         order_id: new_id("o"),
         hold_id: hold_id.to_string(),
@@ -251,29 +300,29 @@ pub async fn checkout(
         event_id,
         checkout_key: key.to_string(),
         now_ms: now,
-        expires_at_ms: now + state.payment_ttl.as_millis() as i64,
+        expires_at_ms: now + purchases.payment_ttl.as_millis() as i64,
     };
-    let outcome = match state.store.checkout(&request).await {
+    let outcome = match purchases.store.checkout(&request).await {
         // Two checkouts with one key at once: the loser finds the winner's order.
-        Err(crate::store::StoreError::Conflict(_)) => state.store.checkout(&request).await?,
+        Err(crate::store::StoreError::Conflict(_)) => purchases.store.checkout(&request).await?,
         other => other?,
     };
     match outcome {
         CheckoutOutcome::Created(order) | CheckoutOutcome::Existing(order) => Ok(order),
         CheckoutOutcome::HoldNotFound => Err(explain().await),
         CheckoutOutcome::HoldExpired | CheckoutOutcome::HoldNotActive(HoldState::Expired) => {
-            let (hold, _) = own_hold(state, credential, hold_id).await?;
+            let (hold, _) = own_hold(purchases, credential, hold_id).await?;
             Err(ApiError::FailedPrecondition(format!(
                 "hold {hold_id:?} expired {} s ago and its seats went back on sale; hold seats again",
                 seconds_ago(now, hold.expires_at_ms)
             )))
         }
-        CheckoutOutcome::HoldNotActive(state) => Err(ApiError::FailedPrecondition(format!(
+        CheckoutOutcome::HoldNotActive(purchases) => Err(ApiError::FailedPrecondition(format!(
             "hold {hold_id:?} cannot be checked out: it is {}",
-            state.as_db().to_lowercase().replace('_', " ")
+            purchases.as_db().to_lowercase().replace('_', " ")
         ))),
         CheckoutOutcome::KeyUsedForOtherHold => {
-            own_hold(state, credential, hold_id).await?;
+            own_hold(purchases, credential, hold_id).await?;
             Err(ApiError::InvalidArgument(
                 "idempotency_key was already used for another checkout; use a new key for a new checkout"
                     .into(),
@@ -284,12 +333,16 @@ pub async fn checkout(
 
 /// An order the caller may see; another fan's order is reported as missing.
 pub async fn get_order(
-    state: &AppState,
+    purchases: &Purchases,
     credential: &Credential,
     order_id: &str,
 ) -> ApiResult<OrderRecord> {
     let missing = || ApiError::NotFound(format!("there is no order {order_id:?}"));
-    let order = state.store.get_order(order_id).await?.ok_or_else(missing)?;
+    let order = purchases
+        .store
+        .get_order(order_id)
+        .await?
+        .ok_or_else(missing)?;
     if !credential.is_operator() {
         let buyer = credential.buyer_for(&order.event_id)?;
         if buyer.fan_id != order.fan_id {
@@ -301,7 +354,7 @@ pub async fn get_order(
 
 /// Pays an order with a card.
 pub async fn pay(
-    state: &AppState,
+    purchases: &Purchases,
     credential: &Credential,
     order_id: &str,
     key: &str,
@@ -315,8 +368,8 @@ pub async fn pay(
         Credential::Pass(pass) => (Some(pass.fan.clone()), Some(pass.ev.clone())),
     };
     for attempt in 0..2 {
-        let now = state.clock.now_ms();
-        let begin = state
+        let now = purchases.clock.now_ms();
+        let begin = purchases
             .store
             .begin_payment(&NewPayment {
                 payment_id: new_id("p"),
@@ -324,7 +377,7 @@ pub async fn pay(
                 fan_id: fan_id.clone(),
                 event_id: event_id.clone(),
                 idempotency_key: key.to_string(),
-                provider: state.provider.name().to_string(),
+                provider: purchases.provider.name().to_string(),
                 now_ms: now,
             })
             .await;
@@ -334,16 +387,18 @@ pub async fn pay(
             other => other?,
         };
         let (payment, sold) = match begin {
-            BeginPayment::Started(payment, order) => drive(state, payment, &order, card).await?,
+            BeginPayment::Started(payment, order) => {
+                drive(purchases, payment, &order, card).await?
+            }
             BeginPayment::Replay(payment, _) if payment.state.in_flight() => {
-                (resume_payment(state, payment).await?, None)
+                (resume_payment(purchases, payment).await?, None)
             }
             BeginPayment::Replay(payment, _) => (payment, None),
             BeginPayment::InFlight(other) => {
-                if other.updated_at_ms < now - state.reconcile_after.as_millis() as i64
+                if other.updated_at_ms < now - purchases.reconcile_after.as_millis() as i64
                     && attempt == 0
                 {
-                    resume_payment(state, other).await?;
+                    resume_payment(purchases, other).await?;
                     continue;
                 }
                 return Err(ApiError::Aborted(
@@ -359,7 +414,7 @@ pub async fn pay(
         };
         let order = match sold {
             Some(order) => order,
-            None => state
+            None => purchases
                 .store
                 .get_order(order_id)
                 .await?
@@ -397,12 +452,12 @@ type Settled = (PaymentRecord, Option<OrderRecord>);
 
 /// Sends a new attempt to the provider and carries it as far as it goes.
 async fn drive(
-    state: &AppState,
+    purchases: &Purchases,
     payment: PaymentRecord,
     order: &OrderRecord,
     card: &CardDetails,
 ) -> ApiResult<Settled> {
-    let answer = state
+    let answer = purchases
         .provider
         .authorize(
             &payment.provider_idempotency_key,
@@ -414,33 +469,37 @@ async fn drive(
     let intent = match answer {
         Ok(intent) => intent,
         Err(ProviderError::Timeout) => {
-            match state.provider.find(&payment.provider_idempotency_key).await {
+            match purchases
+                .provider
+                .find(&payment.provider_idempotency_key)
+                .await
+            {
                 Ok(Some(intent)) => intent,
                 _ => return Err(in_doubt()),
             }
         }
         Err(ProviderError::NotSent { why, retry_after }) => {
-            state.store.forget_payment(&payment.id).await?;
+            purchases.store.forget_payment(&payment.id).await?;
             return Err(why.api_error(retry_after));
         }
         Err(ProviderError::Unavailable(reason)) => {
             tracing::warn!(%reason, payment = %payment.id, "payment provider unavailable");
-            state.store.forget_payment(&payment.id).await?;
+            purchases.store.forget_payment(&payment.id).await?;
             return Err(ApiError::Unavailable(
                 "the payment provider is unavailable; nothing was charged, please retry shortly"
                     .into(),
             ));
         }
         Err(ProviderError::Rejected(reason)) => {
-            let now = state.clock.now_ms();
-            state
+            let now = purchases.clock.now_ms();
+            purchases
                 .store
                 .finish_payment(&payment.id, PaymentState::Failed, None, &reason, now)
                 .await?;
-            return Ok((reload(state, &payment.id).await?, None));
+            return Ok((reload(purchases, &payment.id).await?, None));
         }
     };
-    after_authorization(state, payment, Some(order), intent).await
+    after_authorization(purchases, payment, Some(order), intent).await
 }
 
 fn in_doubt() -> ApiError {
@@ -478,8 +537,8 @@ fn unfinished(e: ProviderError) -> ApiError {
     }
 }
 
-async fn reload(state: &AppState, payment_id: &str) -> ApiResult<PaymentRecord> {
-    state
+async fn reload(purchases: &Purchases, payment_id: &str) -> ApiResult<PaymentRecord> {
+    purchases
         .store
         .get_payment(payment_id)
         .await?
@@ -488,12 +547,12 @@ async fn reload(state: &AppState, payment_id: &str) -> ApiResult<PaymentRecord> 
 
 /// Carries an attempt on from the provider's view of its intent.
 async fn after_authorization(
-    state: &AppState,
+    purchases: &Purchases,
     payment: PaymentRecord,
     order: Option<&OrderRecord>,
     intent: Intent,
 ) -> ApiResult<Settled> {
-    let now = state.clock.now_ms();
+    let now = purchases.clock.now_ms();
     match intent.status {
         IntentStatus::Declined => {
             let reason = format!(
@@ -503,7 +562,7 @@ async fn after_authorization(
                     .as_deref()
                     .unwrap_or("no reason given")
             );
-            state
+            purchases
                 .store
                 .finish_payment(
                     &payment.id,
@@ -515,7 +574,7 @@ async fn after_authorization(
                 .await?;
         }
         IntentStatus::Canceled => {
-            state
+            purchases
                 .store
                 .finish_payment(
                     &payment.id,
@@ -527,7 +586,7 @@ async fn after_authorization(
                 .await?;
         }
         IntentStatus::Refunded => {
-            state
+            purchases
                 .store
                 .finish_payment(
                     &payment.id,
@@ -541,27 +600,27 @@ async fn after_authorization(
         IntentStatus::RequiresCapture => {
             let until = now + CAPTURE_WINDOW.as_millis() as i64;
             if !lock_outlasts(order, until)
-                && !state
+                && !purchases
                     .store
                     .claim_for_capture(&payment.id, &intent.id, now, until)
                     .await?
             {
                 // A concurrent retry of the same attempt may have completed it meanwhile.
-                let current = reload(state, &payment.id).await?;
+                let current = reload(purchases, &payment.id).await?;
                 if !current.state.in_flight() {
                     return Ok((current, None));
                 }
-                return void_lapsed(state, &payment, &intent)
+                return void_lapsed(purchases, &payment, &intent)
                     .await
                     .map(|p| (p, None));
             }
-            match state.provider.capture(&intent.id).await {
+            match purchases.provider.capture(&intent.id).await {
                 Ok(captured) if captured.status == IntentStatus::Succeeded => {
-                    return complete(state, &payment, order, &intent).await;
+                    return complete(purchases, &payment, order, &intent).await;
                 }
                 Ok(other) => {
                     tracing::error!(intent = %other.id, status = ?other.status, "capture did not succeed");
-                    state
+                    purchases
                         .store
                         .finish_payment(
                             &payment.id,
@@ -573,7 +632,7 @@ async fn after_authorization(
                         .await?;
                 }
                 Err(ProviderError::Rejected(reason)) => {
-                    state
+                    purchases
                         .store
                         .finish_payment(
                             &payment.id,
@@ -589,9 +648,9 @@ async fn after_authorization(
                 Err(e) => return Err(unfinished(e)),
             }
         }
-        IntentStatus::Succeeded => return complete(state, &payment, order, &intent).await,
+        IntentStatus::Succeeded => return complete(purchases, &payment, order, &intent).await,
     }
-    Ok((reload(state, &payment.id).await?, None))
+    Ok((reload(purchases, &payment.id).await?, None))
 }
 
 /// Whether the order, as this attempt read it when it began, keeps its seats until `until` (the
@@ -608,14 +667,14 @@ fn lock_outlasts(order: Option<&OrderRecord>, until: i64) -> bool {
 
 /// The order's lock lapsed before the money moved: release the authorization.
 async fn void_lapsed(
-    state: &AppState,
+    purchases: &Purchases,
     payment: &PaymentRecord,
     intent: &Intent,
 ) -> ApiResult<PaymentRecord> {
-    match state.provider.void(&intent.id).await {
+    match purchases.provider.void(&intent.id).await {
         Ok(_) => {
-            let now = state.clock.now_ms();
-            state
+            let now = purchases.clock.now_ms();
+            purchases
                 .store
                 .finish_payment(
                     &payment.id,
@@ -643,7 +702,7 @@ async fn void_lapsed(
 /// Captured: sell the seats and issue the tickets, or refund if the seats are gone. `known` is
 /// the order as the caller read it when the attempt began, if it did.
 async fn complete(
-    state: &AppState,
+    purchases: &Purchases,
     payment: &PaymentRecord,
     known: Option<&OrderRecord>,
     intent: &Intent,
@@ -652,7 +711,7 @@ async fn complete(
     let order = match known {
         Some(order) => order,
         None => {
-            loaded = state
+            loaded = purchases
                 .store
                 .get_order(&payment.order_id)
                 .await?
@@ -662,8 +721,8 @@ async fn complete(
             &loaded
         }
     };
-    let now = state.clock.now_ms();
-    let signer = state.ticket_signer(&order.event_id);
+    let now = purchases.clock.now_ms();
+    let signer = purchases.tickets.signer(&order.event_id);
     let tickets: Vec<NewTicket> = order
         .items
         .iter()
@@ -686,12 +745,12 @@ async fn complete(
             }
         })
         .collect();
-    if let Some(expires_at_ms) = state
+    if let Some(expires_at_ms) = purchases
         .store
         .complete_sale(&payment.id, &intent.id, &tickets, now)
         .await?
     {
-        state.catalog.invalidate_counts();
+        purchases.catalog.invalidate_counts();
         // The sale wrote exactly this: the attempt captured with its intent, the order paid with
         // these tickets. The records as they now stand, without reading them back.
         let captured = PaymentRecord {
@@ -704,14 +763,14 @@ async fn complete(
         return Ok((captured, sold));
     }
     // Already completed by a concurrent resume of the same attempt?
-    let current = reload(state, &payment.id).await?;
+    let current = reload(purchases, &payment.id).await?;
     if current.state == PaymentState::Captured {
         return Ok((current, None));
     }
     tracing::error!(payment = %payment.id, order = %order.id, "captured but the seats are gone: refunding");
-    match state.provider.refund(&intent.id).await {
+    match purchases.provider.refund(&intent.id).await {
         Ok(_) => {
-            state
+            purchases
                 .store
                 .finish_payment(
                     &payment.id,
@@ -771,13 +830,20 @@ fn sold_order(
 
 /// Picks up an attempt left in flight (after a timeout, outage or crash) from the provider's
 /// record of it.
-pub async fn resume_payment(state: &AppState, payment: PaymentRecord) -> ApiResult<PaymentRecord> {
-    let intent = match state.provider.find(&payment.provider_idempotency_key).await {
+pub async fn resume_payment(
+    purchases: &Purchases,
+    payment: PaymentRecord,
+) -> ApiResult<PaymentRecord> {
+    let intent = match purchases
+        .provider
+        .find(&payment.provider_idempotency_key)
+        .await
+    {
         Ok(Some(intent)) => intent,
         Ok(None) => {
-            let now = state.clock.now_ms();
-            if payment.updated_at_ms < now - state.reconcile_after.as_millis() as i64 {
-                state
+            let now = purchases.clock.now_ms();
+            if payment.updated_at_ms < now - purchases.reconcile_after.as_millis() as i64 {
+                purchases
                     .store
                     .finish_payment(
                         &payment.id,
@@ -787,26 +853,28 @@ pub async fn resume_payment(state: &AppState, payment: PaymentRecord) -> ApiResu
                         now,
                     )
                     .await?;
-                return reload(state, &payment.id).await;
+                return reload(purchases, &payment.id).await;
             }
             return Err(in_doubt());
         }
         Err(e) => return Err(unfinished(e)),
     };
-    Ok(after_authorization(state, payment, None, intent).await?.0)
+    Ok(after_authorization(purchases, payment, None, intent)
+        .await?
+        .0)
 }
 
 /// Runs the sweeper until `stop` flips: lapsed locks back to sale, holds and orders expired,
 /// payments in flight reconciled. Several nodes may run it at once.
-pub async fn run_sweeper(state: Arc<AppState>, mut stop: tokio::sync::watch::Receiver<bool>) {
-    let mut ticker = tokio::time::interval(state.sweep_interval);
+pub async fn run_sweeper(purchases: Arc<Purchases>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut ticker = tokio::time::interval(purchases.sweep_interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = ticker.tick() => {}
             _ = stop.wait_for(|s| *s) => return,
         }
-        if let Err(e) = sweep_once(&state).await {
+        if let Err(e) = sweep_once(&purchases).await {
             tracing::warn!(error = %e, "sweep failed; will retry");
         }
     }
@@ -818,17 +886,17 @@ pub async fn run_sweeper(state: Arc<AppState>, mut stop: tokio::sync::watch::Rec
 const BACKGROUND_COUNTS_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Publishes each event's queue and seat figures as metrics.
-async fn publish_figures(state: &AppState) -> ApiResult<()> {
-    for breaker in state.breakers() {
-        state.metrics.set_breaker(&breaker);
+async fn publish_figures(purchases: &Purchases) -> ApiResult<()> {
+    for breaker in purchases.breakers() {
+        purchases.metrics.set_breaker(&breaker);
     }
-    if state.store.backend() == crate::store::Backend::Postgres {
-        state.metrics.set_fast_path(state.store.fast_path());
-        state.metrics.set_batches(state.store.fast_path());
+    if purchases.store.backend() == crate::store::Backend::Postgres {
+        purchases.metrics.set_fast_path(purchases.store.fast_path());
+        purchases.metrics.set_batches(purchases.store.fast_path());
     }
-    let counts = state
+    let counts = purchases
         .catalog
-        .recent_counts(state.clock.now_ms(), BACKGROUND_COUNTS_MAX_AGE)
+        .recent_counts(purchases.clock.now_ms(), BACKGROUND_COUNTS_MAX_AGE)
         .await?;
     for (event_id, sections) in counts.iter() {
         let mut seats = crate::domain::InventoryCounts::default();
@@ -842,10 +910,10 @@ async fn publish_figures(state: &AppState) -> ApiResult<()> {
             sold: seats.sold.into(),
             ..Default::default()
         };
-        if state.waiting_room.event_ids().contains(event_id)
-            && let Some(event) = state.catalog.event(event_id).await?
+        if purchases.waiting_room.event_ids().contains(event_id)
+            && let Some(event) = purchases.catalog.event(event_id).await?
         {
-            let room = state.waiting_room.stats(&event).await?;
+            let room = purchases.waiting_room.stats(&event).await?;
             figures.prequeue = room.prequeue;
             figures.waiting = room.waiting.iter().sum();
             figures.active = room.active;
@@ -853,21 +921,21 @@ async fn publish_figures(state: &AppState) -> ApiResult<()> {
             figures.watchers = room.watchers;
             figures.auto_limit = room.auto_limit.map(u64::from);
         }
-        state.metrics.set_event(event_id, &figures);
+        purchases.metrics.set_event(event_id, &figures);
     }
     Ok(())
 }
 
 /// Ends the queue of every event whose seats are all sold: waiting fans are told SOLD_OUT.
-async fn end_sold_out_queues(state: &AppState) -> ApiResult<()> {
-    let events = state.waiting_room.event_ids();
+async fn end_sold_out_queues(purchases: &Purchases) -> ApiResult<()> {
+    let events = purchases.waiting_room.event_ids();
     if events.is_empty() {
         return Ok(());
     }
     // Capacities never change, so counts of any age tell which events have seats at all.
-    let counts = state
+    let counts = purchases
         .catalog
-        .recent_counts(state.clock.now_ms(), BACKGROUND_COUNTS_MAX_AGE)
+        .recent_counts(purchases.clock.now_ms(), BACKGROUND_COUNTS_MAX_AGE)
         .await?;
     for event_id in events {
         let capacity: u32 = counts
@@ -877,53 +945,36 @@ async fn end_sold_out_queues(state: &AppState) -> ApiResult<()> {
         if capacity == 0 {
             continue;
         }
-        let Some(event) = state.catalog.event(&event_id).await? else {
+        let Some(event) = purchases.catalog.event(&event_id).await? else {
             continue;
         };
         if !matches!(
             event.sale_state,
             SaleState::Open | SaleState::Paused | SaleState::NotOpen
-        ) || state.store.has_unsold_seats(&event_id).await?
+        ) || purchases.store.has_unsold_seats(&event_id).await?
         {
             continue;
         }
-        state
-            .waiting_room
-            .set_sale(
-                &event,
-                SaleState::SoldOut,
-                event.sale_phase,
-                event.sale_opens_at_ms,
-                &event.presale_codes,
-            )
+        purchases
+            .sale_control
+            .apply(&event, SaleChange::to_state(&event, SaleState::SoldOut))
             .await?;
-        state
-            .store
-            .update_sale(
-                &event_id,
-                &crate::store::SaleUpdate {
-                    state: SaleState::SoldOut,
-                    phase: event.sale_phase,
-                    opens_at_ms: event.sale_opens_at_ms,
-                    shuffle_seed: None,
-                    presale_codes: event.presale_codes.clone(),
-                },
-            )
-            .await?;
-        state.catalog.invalidate_event(&event_id);
         tracing::info!(event = %event_id, "sold out: the queue has ended");
     }
     Ok(())
 }
 
 /// One pass of the sweeper.
-pub async fn sweep_once(state: &AppState) -> ApiResult<()> {
+pub async fn sweep_once(purchases: &Purchases) -> ApiResult<()> {
     const BATCH: i64 = 5_000;
     loop {
-        let stats = state.store.sweep(state.clock.now_ms(), BATCH).await?;
+        let stats = purchases
+            .store
+            .sweep(purchases.clock.now_ms(), BATCH)
+            .await?;
         if stats.seats_freed + stats.holds_expired + stats.orders_expired > 0 {
             tracing::debug!(?stats, "swept");
-            state.catalog.invalidate_counts();
+            purchases.catalog.invalidate_counts();
         }
         if stats.seats_freed < BATCH as u64
             && stats.holds_expired < BATCH as u64
@@ -932,14 +983,14 @@ pub async fn sweep_once(state: &AppState) -> ApiResult<()> {
             break;
         }
     }
-    end_sold_out_queues(state).await?;
-    publish_figures(state).await?;
-    let before = state.clock.now_ms() - state.reconcile_after.as_millis() as i64;
-    for payment in state.store.stale_payments(before, 100).await? {
+    end_sold_out_queues(purchases).await?;
+    publish_figures(purchases).await?;
+    let before = purchases.clock.now_ms() - purchases.reconcile_after.as_millis() as i64;
+    for payment in purchases.store.stale_payments(before, 100).await? {
         let id = payment.id.clone();
-        match resume_payment(state, payment).await {
+        match resume_payment(purchases, payment).await {
             Ok(p) => {
-                tracing::info!(payment = %id, state = ?p.state, "reconciled a payment left in flight")
+                tracing::info!(payment = %id, purchases = ?p.state, "reconciled a payment left in flight")
             }
             Err(e) => tracing::debug!(payment = %id, error = %e, "payment still in doubt"),
         }
@@ -951,11 +1002,11 @@ pub async fn sweep_once(state: &AppState) -> ApiResult<()> {
 /// to repeat), then tickets, payment and order are marked refunded and, if asked, the seats go
 /// back on sale. Refunding a refunded order returns it unchanged.
 pub async fn refund(
-    state: &AppState,
+    purchases: &Purchases,
     order_id: &str,
     return_seats: bool,
 ) -> ApiResult<OrderRecord> {
-    let order = state
+    let order = purchases
         .store
         .get_order(order_id)
         .await?
@@ -980,7 +1031,7 @@ pub async fn refund(
             "paid order {order_id} has no captured payment"
         )));
     };
-    match state.provider.refund(&intent_id).await {
+    match purchases.provider.refund(&intent_id).await {
         Ok(_) => {}
         Err(ProviderError::Rejected(reason)) => {
             return Err(ApiError::FailedPrecondition(format!(
@@ -994,16 +1045,16 @@ pub async fn refund(
             ));
         }
     }
-    match state
+    match purchases
         .store
-        .refund_order(order_id, return_seats, state.clock.now_ms())
+        .refund_order(order_id, return_seats, purchases.clock.now_ms())
         .await?
     {
         crate::store::RefundOutcome::Refunded(order) => {
-            state.catalog.invalidate_counts();
+            purchases.catalog.invalidate_counts();
             Ok(*order)
         }
-        crate::store::RefundOutcome::NotPaid(OrderState::Refunded) => state
+        crate::store::RefundOutcome::NotPaid(OrderState::Refunded) => purchases
             .store
             .get_order(order_id)
             .await?

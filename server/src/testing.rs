@@ -1,5 +1,5 @@
 //! For the tests of the server and of its clients: a PostgreSQL database made for one test.
-//! (The in-process server they start is [`crate::app::LocalServer`].)
+//! (The in-process server they start is `LocalServer`, in the `app` module.)
 
 use sqlx::Connection;
 

@@ -478,7 +478,7 @@ async fn metrics_count_rpcs(backend: Backend) {
         .create_event(small_event("gauged"))
         .await
         .expect("create");
-    taquilla_server::purchase::sweep_once(&server.state)
+    taquilla_server::purchase::sweep_once(&server.state.purchases)
         .await
         .expect("sweep");
     let body = http_get(server.admin_addr, "/metrics").await;

@@ -294,7 +294,7 @@ async fn checkout_racing_hold_expiry(backend: Backend) {
                 (seat, code_of(&checkout), code_of(&steal))
             }));
         }
-        let sweep = taquilla_server::purchase::sweep_once(&server.state);
+        let sweep = taquilla_server::purchase::sweep_once(&server.state.purchases);
         let (_, results) = tokio::join!(sweep, futures_join_all(tasks));
         outcomes.extend(results);
     }
@@ -563,7 +563,7 @@ async fn a_payment_near_its_locks_end_claims_the_seats_over_the_capture(backend:
     // While the provider captures, the order's original time passes: the seats stay its own.
     clock.advance_ms(30_000);
     assert!(clock.now_ms() > order.expires_at_unix_ms);
-    taquilla_server::purchase::sweep_once(&server.state)
+    taquilla_server::purchase::sweep_once(&server.state.purchases)
         .await
         .expect("sweep");
     let status = server
@@ -1103,7 +1103,7 @@ async fn releasing_and_sweeping_return_seats(backend: Backend) {
     let order = order_for(&server, "ev", "gina", &[3, 4]).await;
     fan.hold_seats(seats_in("ev", &[5])).await.expect("hold");
     clock.advance_ms(16 * 60 * 1_000);
-    taquilla_server::purchase::sweep_once(&server.state)
+    taquilla_server::purchase::sweep_once(&server.state.purchases)
         .await
         .expect("sweep");
     let statuses = seat_statuses(&server, "ev").await;

@@ -282,10 +282,10 @@ async fn two_nodes_sweep_one_database_safely() {
     let (x, y) = tokio::join!(a.state.store.sweep(now, 7), b.state.store.sweep(now, 7));
     let (x, y) = (x.expect("sweep a"), y.expect("sweep b"));
     assert!(x.seats_freed + y.seats_freed <= 40);
-    taquilla_server::purchase::sweep_once(&a.state)
+    taquilla_server::purchase::sweep_once(&a.state.purchases)
         .await
         .expect("sweep");
-    taquilla_server::purchase::sweep_once(&b.state)
+    taquilla_server::purchase::sweep_once(&b.state.purchases)
         .await
         .expect("sweep");
     let statuses = seat_statuses(&a, "ev").await;

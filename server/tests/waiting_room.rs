@@ -362,7 +362,7 @@ async fn waiting_fans_hear_sold_out(backend: Backend) {
         .await
         .expect("pay");
     assert!(!unsold().await, "both seats sold");
-    taquilla_server::purchase::sweep_once(&server.state)
+    taquilla_server::purchase::sweep_once(&server.state.purchases)
         .await
         .expect("sweep");
     let last = tokio::time::timeout(Duration::from_secs(10), async {

@@ -10,14 +10,14 @@ use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 use tracing::instrument;
 
-use super::convert;
-use crate::app::AppState;
-use crate::domain::demo::{self, DemoEvent};
+use crate::convert;
 use crate::domain::ids::{check_event_id, check_text};
 use crate::domain::layout::{self, MAX_PRICE_MINOR};
 use crate::domain::{SalePhase, SaleState};
 use crate::error::{ApiError, ApiResult};
-use crate::store::{AdmissionSettings, AuditEntry, NewEvent, OrderState, SaleUpdate, StoreError};
+use crate::sale_control::SaleChange;
+use crate::state::AppState;
+use crate::store::{AdmissionSettings, AuditEntry, NewEvent, OrderState, StoreError};
 
 /// Most tickets per fan an operator may allow.
 const MAX_TICKETS_PER_FAN: u32 = 50;
@@ -100,59 +100,6 @@ fn parse_create_event(request: pb::CreateEventRequest, now_ms: i64) -> ApiResult
     })
 }
 
-/// What seeding a demo did.
-#[derive(Debug, Clone, Default)]
-pub struct SeedOutcome {
-    /// Every event of the demo, created now or before.
-    pub event_ids: Vec<String>,
-    /// Seats created by this call.
-    pub seats_created: u64,
-}
-
-/// Creates the events of a demo sale that do not exist yet.
-pub async fn seed_demo(state: &AppState, scenario: &str) -> ApiResult<SeedOutcome> {
-    let events: Vec<DemoEvent> = match scenario {
-        "" | demo::LUX_TOUR => demo::lux_tour(),
-        other => {
-            return Err(ApiError::InvalidArgument(format!(
-                "there is no demo called {other:?}; the demo available is \"{}\"",
-                demo::LUX_TOUR
-            )));
-        }
-    };
-    let mut outcome = SeedOutcome::default();
-    for event in events {
-        outcome.event_ids.push(event.event_id.clone());
-        if state.store.get_event(&event.event_id).await?.is_some() {
-            continue;
-        }
-        let layout = event
-            .layout
-            .validate()
-            .map_err(|e| ApiError::Internal(format!("demo layout is invalid: {e}")))?;
-        let capacity = layout.capacity();
-        let new_event = NewEvent {
-            id: event.event_id,
-            name: event.name,
-            artist: event.artist,
-            starts_at_ms: event.starts_at_ms,
-            currency: event.currency,
-            fee_per_ticket_minor: event.fee_per_ticket_minor,
-            max_tickets_per_fan: event.max_tickets_per_fan,
-            layout,
-            created_at_ms: state.clock.now_ms(),
-        };
-        match state.store.create_event(&new_event).await {
-            Ok(()) => outcome.seats_created += u64::from(capacity),
-            // Another node (or call) seeded it at the same moment.
-            Err(StoreError::Conflict(_)) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    state.catalog.invalidate_counts();
-    Ok(outcome)
-}
-
 /// How long an audit entry the database refused for now is retried in the background.
 const AUDIT_RETRY_FOR: Duration = Duration::from_secs(600);
 
@@ -213,7 +160,7 @@ impl OperatorService {
     }
 
     async fn event_message(&self, event_id: &str) -> ApiResult<pb::Event> {
-        let event = super::sales::find_event(&self.state, event_id).await?;
+        let event = super::shared::find_event(&self.state, event_id).await?;
         let counts = self.state.catalog.counts(self.state.clock.now_ms()).await?;
         Ok(convert::event(&event, counts.get(event_id)))
     }
@@ -246,7 +193,11 @@ impl OperatorService {
 
     async fn seed(&self, request: pb::SeedDemoRequest) -> ApiResult<pb::SeedDemoResponse> {
         let started = Instant::now();
-        let outcome = seed_demo(&self.state, &request.scenario).await?;
+        let outcome = self
+            .state
+            .catalog
+            .seed_demo(&request.scenario, self.state.clock.now_ms())
+            .await?;
         let elapsed_ms = started.elapsed().as_millis() as u64;
         if outcome.seats_created > 0 {
             self.audit(
@@ -259,7 +210,7 @@ impl OperatorService {
         let counts = self.state.catalog.counts(self.state.clock.now_ms()).await?;
         let mut events = Vec::with_capacity(outcome.event_ids.len());
         for id in &outcome.event_ids {
-            let event = super::sales::find_event(&self.state, id).await?;
+            let event = super::shared::find_event(&self.state, id).await?;
             events.push(convert::event(&event, counts.get(id)));
         }
         Ok(pb::SeedDemoResponse {
@@ -274,7 +225,7 @@ type StatsStream = Pin<Box<dyn Stream<Item = Result<pb::EventStats, Status>> + S
 
 /// An event's live figures.
 async fn stats(state: &AppState, event_id: &str) -> ApiResult<pb::EventStats> {
-    let event = super::sales::find_event(state, event_id).await?;
+    let event = super::shared::find_event(state, event_id).await?;
     let now = state.clock.now_ms();
     let counts = state.catalog.counts(now).await?;
     let mut inventory = crate::domain::InventoryCounts::default();
@@ -320,6 +271,7 @@ async fn stats(state: &AppState, event_id: &str) -> ApiResult<pb::EventStats> {
         revenue: Some(convert::money(revenue, &event.currency)),
         shuffle_seed: room.shuffle_seed.unwrap_or_default(),
         breakers: state
+            .purchases
             .breakers()
             .into_iter()
             .map(|b| pb::BreakerStatus {
@@ -351,29 +303,9 @@ impl OperatorService {
         action: &str,
     ) -> ApiResult<pb::SaleStatus> {
         self.state
-            .waiting_room
-            .set_sale(
-                event,
-                state,
-                event.sale_phase,
-                event.sale_opens_at_ms,
-                &event.presale_codes,
-            )
+            .sale_control
+            .apply(event, SaleChange::to_state(event, state))
             .await?;
-        self.state
-            .store
-            .update_sale(
-                &event.id,
-                &SaleUpdate {
-                    state,
-                    phase: event.sale_phase,
-                    opens_at_ms: event.sale_opens_at_ms,
-                    shuffle_seed: None,
-                    presale_codes: event.presale_codes.clone(),
-                },
-            )
-            .await?;
-        self.state.catalog.invalidate_event(&event.id);
         self.audit(action, Some(&event.id), String::new()).await;
         Ok(pb::SaleStatus {
             event_id: event.id.clone(),
@@ -410,7 +342,7 @@ impl pb::operator_server::Operator for OperatorService {
         request: Request<pb::OpenSaleRequest>,
     ) -> Result<Response<pb::SaleStatus>, Status> {
         let request = request.into_inner();
-        let event = super::sales::find_event(&self.state, &request.event_id).await?;
+        let event = super::shared::find_event(&self.state, &request.event_id).await?;
         let phase = match pb::SalePhase::try_from(request.phase) {
             Ok(pb::SalePhase::Presale) => SalePhase::Presale,
             Ok(pb::SalePhase::General) => SalePhase::General,
@@ -456,26 +388,18 @@ impl pb::operator_server::Operator for OperatorService {
         } else {
             now
         };
-        let seed = self
-            .state
-            .waiting_room
-            .set_sale(&event, state, phase, opens_at, &codes)
-            .await?;
         self.state
-            .store
-            .update_sale(
-                &event.id,
-                &SaleUpdate {
+            .sale_control
+            .apply(
+                &event,
+                SaleChange {
                     state,
                     phase,
                     opens_at_ms: opens_at,
-                    shuffle_seed: seed.map(|s| format!("{s:016x}")),
                     presale_codes: codes,
                 },
             )
-            .await
-            .map_err(ApiError::from)?;
-        self.state.catalog.invalidate_event(&event.id);
+            .await?;
         self.audit(
             "open_sale",
             Some(&event.id),
@@ -498,7 +422,7 @@ impl pb::operator_server::Operator for OperatorService {
         &self,
         request: Request<pb::PauseSaleRequest>,
     ) -> Result<Response<pb::SaleStatus>, Status> {
-        let event = super::sales::find_event(&self.state, &request.get_ref().event_id).await?;
+        let event = super::shared::find_event(&self.state, &request.get_ref().event_id).await?;
         if event.sale_state != SaleState::Open {
             return Err(ApiError::FailedPrecondition(format!(
                 "only an open sale can be paused; {:?} is {}",
@@ -518,7 +442,7 @@ impl pb::operator_server::Operator for OperatorService {
         &self,
         request: Request<pb::CloseSaleRequest>,
     ) -> Result<Response<pb::SaleStatus>, Status> {
-        let event = super::sales::find_event(&self.state, &request.get_ref().event_id).await?;
+        let event = super::shared::find_event(&self.state, &request.get_ref().event_id).await?;
         Ok(Response::new(
             self.change_state(&event, SaleState::Closed, "close_sale")
                 .await?,
@@ -531,7 +455,7 @@ impl pb::operator_server::Operator for OperatorService {
         request: Request<pb::SetAdmissionRequest>,
     ) -> Result<Response<pb::AdmissionSettings>, Status> {
         let mut request = request.into_inner();
-        let event = super::sales::find_event(&self.state, &request.event_id).await?;
+        let event = super::shared::find_event(&self.state, &request.event_id).await?;
         let invalid = |m: &str| Status::from(ApiError::InvalidArgument(m.to_string()));
         // With the automatic valve the two figures are caps, and 0 means no cap of one's own.
         if request.auto {
@@ -618,10 +542,10 @@ impl pb::operator_server::Operator for OperatorService {
             }
         };
         // Fail now, not in the stream, for an unknown event.
-        super::sales::find_event(&self.state, &request.event_id).await?;
+        super::shared::find_event(&self.state, &request.event_id).await?;
         let state = self.state.clone();
         let mut stopping = state.availability.stopping();
-        let stream = super::sales::async_stream(move |tx| async move {
+        let stream = super::shared::async_stream(move |tx| async move {
             let mut ticker =
                 tokio::time::interval(std::time::Duration::from_millis(u64::from(interval)));
             loop {
@@ -644,7 +568,7 @@ impl pb::operator_server::Operator for OperatorService {
         request: Request<pb::BroadcastRequest>,
     ) -> Result<Response<pb::BroadcastResponse>, Status> {
         let request = request.into_inner();
-        let event = super::sales::find_event(&self.state, &request.event_id).await?;
+        let event = super::shared::find_event(&self.state, &request.event_id).await?;
         check_text("message", &request.message, 500).map_err(ApiError::InvalidArgument)?;
         let severity = pb::AlertSeverity::try_from(request.severity)
             .ok()
@@ -722,7 +646,7 @@ impl pb::operator_server::Operator for OperatorService {
         use base64::Engine;
         use base64::engine::general_purpose::URL_SAFE_NO_PAD;
         let request = request.into_inner();
-        let event = super::sales::find_event(&self.state, &request.event_id).await?;
+        let event = super::shared::find_event(&self.state, &request.event_id).await?;
         let state = match pb::OrderState::try_from(request.state) {
             Ok(pb::OrderState::Unspecified) => None,
             Ok(pb::OrderState::PendingPayment) => Some(OrderState::PendingPayment),
@@ -789,9 +713,12 @@ impl pb::operator_server::Operator for OperatorService {
         if request.order_id.is_empty() {
             return Err(ApiError::InvalidArgument("order_id is empty".into()).into());
         }
-        let order =
-            crate::purchase::refund(&self.state, &request.order_id, request.return_seats_to_sale)
-                .await?;
+        let order = crate::purchase::refund(
+            &self.state.purchases,
+            &request.order_id,
+            request.return_seats_to_sale,
+        )
+        .await?;
         self.audit(
             "refund",
             Some(&order.event_id),
@@ -807,7 +734,7 @@ impl pb::operator_server::Operator for OperatorService {
             ),
         )
         .await;
-        let event = super::sales::find_event(&self.state, &order.event_id).await?;
+        let event = super::shared::find_event(&self.state, &order.event_id).await?;
         Ok(Response::new(pb::RefundResponse {
             order: Some(convert::order(&order, &event)),
         }))
@@ -818,7 +745,7 @@ impl pb::operator_server::Operator for OperatorService {
         &self,
         request: Request<pb::AuditRequest>,
     ) -> Result<Response<pb::AuditReport>, Status> {
-        let event = super::sales::find_event(&self.state, &request.get_ref().event_id).await?;
+        let event = super::shared::find_event(&self.state, &request.get_ref().event_id).await?;
         let now = self.state.clock.now_ms();
         let findings = self
             .state

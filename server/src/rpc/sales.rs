@@ -8,14 +8,14 @@ use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 use tracing::instrument;
 
-use super::convert;
-use crate::app::AppState;
+use super::shared::{async_stream, find_event};
 use crate::auth::Credential;
+use crate::convert;
 use crate::domain::ids::check_event_id;
 use crate::error::{ApiError, ApiResult};
 use crate::payments::CardDetails;
 use crate::purchase;
-use crate::store::EventRecord;
+use crate::state::AppState;
 use crate::store::Selection;
 
 #[derive(Debug, Clone)]
@@ -27,16 +27,6 @@ impl SalesService {
     pub fn new(state: Arc<AppState>) -> Self {
         SalesService { state }
     }
-}
-
-/// Looks up an event named in a request, answering INVALID_ARGUMENT or NOT_FOUND.
-pub(crate) async fn find_event(state: &AppState, event_id: &str) -> ApiResult<Arc<EventRecord>> {
-    check_event_id("event_id", event_id).map_err(ApiError::InvalidArgument)?;
-    state
-        .catalog
-        .event(event_id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("there is no event with id {event_id:?}")))
 }
 
 /// Checks an id field from a request: present and of a sane length.
@@ -196,20 +186,6 @@ impl SalesService {
 
 type UpdateStream = Pin<Box<dyn Stream<Item = Result<pb::AvailabilityUpdate, Status>> + Send>>;
 
-/// A stream fed by a task: `body` gets the sender and runs until it returns or the client goes.
-pub(crate) fn async_stream<T, F, Fut>(
-    body: F,
-) -> Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>
-where
-    T: Send + 'static,
-    F: FnOnce(tokio::sync::mpsc::Sender<Result<T, Status>>) -> Fut,
-    Fut: std::future::Future<Output = ()> + Send + 'static,
-{
-    let (tx, rx) = tokio::sync::mpsc::channel(16);
-    tokio::spawn(body(tx));
-    Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))
-}
-
 #[tonic::async_trait]
 impl pb::sales_server::Sales for SalesService {
     #[instrument(skip_all)]
@@ -318,7 +294,7 @@ impl pb::sales_server::Sales for SalesService {
                 .into());
             }
         };
-        let hold = match purchase::hold(&self.state, &buyer, &event, selection).await {
+        let hold = match purchase::hold(&self.state.purchases, &buyer, &event, selection).await {
             Ok(hold) => hold,
             Err(e) => {
                 if let Credential::Pass(pass) = &credential
@@ -352,7 +328,7 @@ impl pb::sales_server::Sales for SalesService {
     ) -> Result<Response<pb::ReleaseHoldResponse>, Status> {
         let (credential, _admitted) = self.admit("ReleaseHold", &request).await?;
         let hold_id = check_id("hold_id", &request.get_ref().hold_id)?;
-        let released = purchase::release(&self.state, &credential, hold_id).await?;
+        let released = purchase::release(&self.state.purchases, &credential, hold_id).await?;
         Ok(Response::new(pb::ReleaseHoldResponse {
             released_seats: released,
         }))
@@ -366,8 +342,13 @@ impl pb::sales_server::Sales for SalesService {
         let (credential, _admitted) = self.admit("Checkout", &request).await?;
         let request = request.into_inner();
         let hold_id = check_id("hold_id", &request.hold_id)?;
-        let order =
-            purchase::checkout(&self.state, &credential, hold_id, &request.idempotency_key).await?;
+        let order = purchase::checkout(
+            &self.state.purchases,
+            &credential,
+            hold_id,
+            &request.idempotency_key,
+        )
+        .await?;
         let event = find_event(&self.state, &order.event_id).await?;
         Ok(Response::new(pb::CheckoutResponse {
             order: Some(convert::order(&order, &event)),
@@ -388,11 +369,11 @@ impl pb::sales_server::Sales for SalesService {
         // deadline, a dropped connection): stopped between steps, its attempt would stay in
         // flight until the reconciler found it, and the fan's retry with the same key would be
         // told to wait for it.
-        let state = self.state.clone();
+        let purchases = self.state.purchases.clone();
         let order_id = order_id.to_string();
         let paying = tokio::spawn(async move {
             let (order, payment) = purchase::pay(
-                &state,
+                &purchases,
                 &credential,
                 &order_id,
                 &request.idempotency_key,
@@ -403,7 +384,7 @@ impl pb::sales_server::Sales for SalesService {
                 (&credential, order.state)
             {
                 // The payment stands either way; a missed note is retried in the background.
-                state.waiting_room.finished_buying_or_retry(pass).await;
+                purchases.waiting_room.finished_buying_or_retry(pass).await;
             }
             ApiResult::Ok((order, payment))
         });
@@ -424,7 +405,7 @@ impl pb::sales_server::Sales for SalesService {
     ) -> Result<Response<pb::Order>, Status> {
         let (credential, _admitted) = self.admit("GetOrder", &request).await?;
         let order_id = check_id("order_id", &request.get_ref().order_id)?;
-        let order = purchase::get_order(&self.state, &credential, order_id).await?;
+        let order = purchase::get_order(&self.state.purchases, &credential, order_id).await?;
         let event = find_event(&self.state, &order.event_id).await?;
         Ok(Response::new(convert::order(&order, &event)))
     }

@@ -6,8 +6,8 @@ use taquilla_proto::v1 as pb;
 use tonic::{Request, Response, Status};
 use tracing::instrument;
 
-use crate::app::AppState;
 use crate::error::ApiError;
+use crate::state::AppState;
 use crate::store::EventRecord;
 use crate::waiting_room::{JoinInput, Joined, QueueStream};
 
@@ -29,7 +29,7 @@ impl WaitingRoomService {
         ip: Option<std::net::IpAddr>,
         request: pb::JoinRequest,
     ) -> Result<(Arc<EventRecord>, Joined), Status> {
-        let event = super::sales::find_event(&self.state, &request.event_id).await?;
+        let event = super::shared::find_event(&self.state, &request.event_id).await?;
         let input = JoinInput {
             fingerprint: request.fingerprint,
             presale_code: request.presale_code,
@@ -124,7 +124,7 @@ impl pb::waiting_room_server::WaitingRoom for WaitingRoomService {
         }
         let token = &request.queue_token;
         let event_id = self.state.waiting_room.token_event(token)?;
-        let event = super::sales::find_event(&self.state, &event_id).await?;
+        let event = super::shared::find_event(&self.state, &event_id).await?;
         let stream = self
             .state
             .waiting_room
@@ -139,7 +139,7 @@ impl pb::waiting_room_server::WaitingRoom for WaitingRoomService {
     ) -> Result<Response<pb::LeaveResponse>, Status> {
         let token = &request.get_ref().queue_token;
         let event_id = self.state.waiting_room.token_event(token)?;
-        let event = super::sales::find_event(&self.state, &event_id).await?;
+        let event = super::shared::find_event(&self.state, &event_id).await?;
         self.state.waiting_room.leave(&event, token).await?;
         Ok(Response::new(pb::LeaveResponse {}))
     }

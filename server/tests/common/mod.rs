@@ -13,9 +13,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use taquilla_proto::v1 as pb;
-use taquilla_server::app::{App, AppState};
+use taquilla_server::app::App;
 use taquilla_server::config::Config;
 use taquilla_server::domain::clock::{Clock, SystemClock};
+use taquilla_server::state::AppState;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonic::service::interceptor::InterceptedService;
