@@ -15,7 +15,6 @@ use anyhow::Context;
 use prost::Message;
 use taquilla_proto::v1 as pb;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::service::interceptor::InterceptedService;
@@ -37,6 +36,7 @@ use crate::rpc::operator::OperatorService;
 use crate::rpc::sales::SalesService;
 use crate::rpc::waiting_room::WaitingRoomService;
 use crate::sale_control::SaleControl;
+use crate::shutdown::{Shutdown, ShutdownTrigger};
 use crate::state::AppState;
 use crate::store::{self, StoreOptions};
 use crate::tokens::{Signer, TicketKeys};
@@ -55,7 +55,7 @@ pub struct App {
     state: Arc<AppState>,
     operator_auth: OperatorAuth,
     /// Flipped to `true` when shutdown starts; background tasks and streams watch it.
-    stop: watch::Sender<bool>,
+    stop: ShutdownTrigger,
     /// The certificate and key of the gRPC port, when it serves TLS.
     tls: Option<tonic::transport::Identity>,
 }
@@ -246,7 +246,7 @@ impl App {
                 }
             };
         let operator_auth = OperatorAuth::new(&operator_token, signer.clone());
-        let (stop, stopping) = watch::channel(false);
+        let (stop, shutdown) = crate::shutdown::channel();
         let timings = RoomTimings {
             pass_ttl: config.pass_ttl,
             no_show: config.no_show,
@@ -326,7 +326,11 @@ impl App {
         let state = Arc::new(AppState {
             waiting_room: waiting_room.clone(),
             catalog,
-            availability: Arc::new(AvailabilityHub::new(store.clone(), clock.clone(), stopping)),
+            availability: Arc::new(AvailabilityHub::new(
+                store.clone(),
+                clock.clone(),
+                shutdown.clone(),
+            )),
             purchases,
             sale_control,
             store,
@@ -338,6 +342,7 @@ impl App {
             sales_shed,
             sales_limiter,
             abuse,
+            shutdown,
         });
         Ok(App {
             state,
@@ -391,12 +396,8 @@ impl App {
             self.operator_auth.clone(),
         );
 
-        let stop_tx = self.stop;
-        let stop_rx = stop_tx.subscribe();
-        let stopped = |mut rx: watch::Receiver<bool>| async move {
-            // Either the flag flips or the sender is gone: both mean stop.
-            let _ = rx.wait_for(|stop| *stop).await;
-        };
+        let stop = self.stop;
+        let stopped = |mut shutdown: Shutdown| async move { shutdown.started().await };
 
         let grpc_addr = grpc.local_addr()?;
         let admin_addr = admin.local_addr()?;
@@ -430,18 +431,18 @@ impl App {
             })
         });
         let mut grpc_task =
-            tokio::spawn(router.serve_with_incoming_shutdown(incoming, stopped(stop_rx.clone())));
+            tokio::spawn(router.serve_with_incoming_shutdown(incoming, stopped(stop.subscribe())));
         let mut admin_task = tokio::spawn(crate::metrics::serve_admin(
             admin,
             state.metrics.clone(),
-            stopped(stop_rx.clone()),
+            stopped(stop.subscribe()),
         ));
         let sweeper = tokio::spawn(crate::purchase::run_sweeper(
             state.purchases.clone(),
-            stop_rx.clone(),
+            stop.subscribe(),
         ));
-        let valves = tokio::spawn(tune_valves(state.clone(), stop_rx.clone()));
-        let pump = tokio::spawn(state.waiting_room.clone().run(stop_rx));
+        let valves = tokio::spawn(tune_valves(state.clone(), stop.subscribe()));
+        let pump = tokio::spawn(state.waiting_room.clone().run(stop.subscribe()));
         if state.waiting_room.backend() == "redis" {
             // Follow every live sale's queue from the start, so this node's bans reach all of
             // them and its pump helps admit (any node may run the step).
@@ -488,7 +489,7 @@ impl App {
         health
             .set_service_status("", tonic_health::ServingStatus::NotServing)
             .await;
-        let _ = stop_tx.send(true);
+        stop.start();
         match tokio::time::timeout(DRAIN_TIMEOUT, &mut grpc_task).await {
             Ok(result) => result.context("the gRPC server task failed")??,
             Err(_) => {
@@ -518,7 +519,7 @@ impl App {
 
 /// Once a second, hands the sales path's last second (calls shed, finished, time busy) to
 /// the waiting room's automatic valves, until `stop`.
-async fn tune_valves(state: Arc<AppState>, mut stop: watch::Receiver<bool>) {
+async fn tune_valves(state: Arc<AppState>, mut stop: Shutdown) {
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last = state.sales_shed.totals();
@@ -526,7 +527,7 @@ async fn tune_valves(state: Arc<AppState>, mut stop: watch::Receiver<bool>) {
     loop {
         tokio::select! {
             _ = ticker.tick() => {}
-            _ = stop.wait_for(|s| *s) => return,
+            () = stop.started() => return,
         }
         let now = state.sales_shed.totals();
         let feedback = crate::domain::valve::SalesFeedback {

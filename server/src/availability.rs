@@ -11,11 +11,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use taquilla_proto::v1 as pb;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::broadcast;
 
 use crate::convert;
 use crate::domain::SeatStatus;
 use crate::domain::seat_map::EventShape;
+use crate::shutdown::Shutdown;
 use crate::store::{Store, StoreError};
 
 /// How often a watched event's statuses are read.
@@ -119,14 +120,14 @@ pub struct AvailabilityHub {
     gates: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Status reads made for `GetSeatMap` callers.
     reads: std::sync::atomic::AtomicU64,
-    stop: watch::Receiver<bool>,
+    stop: Shutdown,
 }
 
 impl AvailabilityHub {
     pub fn new(
         store: Arc<dyn Store>,
         clock: Arc<dyn crate::domain::clock::Clock>,
-        stop: watch::Receiver<bool>,
+        stop: Shutdown,
     ) -> AvailabilityHub {
         AvailabilityHub {
             store,
@@ -265,7 +266,7 @@ impl AvailabilityHub {
         loop {
             tokio::select! {
                 _ = ticker.tick() => {}
-                _ = stop.wait_for(|s| *s) => return,
+                () = stop.started() => return,
             }
             if feed.updates.receiver_count() == 0 {
                 let idle = feed
@@ -295,11 +296,6 @@ impl AvailabilityHub {
                 }
             }
         }
-    }
-
-    /// The shutdown signal, for streams that must end when the server stops.
-    pub fn stopping(&self) -> watch::Receiver<bool> {
-        self.stop.clone()
     }
 }
 

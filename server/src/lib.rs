@@ -19,6 +19,7 @@
 //! - [`breaker`]: circuit breakers around the database and the payment provider.
 //! - [`limits`]: rate limits (token buckets, local or in Redis) and the abuse log.
 //! - [`shed`]: load shedding: a bound on sales calls in progress, with an adaptive retry hint.
+//! - [`shutdown`]: shutdown as a value every long-lived task and stream holds.
 //! - [`metrics`]: Prometheus metrics and the admin HTTP endpoint.
 //! - [`error`]: the API error type and its mapping to gRPC statuses.
 
@@ -38,6 +39,7 @@ pub mod purchase;
 pub mod rpc;
 pub mod sale_control;
 pub mod shed;
+pub mod shutdown;
 pub mod state;
 pub mod store;
 pub mod testing;

@@ -866,13 +866,13 @@ pub async fn resume_payment(
 
 /// Runs the sweeper until `stop` flips: lapsed locks back to sale, holds and orders expired,
 /// payments in flight reconciled. Several nodes may run it at once.
-pub async fn run_sweeper(purchases: Arc<Purchases>, mut stop: tokio::sync::watch::Receiver<bool>) {
+pub async fn run_sweeper(purchases: Arc<Purchases>, mut stop: crate::shutdown::Shutdown) {
     let mut ticker = tokio::time::interval(purchases.sweep_interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = ticker.tick() => {}
-            _ = stop.wait_for(|s| *s) => return,
+            () = stop.started() => return,
         }
         if let Err(e) = sweep_once(&purchases).await {
             tracing::warn!(error = %e, "sweep failed; will retry");

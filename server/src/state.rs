@@ -12,6 +12,7 @@ use crate::metrics::Metrics;
 use crate::payments::simulated::SimulatedProvider;
 use crate::purchase::Purchases;
 use crate::sale_control::SaleControl;
+use crate::shutdown::Shutdown;
 use crate::store::Store;
 use crate::tokens::Signer;
 use crate::waiting_room::WaitingRoom;
@@ -43,4 +44,6 @@ pub struct AppState {
     pub sales_limiter: RateLimiter,
     /// Failed holds per fan, to flag abuse.
     pub abuse: AbuseLog,
+    /// Streams end when it starts.
+    pub shutdown: Shutdown,
 }

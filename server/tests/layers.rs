@@ -23,6 +23,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "availability",
             "limits",
             "shed",
+            "shutdown",
             "waiting_room",
             "auth",
             "testing",

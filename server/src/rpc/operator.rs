@@ -544,14 +544,14 @@ impl pb::operator_server::Operator for OperatorService {
         // Fail now, not in the stream, for an unknown event.
         super::shared::find_event(&self.state, &request.event_id).await?;
         let state = self.state.clone();
-        let mut stopping = state.availability.stopping();
+        let mut stopping = state.shutdown.clone();
         let stream = super::shared::async_stream(move |tx| async move {
             let mut ticker =
                 tokio::time::interval(std::time::Duration::from_millis(u64::from(interval)));
             loop {
                 tokio::select! {
                     _ = ticker.tick() => {}
-                    _ = stopping.wait_for(|s| *s) => return,
+                    () = stopping.started() => return,
                 }
                 let message = stats(&state, &request.event_id).await.map_err(Status::from);
                 if tx.send(message).await.is_err() {

@@ -228,7 +228,7 @@ impl pb::sales_server::Sales for SalesService {
             .await
             .map_err(ApiError::from)?;
         let (version, mut updates) = feed.subscribe();
-        let mut stopping = self.state.availability.stopping();
+        let mut stopping = self.state.shutdown.clone();
         let event_id = event.id.clone();
         let stream = async_stream(move |tx| async move {
             // First message: where the stream starts. A client whose map is older must refetch.
@@ -245,7 +245,7 @@ impl pb::sales_server::Sales for SalesService {
             loop {
                 let update = tokio::select! {
                     update = updates.recv() => update,
-                    _ = stopping.wait_for(|s| *s) => return,
+                    () = stopping.started() => return,
                 };
                 let message = match update {
                     Ok(update) => (*update).clone(),

@@ -63,7 +63,7 @@ impl WaitingRoomService {
         let stream = self
             .state
             .waiting_room
-            .watch(&event, &token, self.state.availability.stopping())
+            .watch(&event, &token, self.state.shutdown.clone())
             .await?;
         // A stream's first message is immediate (the status as it is now): it carries the token.
         let mut token = Some(token);
@@ -128,7 +128,7 @@ impl pb::waiting_room_server::WaitingRoom for WaitingRoomService {
         let stream = self
             .state
             .waiting_room
-            .watch(&event, token, self.state.availability.stopping())
+            .watch(&event, token, self.state.shutdown.clone())
             .await?;
         Ok(Response::new(stream))
     }

@@ -41,6 +41,7 @@ use crate::domain::valve::{AutoValve, SalesFeedback};
 use crate::domain::{SalePhase, SaleState};
 use crate::error::{ApiError, ApiResult};
 use crate::limits::{Rate, RateLimiter};
+use crate::shutdown::Shutdown;
 use crate::store::{AdmissionSettings, EventRecord};
 use crate::tokens::{
     ChallengeClaims, PassClaims, QueueClaims, Signer, TokenKind, pow_zero_bits, sha256_hex,
@@ -1603,13 +1604,13 @@ impl WaitingRoom {
     }
 
     /// Runs the pump until shutdown.
-    pub async fn run(self: Arc<Self>, mut stopping: watch::Receiver<bool>) {
+    pub async fn run(self: Arc<Self>, mut stopping: Shutdown) {
         let mut ticker = tokio::time::interval(PUMP_INTERVAL);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let stop = tokio::select! {
                 _ = ticker.tick() => false,
-                _ = stopping.wait_for(|s| *s) => true,
+                () = stopping.started() => true,
             };
             if stop {
                 break;
@@ -2394,7 +2395,7 @@ pub(super) mod tests {
         clock.advance_ms(60_000);
         room.caught_up(&ev.id).await.expect("caught up");
         let stream = room
-            .watch(&ev, &tokens[9], watch::channel(false).1)
+            .watch(&ev, &tokens[9], crate::shutdown::channel().1)
             .await
             .expect("watching");
         drop(stream);

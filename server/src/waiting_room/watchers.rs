@@ -24,6 +24,7 @@ use tokio::sync::{Notify, broadcast, watch};
 use super::{EntryState, Inner, QueueStream, Room, View, WaitingRoom, lock};
 use crate::domain::push::{SLOT_MS, stretched_look_interval, visible_move};
 use crate::error::{ApiError, ApiResult};
+use crate::shutdown::Shutdown;
 use crate::store::EventRecord;
 
 /// Wakes an entry's streams when something of its own changed. The version makes a wake that
@@ -49,7 +50,7 @@ impl Signal {
 struct Watcher {
     sale_changed: watch::Receiver<u64>,
     alerts: broadcast::Receiver<pb::Alert>,
-    stopping: watch::Receiver<bool>,
+    stopping: Shutdown,
     signal: Arc<Signal>,
     /// The signal's version when the entry was last read.
     seen: u64,
@@ -165,7 +166,7 @@ impl WaitingRoom {
         self: &Arc<Self>,
         event: &EventRecord,
         token: &str,
-        stopping: watch::Receiver<bool>,
+        stopping: Shutdown,
     ) -> ApiResult<QueueStream> {
         let (room, id, signal) = self.attach(event, token).await?;
         let watcher = Watcher {
@@ -280,7 +281,7 @@ impl WaitingRoom {
                         _ = &mut own => Wake::Own,
                         _ = w.sale_changed.changed() => Wake::Own,
                         alert = w.alerts.recv() => Wake::Alert(alert.ok()),
-                        _ = w.stopping.wait_for(|s| *s) => Wake::Stop,
+                        () = w.stopping.started() => Wake::Stop,
                     };
                     let status = w.last.as_ref().map(|l| l.status.clone());
                     match wake {
@@ -419,7 +420,7 @@ mod tests {
         room: &Arc<WaitingRoom>,
         ev: &EventRecord,
         fans: &[String],
-        stopping: &watch::Receiver<bool>,
+        stopping: &Shutdown,
         state: pb::QueueState,
     ) -> Vec<QueueStream> {
         let mut streams = Vec::new();
@@ -442,7 +443,7 @@ mod tests {
         let room = room(backend, &clock).await;
         let mut ev = event(SaleState::Open);
         ev.admission = valve(0, 60);
-        let (_stop, stopping) = watch::channel(false);
+        let (_stop, stopping) = crate::shutdown::channel();
         let fans = ["first", "second", "third"].map(String::from);
         let mut streams = watching(&room, &ev, &fans, &stopping, pb::QueueState::Waiting).await;
         // Ten simulated minutes of a closed valve: nobody moves, so nobody hears anything.
@@ -496,7 +497,7 @@ mod tests {
         let room = room(backend, &clock).await;
         let mut ev = event(SaleState::NotOpen);
         ev.admission = valve(1_000, 600);
-        let (_stop, stopping) = watch::channel(false);
+        let (_stop, stopping) = crate::shutdown::channel();
         let fans: Vec<String> = (0..20).map(|i| format!("p{i}")).collect();
         let mut streams = watching(&room, &ev, &fans, &stopping, pb::QueueState::Prequeue).await;
         room.set_sale(
@@ -550,14 +551,14 @@ mod tests {
     ) -> (
         Under,
         EventRecord,
-        watch::Sender<bool>,
+        crate::shutdown::ShutdownTrigger,
         QueueStream,
         QueueStream,
     ) {
         let room = room(Backend::Embedded, clock).await;
         let mut ev = event(SaleState::Open);
         ev.admission = valve(0, 600);
-        let (stop, stopping) = watch::channel(false);
+        let (stop, stopping) = crate::shutdown::channel();
         let mut tokens = Vec::new();
         for i in 0..3_000 {
             tokens.push(
