@@ -1,6 +1,7 @@
 //! Joining the line (one place per fingerprint, the presale codes, the full line's return
 //! slots) and leaving it; reading a queue token's claims.
 
+use super::shared::JoinReply;
 use super::*;
 
 impl WaitingRoom {
@@ -113,20 +114,15 @@ impl WaitingRoom {
                 if pow_done { "1" } else { "0" }.to_string(),
             ]
         };
-        let mut reply = shared.join(&event.id, args()).await?;
-        if reply.first().map(String::as_str) == Some("missing") {
+        let mut reply = JoinReply::parse(&shared.join(&event.id, args()).await?)?;
+        if reply == JoinReply::Missing {
             // Redis lost the event's queue (restarted without persistence): start it again.
             shared.init(event, now).await?;
-            reply = shared.join(&event.id, args()).await?;
+            reply = JoinReply::parse(&shared.join(&event.id, args()).await?)?;
         }
-        let word = |i: usize| reply.get(i).map(String::as_str).unwrap_or_default();
-        let number = |i: usize| word(i).parse::<u64>().unwrap_or_default();
-        match word(0) {
-            "ended" => {
-                let state = SaleState::from_db(word(1)).unwrap_or(SaleState::Closed);
-                return Err(sale_ended(&event.id, state));
-            }
-            "pow" => {
+        let placed = match reply {
+            JoinReply::Ended(state) => return Err(sale_ended(&event.id, state)),
+            JoinReply::Challenge => {
                 // The replica did not know the entry yet; a solved challenge joins.
                 let challenge = match challenge {
                     Some(challenge) => challenge,
@@ -136,24 +132,24 @@ impl WaitingRoom {
                 };
                 return Ok(Joined::Challenge(challenge));
             }
-            "new" | "existing" => {}
-            other => {
-                return Err(ApiError::Internal(format!(
-                    "the join script answered {other:?}"
-                )));
+            JoinReply::Missing => {
+                return Err(ApiError::Internal(
+                    "the join script answered \"missing\" twice".into(),
+                ));
             }
-        }
-        let id = number(1);
-        let state = match word(2) {
+            JoinReply::Placed(placed) => placed,
+        };
+        let id = placed.id;
+        let state = match placed.state.as_str() {
             "P" => pb::QueueState::Prequeue,
             "W" => pb::QueueState::Waiting,
             "A" | "S" => pb::QueueState::Admitted,
             "X" => pb::QueueState::Expired,
             _ => pb::QueueState::Removed,
         };
-        let tier = (number(3) as usize).min(VIP);
-        let iat: i64 = word(4).parse().unwrap_or(now);
-        let position = number(5);
+        let tier = placed.tier.min(VIP);
+        let iat = placed.iat;
+        let position = placed.position;
         let inner = lock(&room)?;
         let initial_position = inner
             .entries
@@ -169,7 +165,7 @@ impl WaitingRoom {
             event_id: event.id.clone(),
             state: state.into(),
             position,
-            waiting_total: number(6),
+            waiting_total: placed.waiting_total,
             eta_seconds,
             tier: tier_of(tier).into(),
             initial_position,

@@ -171,7 +171,7 @@ impl WaitingRoom {
         now: i64,
     ) -> ApiResult<()> {
         let keys = shared.keys(event_id);
-        let nodes = &keys[shared::NODES];
+        let nodes = &keys.nodes();
         let mut conn = shared.conn.clone();
         let lease = shared::NODE_LEASE.as_millis() as i64;
         let (dead,): (Vec<String>,) = redis::pipe()
@@ -192,7 +192,7 @@ impl WaitingRoom {
                 continue;
             }
             tracing::info!(event = %event_id, node = %node, "a node went silent: its streams count as closed");
-            let key = shared::node_key(&shared.namespace, event_id, &node);
+            let key = keys.node_streams(&node);
             let mut cursor = "0".to_string();
             for _ in 0..100_000 {
                 let args = [now.to_string(), cursor.clone()];
@@ -222,13 +222,13 @@ impl WaitingRoom {
         opens_at_ms: i64,
         codes: &[String],
     ) -> ApiResult<Option<u64>> {
-        let keys = shared.keys(event_id);
+        let prequeue_key = shared.keys(event_id).prequeue();
         let codes = serde_json::to_string(codes).unwrap_or_else(|_| "[]".into());
         let mut conn = shared.conn.clone();
         // A join may land between reading the pre-queue and opening: then read again.
         for _ in 0..20 {
             let mut prequeue: Vec<String> = conn
-                .zrange(&keys[shared::PRE], 0, -1)
+                .zrange(&prequeue_key, 0, -1)
                 .await
                 .map_err(unavailable)?;
             let seed: u64 = rand::random();

@@ -6,7 +6,7 @@ use super::*;
 impl WaitingRoom {
     /// Follows an event's log into this node's replica until the waiting room stops.
     pub(super) async fn follow(self: Arc<Self>, shared: Arc<Shared>, room: Arc<Room>) {
-        let key = shared.keys(&room.event_id)[shared::LOG].clone();
+        let key = shared.keys(&room.event_id).log();
         let mut stop = shared.stop.subscribe();
         let mut last = "0-0".to_string();
         let mut conn = None;
@@ -215,7 +215,7 @@ impl WaitingRoom {
         let Some(room) = self.known_room(event_id) else {
             return Ok(());
         };
-        let key = shared.keys(event_id)[shared::LOG].clone();
+        let key = shared.keys(event_id).log();
         let mut conn = shared.conn.clone();
         let newest: redis::streams::StreamRangeReply = conn
             .xrevrange_count(&key, "+", "-", 1)
