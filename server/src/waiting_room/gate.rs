@@ -36,7 +36,7 @@ impl WaitingRoom {
         }
         if let Some(shared) = &self.shared {
             // Every node refuses the ban's joins from its next refresh on.
-            let (fps, ips) = shared::ban_keys(&shared.namespace);
+            let (fps, ips) = super::keys::ban_keys(&shared.namespace);
             let mut conn = shared.conn.clone();
             let mut pipe = redis::pipe();
             if let Some(fp) = fingerprint_hash {
@@ -111,7 +111,7 @@ impl WaitingRoom {
 
     /// Reads the bans every node shares (distributed backend).
     pub(super) async fn refresh_bans(&self, shared: &Shared) -> ApiResult<()> {
-        let (fps, ips) = shared::ban_keys(&shared.namespace);
+        let (fps, ips) = super::keys::ban_keys(&shared.namespace);
         let mut conn = shared.conn.clone();
         let (fingerprints, addresses): (Vec<String>, Vec<String>) = redis::pipe()
             .smembers(&fps)

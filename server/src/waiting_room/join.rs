@@ -1,7 +1,7 @@
 //! Joining the line (one place per fingerprint, the presale codes, the full line's return
 //! slots) and leaving it; reading a queue token's claims.
 
-use super::shared::JoinReply;
+use super::replies::JoinReply;
 use super::*;
 
 impl WaitingRoom {

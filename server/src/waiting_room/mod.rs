@@ -21,21 +21,24 @@
 //! The parts, one file each: `model` (the in-memory line, [`Inner`]), `gate` (bans, join
 //! limits, proof of work), `join` (joining and leaving), `watchers` (the streams), `pump`
 //! (admission steps), `passes` (passes and the no-show clock while a fan buys), `control`
-//! (the operators' controls and figures), and, for Redis, `shared` (the scripts and keys) and
-//! `replica` (each node's copy of the line, from the event's log). This file holds the types
+//! (the operators' controls and figures), and, for Redis, `shared` (the scripts), `keys` (its
+//! keys, named), `replies` (the scripts' answers, typed) and `replica` (each node's copy of the
+//! line, from the event's log). This file holds the types
 //! they share and finds an event's room.
 
 mod control;
 mod gate;
 mod join;
+mod keys;
 mod model;
 mod passes;
 mod pump;
 mod replica;
+mod replies;
 mod shared;
 mod watchers;
 
-pub use shared::key_slot;
+pub use keys::key_slot;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;

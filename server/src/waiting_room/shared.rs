@@ -8,7 +8,7 @@
 //! commands grow with joins and admissions, not with the number of people watching.
 //!
 //! Every key of an event carries the hash tag `{ev:<id>}`, so each script runs on one Redis
-//! Cluster slot ([`key_slot`] checks it in a test).
+//! Cluster slot (`keys::key_slot` checks it in a test).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -152,61 +152,6 @@ impl JoinLine {
 /// Values the join script answers per join.
 const JOIN_ANSWER: usize = 7;
 
-/// What the join script (`lua/join.lua`) answered for one join, read by name: its seven
-/// values are a kind, then what that kind carries.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum JoinReply {
-    /// Redis does not know the event (it restarted without persistence).
-    Missing,
-    /// The sale has ended: `CLOSED` or `SOLD_OUT`.
-    Ended(SaleState),
-    /// The fan must solve a proof-of-work challenge first.
-    Challenge,
-    /// The fan's place, new or already theirs.
-    Placed(Placed),
-}
-
-/// A fan's place in line, as the join script answered it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Placed {
-    pub id: u64,
-    /// The entry's state letter in the log: `P`, `W`, `A`, `S`, `R` or `X`.
-    pub state: String,
-    pub tier: usize,
-    /// When the entry was made (ms), for its queue token.
-    pub iat: i64,
-    /// Place in line counted from the front, 0 when not waiting in a tier.
-    pub position: u64,
-    pub waiting_total: u64,
-}
-
-impl JoinReply {
-    /// Reads one join's values; anything the script never answers is an error, not a zero.
-    pub(super) fn parse(values: &[String]) -> ApiResult<JoinReply> {
-        let word = |i: usize| values.get(i).map(String::as_str).unwrap_or_default();
-        let malformed = || {
-            ApiError::Internal(format!(
-                "the join script answered {values:?}, which is malformed"
-            ))
-        };
-        let number = |i: usize| word(i).parse::<u64>().map_err(|_| malformed());
-        Ok(match word(0) {
-            "missing" => JoinReply::Missing,
-            "ended" => JoinReply::Ended(SaleState::from_db(word(1)).ok_or_else(malformed)?),
-            "pow" => JoinReply::Challenge,
-            "new" | "existing" => JoinReply::Placed(Placed {
-                id: number(1)?,
-                state: word(2).to_string(),
-                tier: usize::try_from(number(3)?).map_err(|_| malformed())?,
-                iat: word(4).parse().map_err(|_| malformed())?,
-                position: number(5)?,
-                waiting_total: number(6)?,
-            }),
-            _ => return Err(malformed()),
-        })
-    }
-}
-
 /// One join waiting for its batch: the script's five arguments, and where the answer goes.
 struct JoinCall {
     args: [String; 5],
@@ -234,64 +179,7 @@ fn store_unavailable() -> ApiError {
     )
 }
 
-/// An event's keys, named. Every one carries the `{ev:<id>}` hash tag, so a script that
-/// touches them all stays on one Redis Cluster slot.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct EventKeys {
-    /// `<namespace>:{ev:<event id>}`
-    base: String,
-}
-
-impl EventKeys {
-    /// The keys as the scripts receive them (`KEYS[1]`…`KEYS[12]`), in this order.
-    const SCRIPT_ORDER: [&'static str; 12] = [
-        "meta", "fp", "ent", "q0", "q1", "q2", "pre", "active", "watching", "detached", "nodes",
-        "log",
-    ];
-
-    pub(super) fn new(namespace: &str, event_id: &str) -> EventKeys {
-        EventKeys {
-            base: format!("{namespace}:{{ev:{event_id}}}"),
-        }
-    }
-
-    fn key(&self, name: &str) -> String {
-        format!("{}:{name}", self.base)
-    }
-
-    /// Every key, in the order the scripts expect them.
-    pub(super) fn in_script_order(&self) -> [String; 12] {
-        Self::SCRIPT_ORDER.map(|name| self.key(name))
-    }
-
-    /// The event's log, which every node replays into its own copy of the line.
-    pub(super) fn log(&self) -> String {
-        self.key("log")
-    }
-
-    /// The nodes serving the event, by the time their lease ends.
-    pub(super) fn nodes(&self) -> String {
-        self.key("nodes")
-    }
-
-    /// The pre-queue, in join order.
-    pub(super) fn prequeue(&self) -> String {
-        self.key("pre")
-    }
-
-    /// The hash counting `node`'s Watch streams of the event.
-    pub(super) fn node_streams(&self, node: &str) -> String {
-        self.key(&format!("w:{node}"))
-    }
-}
-
-/// Bans are global, not per event (never touched by a script, so no slot to share).
-pub(super) fn ban_keys(namespace: &str) -> (String, String) {
-    (
-        format!("{namespace}:bans:fp"),
-        format!("{namespace}:bans:ip"),
-    )
-}
+use super::keys::EventKeys;
 
 impl Shared {
     pub fn new(client: redis::Client, conn: ConnectionManager, namespace: &str) -> Shared {
@@ -786,56 +674,9 @@ pub(super) fn log_id(id: &str) -> (u64, u64) {
     (ms.parse().unwrap_or(0), seq.parse().unwrap_or(0))
 }
 
-/// The Redis Cluster slot of a key (CRC16/XMODEM of the hash tag, or of the key), to check
-/// that an event's keys all land on one slot.
-pub fn key_slot(key: &str) -> u16 {
-    let bytes = key.as_bytes();
-    let hashed = match key.find('{') {
-        Some(open) => match key[open + 1..].find('}') {
-            Some(len) if len > 0 => &bytes[open + 1..open + 1 + len],
-            _ => bytes,
-        },
-        None => bytes,
-    };
-    let mut crc: u16 = 0;
-    for byte in hashed {
-        crc ^= u16::from(*byte) << 8;
-        for _ in 0..8 {
-            crc = if crc & 0x8000 != 0 {
-                (crc << 1) ^ 0x1021
-            } else {
-                crc << 1
-            };
-        }
-    }
-    crc % 16_384
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn every_key_of_an_event_is_on_one_cluster_slot() {
-        // Known slots from the Redis Cluster specification's examples.
-        assert_eq!(key_slot("123456789"), 0x31C3);
-        assert_eq!(key_slot("{user1000}.following"), key_slot("user1000"));
-        for event in ["mad-1", "bcn-4", "sala-e2e", "x"] {
-            let event_keys = EventKeys::new("tq", event);
-            let mut keys = event_keys.in_script_order().to_vec();
-            keys.push(event_keys.node_streams("00ff00ff00ff00ff"));
-            let slot = key_slot(&keys[0]);
-            assert_eq!(slot, key_slot(&format!("ev:{event}")));
-            for key in &keys {
-                assert_eq!(key_slot(key), slot, "{key}");
-            }
-        }
-        assert_ne!(
-            key_slot(&EventKeys::new("tq", "mad-1").log()),
-            key_slot(&EventKeys::new("tq", "mad-2").log()),
-            "events spread over slots"
-        );
-    }
 
     fn fields(pairs: &[(&str, &str)]) -> HashMap<String, Value> {
         pairs
@@ -932,42 +773,5 @@ mod tests {
             }])
         );
         assert_eq!(parse(&fields(&[("J", "x")])), None, "malformed");
-    }
-
-    #[test]
-    fn join_replies_are_read_by_name_and_malformed_ones_refused() {
-        let words = |w: &[&str]| w.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert_eq!(
-            JoinReply::parse(&words(&["existing", "42", "W", "1", "1700", "9", "300"])).ok(),
-            Some(JoinReply::Placed(Placed {
-                id: 42,
-                state: "W".into(),
-                tier: 1,
-                iat: 1700,
-                position: 9,
-                waiting_total: 300,
-            }))
-        );
-        assert_eq!(
-            JoinReply::parse(&words(&["missing"])).ok(),
-            Some(JoinReply::Missing)
-        );
-        assert_eq!(
-            JoinReply::parse(&words(&["ended", "SOLD_OUT", "", "", "", "", ""])).ok(),
-            Some(JoinReply::Ended(SaleState::SoldOut))
-        );
-        assert_eq!(
-            JoinReply::parse(&words(&["pow", "", "", "", "", "", ""])).ok(),
-            Some(JoinReply::Challenge)
-        );
-        for bad in [
-            &["new", "x", "W", "1", "1700", "9", "300"][..],
-            &["new", "42", "W", "1", "1700", "9"],
-            &["ended", "LATER"],
-            &["maybe"],
-            &[],
-        ] {
-            assert!(JoinReply::parse(&words(bad)).is_err(), "{bad:?}");
-        }
     }
 }

@@ -1,0 +1,113 @@
+//! The waiting room's Redis keys, named: an event's (all on one Redis Cluster slot) and the
+//! global bans.
+
+/// An event's keys, named. Every one carries the `{ev:<id>}` hash tag, so a script that
+/// touches them all stays on one Redis Cluster slot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct EventKeys {
+    /// `<namespace>:{ev:<event id>}`
+    base: String,
+}
+
+impl EventKeys {
+    /// The keys as the scripts receive them (`KEYS[1]`…`KEYS[12]`), in this order.
+    const SCRIPT_ORDER: [&'static str; 12] = [
+        "meta", "fp", "ent", "q0", "q1", "q2", "pre", "active", "watching", "detached", "nodes",
+        "log",
+    ];
+
+    pub(super) fn new(namespace: &str, event_id: &str) -> EventKeys {
+        EventKeys {
+            base: format!("{namespace}:{{ev:{event_id}}}"),
+        }
+    }
+
+    fn key(&self, name: &str) -> String {
+        format!("{}:{name}", self.base)
+    }
+
+    /// Every key, in the order the scripts expect them.
+    pub(super) fn in_script_order(&self) -> [String; 12] {
+        Self::SCRIPT_ORDER.map(|name| self.key(name))
+    }
+
+    /// The event's log, which every node replays into its own copy of the line.
+    pub(super) fn log(&self) -> String {
+        self.key("log")
+    }
+
+    /// The nodes serving the event, by the time their lease ends.
+    pub(super) fn nodes(&self) -> String {
+        self.key("nodes")
+    }
+
+    /// The pre-queue, in join order.
+    pub(super) fn prequeue(&self) -> String {
+        self.key("pre")
+    }
+
+    /// The hash counting `node`'s Watch streams of the event.
+    pub(super) fn node_streams(&self, node: &str) -> String {
+        self.key(&format!("w:{node}"))
+    }
+}
+
+/// Bans are global, not per event (never touched by a script, so no slot to share).
+pub(super) fn ban_keys(namespace: &str) -> (String, String) {
+    (
+        format!("{namespace}:bans:fp"),
+        format!("{namespace}:bans:ip"),
+    )
+}
+
+/// The Redis Cluster slot of a key (CRC16/XMODEM of the hash tag, or of the key), to check
+/// that an event's keys all land on one slot.
+pub fn key_slot(key: &str) -> u16 {
+    let bytes = key.as_bytes();
+    let hashed = match key.find('{') {
+        Some(open) => match key[open + 1..].find('}') {
+            Some(len) if len > 0 => &bytes[open + 1..open + 1 + len],
+            _ => bytes,
+        },
+        None => bytes,
+    };
+    let mut crc: u16 = 0;
+    for byte in hashed {
+        crc ^= u16::from(*byte) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
+        }
+    }
+    crc % 16_384
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_key_of_an_event_is_on_one_cluster_slot() {
+        // Known slots from the Redis Cluster specification's examples.
+        assert_eq!(key_slot("123456789"), 0x31C3);
+        assert_eq!(key_slot("{user1000}.following"), key_slot("user1000"));
+        for event in ["mad-1", "bcn-4", "sala-e2e", "x"] {
+            let event_keys = EventKeys::new("tq", event);
+            let mut keys = event_keys.in_script_order().to_vec();
+            keys.push(event_keys.node_streams("00ff00ff00ff00ff"));
+            let slot = key_slot(&keys[0]);
+            assert_eq!(slot, key_slot(&format!("ev:{event}")));
+            for key in &keys {
+                assert_eq!(key_slot(key), slot, "{key}");
+            }
+        }
+        assert_ne!(
+            key_slot(&EventKeys::new("tq", "mad-1").log()),
+            key_slot(&EventKeys::new("tq", "mad-2").log()),
+            "events spread over slots"
+        );
+    }
+}
