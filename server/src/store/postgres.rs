@@ -9,17 +9,21 @@ use std::str::FromStr;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
 use sqlx::{Connection, Postgres};
 
-use super::sql::{
-    Batches, BoxFuture, CheckoutRow, Dialect, Fast, FastPathCounts, FastStep, OrderSeatRow,
-    SeatInfoRow, SqlStore,
+use super::fast::{Batches, Fast};
+use super::orders::CheckoutRow;
+use super::payments::OrderSeatRow;
+use super::sql::{BoxFuture, Dialect, SeatInfoRow, SqlStore};
+use super::{
+    Backend, FastPathCounts, FastStep, NewEvent, NewHold, NewOrder, NewPayment, NewTicket,
+    Selection, StoreOptions,
 };
-use super::{NewEvent, NewHold, NewOrder, NewPayment, NewTicket, Selection, StoreOptions};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
 
 pub(crate) type PgStore = SqlStore<Postgres>;
 
 impl Dialect for Postgres {
+    const BACKEND: Backend = Backend::Postgres;
     const SKIP_LOCKED: &'static str = " FOR UPDATE SKIP LOCKED";
     const FOR_UPDATE: &'static str = " FOR UPDATE";
     const GREATEST: &'static str = "GREATEST";

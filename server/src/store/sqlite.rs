@@ -11,7 +11,7 @@ use sqlx::sqlite::{
 };
 
 use super::sql::{BoxFuture, Dialect, SqlStore};
-use super::{NewEvent, StoreOptions};
+use super::{Backend, NewEvent, StoreOptions};
 
 /// Rows per multi-row INSERT (7 parameters each, well under SQLite's 32,766).
 const SEAT_BATCH: usize = 1_000;
@@ -21,6 +21,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite"
 pub(crate) type SqliteStore = SqlStore<Sqlite>;
 
 impl Dialect for Sqlite {
+    const BACKEND: Backend = Backend::Sqlite;
     const SKIP_LOCKED: &'static str = "";
     const FOR_UPDATE: &'static str = "";
     const GREATEST: &'static str = "MAX";
