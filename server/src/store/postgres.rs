@@ -543,6 +543,55 @@ async fn run_hold_batch(
     });
 }
 
+/// Every PL/pgSQL function of the store, as it runs (the file says how it is applied).
+pub const FUNCTIONS: &str = include_str!("../../../migrations/postgres-functions.sql");
+
+/// The advisory lock under which one node at a time compares and applies [`FUNCTIONS`].
+const FUNCTIONS_LOCK: i64 = 0x7471_6675_6e63; // "tqfunc"
+
+/// The SHA-256 of [`FUNCTIONS`], in hex, as `taquilla_functions` records it.
+pub fn functions_digest() -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(FUNCTIONS.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Applies [`FUNCTIONS`] when the database's recorded digest is not this node's, in one
+/// transaction under an advisory lock, so nodes starting together apply it once and a call in
+/// flight sees the old definitions or the new ones, never a mix. Answers whether it applied.
+pub(crate) async fn define_functions(pool: &sqlx::PgPool) -> Result<bool, sqlx::Error> {
+    let digest = functions_digest();
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(FUNCTIONS_LOCK)
+        .execute(&mut *tx)
+        .await?;
+    let recorded: Option<String> =
+        sqlx::query_scalar("SELECT sha256 FROM taquilla_functions WHERE id = 1")
+            .fetch_optional(&mut *tx)
+            .await?;
+    if recorded.as_deref() == Some(digest.as_str()) {
+        tx.rollback().await?;
+        return Ok(false);
+    }
+    sqlx::raw_sql(FUNCTIONS).execute(&mut *tx).await?;
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    sqlx::query(
+        "INSERT INTO taquilla_functions (id, sha256, applied_at) VALUES (1, $1, $2) \
+         ON CONFLICT (id) DO UPDATE SET sha256 = EXCLUDED.sha256, applied_at = EXCLUDED.applied_at",
+    )
+    .bind(&digest)
+    .bind(now_ms)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
 /// A pooled connection idle this long is checked before it is used again.
 const IDLE_BEFORE_PING: std::time::Duration = std::time::Duration::from_millis(100);
 
@@ -594,6 +643,9 @@ pub(crate) async fn open(url: &str, options: &StoreOptions) -> anyhow::Result<Pg
         .run(&pool)
         .await
         .map_err(|e| anyhow::anyhow!("cannot migrate PostgreSQL at {shown}: {e}"))?;
+    define_functions(&pool).await.map_err(|e| {
+        anyhow::anyhow!("cannot define the functions in PostgreSQL at {shown}: {e}")
+    })?;
     let fast_path = std::sync::Arc::new(FastPathCounts::default());
     let batches = PgBatches::start(pool.clone(), fast_path.clone());
     Ok(SqlStore {
