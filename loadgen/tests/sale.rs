@@ -8,42 +8,40 @@ use std::io::Read;
 use std::process::Output;
 
 use taquilla_proto::v1 as pb;
-use taquilla_server::app::LocalServer;
-use taquilla_server::config::Config;
-use taquilla_server::testing::{PgDatabase, RedisNamespace, redis_url};
-
-const TOKEN: &str = "test-operator-token";
+use taquilla_test_support::{Backend, Backing, LocalServer, OPERATOR_TOKEN as TOKEN};
 
 struct Server {
     /// Every node's URL, comma-separated (the load generator spreads fans over them).
     url: String,
     nodes: Vec<LocalServer>,
-    _dir: tempfile::TempDir,
-    database: Option<PgDatabase>,
-    _redis: Option<RedisNamespace>,
+    backing: Backing,
 }
 
 /// The embedded backend (one node), or the distributed one: two nodes sharing a fresh
 /// PostgreSQL database and a Redis namespace.
 async fn start(distributed: bool) -> Server {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let mut config = Config::for_tests(dir.path().to_path_buf());
+    let mut backing = Backing::new(if distributed {
+        Backend::Postgres
+    } else {
+        Backend::Sqlite
+    })
+    .await;
     // The server's own bound on sales calls at once (sixteen per pooled connection): the crowd
     // goes past it, is told to come back in a moment, and does.
-    config.max_inflight_sales = 0;
-    let (mut database, mut redis) = (None, None);
+    backing.config.max_inflight_sales = 0;
     let mut nodes = Vec::new();
     if distributed {
-        let db = PgDatabase::create().await;
-        config.database_url = Some(db.url.clone());
-        let namespace = RedisNamespace::new();
-        config.redis_url = Some(redis_url());
-        config.redis_namespace = namespace.name.clone();
-        database = Some(db);
-        redis = Some(namespace);
-        nodes.push(LocalServer::start(&config).await.expect("node 1 starts"));
+        nodes.push(
+            LocalServer::start(&backing.config)
+                .await
+                .expect("node 1 starts"),
+        );
     }
-    nodes.push(LocalServer::start(&config).await.expect("server starts"));
+    nodes.push(
+        LocalServer::start(&backing.config)
+            .await
+            .expect("server starts"),
+    );
     Server {
         url: nodes
             .iter()
@@ -51,9 +49,7 @@ async fn start(distributed: bool) -> Server {
             .collect::<Vec<_>>()
             .join(","),
         nodes,
-        _dir: dir,
-        database,
-        _redis: redis,
+        backing,
     }
 }
 
@@ -113,9 +109,7 @@ impl Server {
         for node in self.nodes {
             node.stop().await.expect("clean stop");
         }
-        if let Some(db) = &self.database {
-            db.drop_database().await;
-        }
+        self.backing.drop_database().await;
     }
 }
 

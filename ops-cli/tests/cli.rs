@@ -6,38 +6,26 @@ use std::process::Output;
 use serde_json::Value;
 use sqlx::Connection;
 use taquilla_proto::v1 as pb;
-use taquilla_server::app::LocalServer;
-use taquilla_server::config::Config;
-use taquilla_server::testing::{PgDatabase, RedisNamespace};
-
-const TOKEN: &str = "test-operator-token";
+use taquilla_test_support::{Backend, Backing, LocalServer, OPERATOR_TOKEN as TOKEN, test_config};
 
 struct Server {
     server: LocalServer,
-    dir: tempfile::TempDir,
-    database: Option<PgDatabase>,
-    _redis: Option<RedisNamespace>,
+    backing: Backing,
 }
 
 async fn start(postgres: bool) -> Server {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let mut config = Config::for_tests(dir.path().to_path_buf());
-    let (mut database, mut redis) = (None, None);
-    if postgres {
-        // The distributed backend: PostgreSQL for the inventory, Redis for the waiting room.
-        let db = PgDatabase::create().await;
-        config.database_url = Some(db.url.clone());
-        database = Some(db);
-        let namespace = RedisNamespace::new();
-        config.redis_url = Some(taquilla_server::testing::redis_url());
-        config.redis_namespace = namespace.name.clone();
-        redis = Some(namespace);
-    }
+    // The distributed backend: PostgreSQL for the inventory, Redis for the waiting room.
+    let backend = if postgres {
+        Backend::Postgres
+    } else {
+        Backend::Sqlite
+    };
+    let backing = Backing::new(backend).await;
     Server {
-        server: LocalServer::start(&config).await.expect("server starts"),
-        dir,
-        database,
-        _redis: redis,
+        server: LocalServer::start(&backing.config)
+            .await
+            .expect("server starts"),
+        backing,
     }
 }
 
@@ -77,9 +65,7 @@ impl Server {
 
     async fn stop(self) {
         self.server.stop().await.expect("clean stop");
-        if let Some(db) = &self.database {
-            db.drop_database().await;
-        }
+        self.backing.drop_database().await;
     }
 }
 
@@ -392,7 +378,7 @@ async fn run_a_sale_from_the_command_line(postgres: bool) {
 
     // A broken invariant makes the audit exit 1 and say which.
     if !postgres {
-        let db = server.dir.path().join("taquilla.db");
+        let db = server.backing.data_dir.path().join("taquilla.db");
         let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
             .await
             .expect("db");
@@ -482,7 +468,7 @@ async fn tls_with_a_private_certificate_authority() {
         path("server.pem", &cert),
         path("server.key", &key),
     );
-    let mut config = Config::for_tests(dir.path().join("data"));
+    let mut config = test_config(dir.path().join("data"));
     config.tls_cert = Some(cert.clone().into());
     config.tls_key = Some(key.into());
     let server = LocalServer::start(&config)

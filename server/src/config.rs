@@ -304,53 +304,6 @@ const EXAMPLES: &str = "Examples:
   taquilla-server --database-url postgres://postgres@127.0.0.1/taquilla --redis-url redis://127.0.0.1:6379";
 
 impl Config {
-    /// A configuration for tests: loopback on port 0, embedded store in `data_dir`.
-    pub fn for_tests(data_dir: PathBuf) -> Config {
-        Config {
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            admin_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            tls_cert: None,
-            tls_key: None,
-            database_url: None,
-            redis_url: None,
-            redis_namespace: "tq".into(),
-            data_dir,
-            operator_token: Some(Secret::new("test-operator-token")),
-            signing_key: Some(Secret::new("test-signing-key-0123456789abcdef")),
-            hold_ttl: Duration::from_secs(600),
-            payment_ttl: Duration::from_secs(900),
-            pass_ttl: Duration::from_secs(1_800),
-            join_rate_per_ip: 100_000,
-            join_rate_per_fingerprint: 100_000,
-            sales_rate_per_ip: 0,
-            sales_rate_per_fan: 0,
-            shared_rate_limits: false,
-            flag_failed_holds: 30,
-            no_show: Duration::from_secs(120),
-            grace: Duration::from_secs(120),
-            payment_provider_url: None,
-            payment_call_timeout: Duration::from_secs(10),
-            payment_latency: Duration::from_millis(1),
-            payment_latency_tail: Duration::from_millis(1),
-            payment_decline_rate: 0.0,
-            payment_timeout_rate: 0.0,
-            sweep_interval: Duration::from_secs(1),
-            reconcile_after: Duration::from_secs(30),
-            db_max_connections: 8,
-            // Tests race hundreds of clients at the database on purpose; the shedding tests
-            // set their own bound.
-            max_inflight_sales: 100_000,
-            breaker_failures: 5,
-            breaker_cool_down: Duration::from_secs(30),
-            payment_rate: 0,
-            payment_max_wait: Duration::from_secs(2),
-            connect_timeout: Duration::from_secs(5),
-            db_call_timeout: Duration::from_secs(30),
-            seed: None,
-            log: "warn".into(),
-        }
-    }
-
     /// The circuit breakers' settings.
     pub fn breaker(&self) -> crate::breaker::BreakerConfig {
         crate::breaker::BreakerConfig {
@@ -428,7 +381,14 @@ mod tests {
 
     #[test]
     fn secrets_do_not_print() {
-        let config = Config::for_tests(PathBuf::from("x"));
+        let config = Config::try_parse_from([
+            "taquilla-server",
+            "--operator-token",
+            "test-operator-token",
+            "--signing-key",
+            "test-signing-key-0123456789abcdef",
+        ])
+        .expect("flags parse");
         let shown = format!("{config:?}");
         assert!(!shown.contains("test-operator-token"), "{shown}");
         assert!(!shown.contains("test-signing-key"), "{shown}");

@@ -42,6 +42,5 @@ pub mod shed;
 pub mod shutdown;
 pub mod state;
 pub mod store;
-pub mod testing;
 pub mod tokens;
 pub mod waiting_room;

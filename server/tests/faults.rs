@@ -15,7 +15,7 @@ use common::{
 };
 use taquilla_proto::v1 as pb;
 use taquilla_server::domain::clock::SystemClock;
-use taquilla_server::testing::FaultProxy;
+use taquilla_test_support::FaultProxy;
 use tonic::Code;
 
 const FANS: u32 = 20;
@@ -178,7 +178,7 @@ async fn a_payment_provider_outage_fails_fast_and_loses_nothing(backend: Backend
 async fn behind_a_proxy(
     configure: impl FnOnce(&mut taquilla_server::config::Config),
 ) -> (FaultProxy, TestServer) {
-    let upstream = taquilla_server::testing::host_port(&taquilla_server::testing::pg_admin_url())
+    let upstream = taquilla_test_support::host_port(&taquilla_test_support::pg_admin_url())
         .expect("PostgreSQL URL has a host");
     let proxy = FaultProxy::start(upstream).await.expect("proxy");
     let server = TestServer::start_with(Backend::Postgres, Arc::new(SystemClock), |c| {
@@ -837,8 +837,8 @@ async fn a_redis_crash_mid_sale_loses_no_place_and_the_sale_completes() {
 async fn joins_beyond_what_redis_takes_are_told_to_come_back() {
     // More than one batch in flight plus the line behind it (256 + 1,024).
     const JOINERS: usize = 1_600;
-    let redis = taquilla_server::testing::redis_url();
-    let upstream = taquilla_server::testing::host_port(&redis).expect("Redis URL has a host");
+    let redis = taquilla_test_support::redis_url();
+    let upstream = taquilla_test_support::host_port(&redis).expect("Redis URL has a host");
     let proxy = FaultProxy::start(upstream).await.expect("proxy");
     let through = proxy.url_through(&redis);
     let server = TestServer::start_with(Backend::Postgres, Arc::new(SystemClock), move |c| {

@@ -26,7 +26,6 @@ const LAYERS: &[(&str, &[&str])] = &[
             "shutdown",
             "waiting_room",
             "auth",
-            "testing",
         ],
     ),
     ("services", &["purchase", "sale_control", "state"]),

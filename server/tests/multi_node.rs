@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use common::{OPERATOR_TOKEN, SIGNING_KEY, small_event};
 use taquilla_proto::v1 as pb;
-use taquilla_server::testing::{PgDatabase, RedisNamespace};
+use taquilla_test_support::{PgDatabase, RedisNamespace};
 use tonic::transport::Channel;
 
 /// One `taquilla-server` process.
@@ -31,7 +31,7 @@ impl Node {
             .env_clear()
             .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
             .args(["--database-url", database])
-            .args(["--redis-url", &taquilla_server::testing::redis_url()])
+            .args(["--redis-url", &taquilla_test_support::redis_url()])
             .args(["--redis-namespace", namespace])
             .args([
                 "--operator-token",

@@ -8,7 +8,7 @@ use std::time::Duration;
 use sqlx::Connection;
 use taquilla_server::store::postgres::{FUNCTIONS, functions_digest};
 use taquilla_server::store::{self, StoreOptions};
-use taquilla_server::testing::PgDatabase;
+use taquilla_test_support::PgDatabase;
 
 fn options() -> StoreOptions {
     StoreOptions {

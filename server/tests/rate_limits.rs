@@ -112,7 +112,7 @@ async fn shared_limits_hold_across_nodes() {
     let namespace = a.redis.as_ref().expect("redis").name.clone();
     let b = TestServer::start_with(Backend::Sqlite, clock, move |c| {
         c.database_url = Some(database);
-        c.redis_url = Some(taquilla_server::testing::redis_url());
+        c.redis_url = Some(taquilla_test_support::redis_url());
         c.redis_namespace = namespace;
         limits(c);
     })

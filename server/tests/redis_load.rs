@@ -70,7 +70,7 @@ async fn redis_commands_grow_with_admissions_not_with_watchers() {
         );
     }
     let received = Arc::new(AtomicU64::new(0));
-    let client = redis::Client::open(taquilla_server::testing::redis_url()).expect("url");
+    let client = redis::Client::open(taquilla_test_support::redis_url()).expect("url");
     let mut conn = client
         .get_multiplexed_async_connection()
         .await

@@ -224,7 +224,7 @@ async fn a_connection_to_the_provider_broken_mid_call_is_reconciled_not_forgotte
     }));
     let url = start_simulator(provider.clone()).await;
     let proxy =
-        taquilla_server::testing::FaultProxy::start(url.trim_start_matches("http://").to_string())
+        taquilla_test_support::FaultProxy::start(url.trim_start_matches("http://").to_string())
             .await
             .expect("proxy");
     let a = node(&format!("http://{}", proxy.addr), None).await;

@@ -1,11 +1,7 @@
 //! Test harness: starts the real server in-process on loopback port 0 on one of the two
-//! backends, and hands out generated tonic clients: embedded (a fresh SQLite file, the waiting
-//! room in process) or distributed (a fresh PostgreSQL database and the waiting room in Redis,
-//! under a key namespace of its own).
-//!
-//! PostgreSQL is reached at `TAQUILLA_TEST_PG_URL` (default
-//! `postgres://postgres:postgres@127.0.0.1:5432/postgres`); each test creates its own database and
-//! drops it when the server stops, so no test sees another's leftovers.
+//! backends made for the test (`taquilla_test_support::Backing`), and hands out generated tonic
+//! clients and a look at its state. Each test's PostgreSQL database is dropped when its server
+//! stops, so no test sees another's leftovers.
 
 #![allow(dead_code)]
 
@@ -23,16 +19,9 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 use tonic::{Request, Status};
 
-pub const OPERATOR_TOKEN: &str = "test-operator-token";
-pub const SIGNING_KEY: &str = "test-signing-key-0123456789abcdef";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    /// SQLite and the in-process waiting room.
-    Sqlite,
-    /// PostgreSQL and the Redis waiting room.
-    Postgres,
-}
+pub use taquilla_test_support::{
+    Backend, Backing, OPERATOR_TOKEN, PgDatabase, RedisNamespace, SIGNING_KEY,
+};
 
 /// Runs an async test body once per backend: `on_both_backends!(name, ...)` expects
 /// `async fn name(backend: Backend)` and makes tests `name::sqlite` and `name::postgres`.
@@ -53,8 +42,6 @@ macro_rules! on_both_backends {
         )*
     };
 }
-
-pub use taquilla_server::testing::{PgDatabase, RedisNamespace};
 
 /// A running server.
 pub struct TestServer {
@@ -95,19 +82,12 @@ impl TestServer {
         clock: Arc<dyn Clock>,
         configure: impl FnOnce(&mut Config),
     ) -> TestServer {
-        let data_dir = tempfile::tempdir().expect("temp dir");
-        let mut config = Config::for_tests(data_dir.path().to_path_buf());
-        let (database, redis) = match backend {
-            Backend::Sqlite => (None, None),
-            Backend::Postgres => {
-                let db = PgDatabase::create().await;
-                config.database_url = Some(db.url.clone());
-                let namespace = RedisNamespace::new();
-                config.redis_url = Some(taquilla_server::testing::redis_url());
-                config.redis_namespace = namespace.name.clone();
-                (Some(db), Some(namespace))
-            }
-        };
+        let Backing {
+            mut config,
+            data_dir,
+            database,
+            redis,
+        } = Backing::new(backend).await;
         configure(&mut config);
         let app = App::build_with_clock(&config, clock)
             .await

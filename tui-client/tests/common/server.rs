@@ -4,13 +4,12 @@
 use std::net::SocketAddr;
 
 use taquilla_proto::v1 as pb;
-use taquilla_server::app::LocalServer;
-use taquilla_server::config::Config;
+use taquilla_test_support::{LocalServer, test_config};
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 use tonic::{Request, Status};
 
-pub const TOKEN: &str = "test-operator-token";
+pub const TOKEN: &str = taquilla_test_support::OPERATOR_TOKEN;
 pub const EVENT: &str = "sala-e2e";
 
 const LAYOUT: &str = r#"
@@ -58,7 +57,7 @@ impl TestServer {
     /// 2.50 EUR fee per ticket). The sale is not open yet.
     pub async fn start() -> TestServer {
         let dir = tempfile::tempdir().expect("temp dir");
-        let server = LocalServer::start(&Config::for_tests(dir.path().to_path_buf()))
+        let server = LocalServer::start(&test_config(dir.path().to_path_buf()))
             .await
             .expect("server starts");
         let addr = server.addr;

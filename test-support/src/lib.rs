@@ -1,0 +1,414 @@
+//! What the tests of the server, the operator CLI, the load generator and the fan app share, so
+//! that each is written once and none lives in the server's library:
+//!
+//! - a backend made for one test ([`Backing`]): the embedded one (a fresh SQLite file, the
+//!   waiting room in process) or the distributed one (a fresh PostgreSQL database, dropped at
+//!   the end, and the waiting room in Redis under a key namespace of its own, deleted at the end);
+//! - [`test_config`], the server's configuration for tests, and [`LocalServer`], the server
+//!   running in the test's process on loopback ports;
+//! - [`FaultProxy`], a TCP proxy that cuts or stalls a dependency on command;
+//! - [`wait_until`], a bounded wait on a condition, for tests that would otherwise sleep.
+//!
+//! PostgreSQL is reached at `TAQUILLA_TEST_PG_URL` (default
+//! `postgres://postgres:postgres@127.0.0.1:5432/postgres`), Redis at `TAQUILLA_TEST_REDIS_URL`
+//! (default `redis://127.0.0.1:6379`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use sqlx::Connection;
+use taquilla_server::app::App;
+use taquilla_server::config::{Config, Secret};
+
+/// The operator token of [`test_config`].
+pub const OPERATOR_TOKEN: &str = "test-operator-token";
+/// The signing key of [`test_config`].
+pub const SIGNING_KEY: &str = "test-signing-key-0123456789abcdef";
+
+/// The server's configuration for tests: loopback on port 0, the embedded store in
+/// `data_dir`, limits out of the way (each test sets those it tests).
+pub fn test_config(data_dir: PathBuf) -> Config {
+    Config {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        admin_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        tls_cert: None,
+        tls_key: None,
+        database_url: None,
+        redis_url: None,
+        redis_namespace: "tq".into(),
+        data_dir,
+        operator_token: Some(Secret::new(OPERATOR_TOKEN)),
+        signing_key: Some(Secret::new(SIGNING_KEY)),
+        hold_ttl: Duration::from_secs(600),
+        payment_ttl: Duration::from_secs(900),
+        pass_ttl: Duration::from_secs(1_800),
+        join_rate_per_ip: 100_000,
+        join_rate_per_fingerprint: 100_000,
+        sales_rate_per_ip: 0,
+        sales_rate_per_fan: 0,
+        shared_rate_limits: false,
+        flag_failed_holds: 30,
+        no_show: Duration::from_secs(120),
+        grace: Duration::from_secs(120),
+        payment_provider_url: None,
+        payment_call_timeout: Duration::from_secs(10),
+        payment_latency: Duration::from_millis(1),
+        payment_latency_tail: Duration::from_millis(1),
+        payment_decline_rate: 0.0,
+        payment_timeout_rate: 0.0,
+        sweep_interval: Duration::from_secs(1),
+        reconcile_after: Duration::from_secs(30),
+        db_max_connections: 8,
+        // Tests race hundreds of clients at the database on purpose; the shedding tests
+        // set their own bound.
+        max_inflight_sales: 100_000,
+        breaker_failures: 5,
+        breaker_cool_down: Duration::from_secs(30),
+        payment_rate: 0,
+        payment_max_wait: Duration::from_secs(2),
+        connect_timeout: Duration::from_secs(5),
+        db_call_timeout: Duration::from_secs(30),
+        seed: None,
+        log: "warn".into(),
+    }
+}
+
+/// Which backend a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite and the in-process waiting room: the embedded default.
+    Sqlite,
+    /// PostgreSQL and the waiting room in Redis: the distributed deployment.
+    Postgres,
+}
+
+/// A backend made for one test: [`test_config`] pointed at it, and what it is made of, which is
+/// removed when this is dropped (the SQLite file's directory, the Redis keys) or when the test
+/// calls [`Backing::drop_database`] (the PostgreSQL database).
+#[derive(Debug)]
+pub struct Backing {
+    pub config: Config,
+    pub data_dir: tempfile::TempDir,
+    pub database: Option<PgDatabase>,
+    pub redis: Option<RedisNamespace>,
+}
+
+impl Backing {
+    /// Makes a fresh backend; panics with the reason when PostgreSQL or the temporary directory
+    /// cannot be had (a test that needs them cannot run without them).
+    pub async fn new(backend: Backend) -> Backing {
+        let data_dir = tempfile::tempdir().expect("a temporary directory");
+        let mut config = test_config(data_dir.path().to_path_buf());
+        let (database, redis) = match backend {
+            Backend::Sqlite => (None, None),
+            Backend::Postgres => {
+                let database = PgDatabase::create().await;
+                config.database_url = Some(database.url.clone());
+                let namespace = RedisNamespace::new();
+                config.redis_url = Some(redis_url());
+                config.redis_namespace = namespace.name.clone();
+                (Some(database), Some(namespace))
+            }
+        };
+        Backing {
+            config,
+            data_dir,
+            database,
+            redis,
+        }
+    }
+
+    /// Drops the PostgreSQL database, if there is one, closing whatever still uses it.
+    pub async fn drop_database(&self) {
+        if let Some(database) = &self.database {
+            database.drop_database().await;
+        }
+    }
+}
+
+/// A server running inside this process on loopback ports, as the clients' tests start it.
+#[derive(Debug)]
+pub struct LocalServer {
+    pub addr: std::net::SocketAddr,
+    pub admin_addr: std::net::SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl LocalServer {
+    /// Builds the app from `config` and serves it on `127.0.0.1`, on ports the system picks.
+    pub async fn start(config: &Config) -> anyhow::Result<LocalServer> {
+        let app = App::build(config).await?;
+        let grpc = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let (addr, admin_addr) = (grpc.local_addr()?, admin.local_addr()?);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(app.serve(grpc, admin, async move {
+            let _ = stopped.await;
+        }));
+        Ok(LocalServer {
+            addr,
+            admin_addr,
+            stop: Some(stop),
+            task: Some(task),
+        })
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Drains and stops the server; its result (an error if it failed while serving).
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match self.task.take() {
+            Some(task) => task.await.context("the server task panicked")?,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for LocalServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Waits until `condition` holds, checking every 10 ms, for at most `bound`; panics naming
+/// `what` if it never does. For tests that wait for something to happen in the background: a
+/// fixed sleep is either too short on a loaded machine or longer than needed everywhere else.
+pub async fn wait_until<F, Fut>(what: &str, bound: Duration, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + bound;
+    loop {
+        if condition().await {
+            return;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            panic!("waited {bound:?} for {what}, in vain");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// The PostgreSQL server tests use: `TAQUILLA_TEST_PG_URL`, or the local default.
+pub fn pg_admin_url() -> String {
+    std::env::var("TAQUILLA_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// A fresh PostgreSQL database for one test.
+#[derive(Debug)]
+pub struct PgDatabase {
+    pub name: String,
+    pub url: String,
+}
+
+impl PgDatabase {
+    /// Creates `taquilla_test_<uuid>` on [`pg_admin_url`]; panics with the reason if PostgreSQL
+    /// is not reachable (a test that needs it cannot run without it).
+    pub async fn create() -> PgDatabase {
+        let admin = pg_admin_url();
+        let name = format!("taquilla_test_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = sqlx::PgConnection::connect(&admin)
+            .await
+            .unwrap_or_else(|e| panic!("PostgreSQL must be reachable at {admin} for tests: {e}"));
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("cannot create test database {name}: {e}"));
+        let base = admin
+            .rsplit_once('/')
+            .map(|(base, _)| base)
+            .unwrap_or(&admin);
+        PgDatabase {
+            url: format!("{base}/{name}"),
+            name,
+        }
+    }
+
+    /// Drops the database, closing whatever still uses it.
+    pub async fn drop_database(&self) {
+        if let Ok(mut conn) = sqlx::PgConnection::connect(&pg_admin_url()).await {
+            let _ = sqlx::query(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
+            .execute(&mut conn)
+            .await;
+        }
+    }
+}
+
+/// The Redis server tests use: `TAQUILLA_TEST_REDIS_URL`, or the local default.
+pub fn redis_url() -> String {
+    std::env::var("TAQUILLA_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// A Redis key namespace for one test; its keys are deleted when it is dropped.
+#[derive(Debug)]
+pub struct RedisNamespace {
+    pub name: String,
+}
+
+impl RedisNamespace {
+    pub fn new() -> RedisNamespace {
+        RedisNamespace {
+            name: format!("tqtest-{}", uuid::Uuid::new_v4().simple()),
+        }
+    }
+}
+
+impl Default for RedisNamespace {
+    fn default() -> Self {
+        RedisNamespace::new()
+    }
+}
+
+impl Drop for RedisNamespace {
+    fn drop(&mut self) {
+        let Ok(client) = redis::Client::open(redis_url()) else {
+            return;
+        };
+        let Ok(mut conn) = client.get_connection() else {
+            return;
+        };
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{}:*", self.name))
+            .query(&mut conn)
+            .unwrap_or_default();
+        for chunk in keys.chunks(500) {
+            let _: redis::RedisResult<()> = redis::cmd("DEL").arg(chunk).query(&mut conn);
+        }
+    }
+}
+
+/// A TCP proxy on a loopback port in front of a dependency (PostgreSQL, Redis), for fault
+/// tests: [`FaultProxy::cut`] drops every open connection and refuses new ones, as a crashed or
+/// restarting server would; [`FaultProxy::stall`] keeps connections open but forwards nothing,
+/// as a hung server or a network dropping packets would; [`FaultProxy::restore`] lets
+/// connections through again (connections that stalled are dropped then, their streams broken).
+#[derive(Debug)]
+pub struct FaultProxy {
+    pub addr: std::net::SocketAddr,
+    state: std::sync::Arc<tokio::sync::watch::Sender<Link>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Link {
+    Up,
+    Cut,
+    Stalled,
+}
+
+impl FaultProxy {
+    /// Starts forwarding a loopback port to `upstream` (`host:port`).
+    pub async fn start(upstream: String) -> std::io::Result<FaultProxy> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let state = std::sync::Arc::new(tokio::sync::watch::Sender::new(Link::Up));
+        let shared = state.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((mut client, _)) = listener.accept().await else {
+                    continue;
+                };
+                let mut link = shared.subscribe();
+                let now = *link.borrow_and_update();
+                match now {
+                    // Down: the connection is closed at once.
+                    Link::Cut => {
+                        drop(client);
+                        continue;
+                    }
+                    // Hung: the connection is accepted and then nothing happens.
+                    Link::Stalled => {
+                        tokio::spawn(async move {
+                            let _ = link.wait_for(|l| *l != Link::Stalled).await.is_ok();
+                            drop(client);
+                        });
+                        continue;
+                    }
+                    Link::Up => {}
+                }
+                let upstream = upstream.clone();
+                tokio::spawn(async move {
+                    let Ok(mut server) = tokio::net::TcpStream::connect(&upstream).await else {
+                        return;
+                    };
+                    let stalled = tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => false,
+                        changed = link.wait_for(|l| *l != Link::Up) => {
+                            changed.map(|l| *l == Link::Stalled).unwrap_or(false)
+                        }
+                    };
+                    if stalled {
+                        // Hold both ends open, silent, until the link is restored or cut.
+                        let _ = link.wait_for(|l| *l != Link::Stalled).await;
+                    }
+                });
+            }
+        });
+        Ok(FaultProxy { addr, state, task })
+    }
+
+    /// Drops every connection through the proxy and refuses new ones.
+    pub fn cut(&self) {
+        self.state.send_replace(Link::Cut);
+    }
+
+    /// Keeps every connection open but forwards nothing, in either direction.
+    pub fn stall(&self) {
+        self.state.send_replace(Link::Stalled);
+    }
+
+    /// Lets connections through again.
+    pub fn restore(&self) {
+        self.state.send_replace(Link::Up);
+    }
+
+    /// `url` (`scheme://user@host:port/path`) with its host and port replaced by the proxy's.
+    pub fn url_through(&self, url: &str) -> String {
+        let Some((scheme, rest)) = url.split_once("://") else {
+            return url.to_string();
+        };
+        let (userinfo, hostpath) = match rest.rsplit_once('@') {
+            Some((user, hostpath)) => (format!("{user}@"), hostpath),
+            None => (String::new(), rest),
+        };
+        let path = hostpath.find('/').map_or("", |i| &hostpath[i..]);
+        format!("{scheme}://{userinfo}{}{path}", self.addr)
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+        self.state.send_replace(Link::Cut);
+    }
+}
+
+/// The `host:port` of a URL such as `postgres://user@host:port/db`.
+pub fn host_port(url: &str) -> Option<String> {
+    let rest = url.split_once("://")?.1;
+    let hostpath = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+    let host = hostpath.split('/').next()?;
+    Some(if host.contains(':') {
+        host.to_string()
+    } else if url.starts_with("redis") {
+        format!("{host}:6379")
+    } else {
+        format!("{host}:5432")
+    })
+}
