@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use common::{
     Backend, HALL, TestServer, best, create_event, good_card, http_get, order_of, seat_statuses,
-    seats_in,
+    seats_in, wait_until,
 };
 use taquilla_proto::v1 as pb;
 use taquilla_server::domain::clock::SystemClock;
@@ -147,12 +147,17 @@ async fn a_payment_provider_outage_fails_fast_and_loses_nothing(backend: Backend
     assert_eq!(status.code(), Code::Unavailable);
     assert_eq!(server.provider().calls(), calls);
     // The outage is on the metrics page too (published each second).
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
-    let metrics = http_get(server.admin_addr, "/metrics").await;
-    assert!(
-        metrics.contains("taquilla_breaker_state{dependency=\"payment-provider\"} 1"),
-        "{metrics}"
-    );
+    let admin = server.admin_addr;
+    wait_until(
+        "the metrics page to show the provider's breaker open",
+        Duration::from_secs(5),
+        || async move {
+            http_get(admin, "/metrics")
+                .await
+                .contains("taquilla_breaker_state{dependency=\"payment-provider\"} 1")
+        },
+    )
+    .await;
 
     // The orders keep their seats: a rival cannot hold them.
     let rival = server
@@ -553,6 +558,8 @@ async fn a_draining_node_finishes_in_flight_calls_and_sends_watchers_elsewhere(b
         .expect("first update");
     assert!(!first.reconnect);
 
+    let provider = server.provider();
+    let calls_before = provider.calls();
     let paying = {
         let mut client = server.fan("ev", "fan-0");
         let order_id = order_id.clone();
@@ -566,8 +573,13 @@ async fn a_draining_node_finishes_in_flight_calls_and_sends_watchers_elsewhere(b
                 .await
         })
     };
-    // Authorize and capture each take 0.6 s: stop while the payment is mid-way.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Authorize and capture each take 0.6 s: stop while the payment is mid-way, at the provider.
+    wait_until(
+        "the payment to reach the provider",
+        Duration::from_secs(10),
+        || async move { provider.calls() > calls_before },
+    )
+    .await;
     let addr = server.addr;
     let started = Instant::now();
     let stopping = tokio::spawn(server.stop());
@@ -803,8 +815,14 @@ async fn a_redis_crash_mid_sale_loses_no_place_and_the_sale_completes() {
             })
         })
         .collect();
-    // Let the first fans in, then crash Redis for two seconds.
-    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    // Let the first fans in and pay, then crash Redis for two seconds.
+    let paying = &paid;
+    wait_until(
+        "a first fan to pay",
+        Duration::from_secs(30),
+        || async move { paying.load(std::sync::atomic::Ordering::SeqCst) > 0 },
+    )
+    .await;
     let before_crash = paid.load(std::sync::atomic::Ordering::SeqCst);
     assert!(
         before_crash < FANS - 10,

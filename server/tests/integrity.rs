@@ -191,27 +191,24 @@ async fn best_available_drains_sections_to_zero(backend: Backend) {
     let unique: HashSet<u32> = all.iter().copied().collect();
     assert_eq!(unique.len(), all.len(), "no seat was held twice");
     assert_eq!(all.len(), 100, "every seat and place was held exactly once");
-    let events = server
-        .sales()
-        .list_events(pb::ListEventsRequest {})
-        .await
-        .expect("list")
-        .into_inner()
-        .events;
-    let inventory = events[0].inventory.expect("inventory");
     // The event list is cached for at most half a second.
-    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
-    let _ = inventory;
-    let events = server
-        .sales()
-        .list_events(pb::ListEventsRequest {})
-        .await
-        .expect("list")
-        .into_inner()
-        .events;
-    let inventory = events[0].inventory.expect("inventory");
-    assert_eq!(inventory.available, 0);
-    assert_eq!(inventory.soft_locked, 100);
+    let listed = &server;
+    wait_until(
+        "the event list to show every seat held",
+        std::time::Duration::from_millis(1_000),
+        || async move {
+            let events = listed
+                .sales()
+                .list_events(pb::ListEventsRequest {})
+                .await
+                .expect("list")
+                .into_inner()
+                .events;
+            let inventory = events[0].inventory.expect("inventory");
+            inventory.available == 0 && inventory.soft_locked == 100
+        },
+    )
+    .await;
     server.assert_audit_clean("ev").await;
     server.stop().await;
 }
@@ -474,9 +471,16 @@ async fn payment_landing_after_the_lock_lapsed_is_voided(backend: Backend) {
     .await;
     create_event(&server, "ev", DRAIN, 4).await;
     let order = order_for(&server, "ev", "slow", &[5, 6]).await;
+    let provider = server.provider();
+    let calls_before = provider.calls();
     let pay = pay_in_background(&server, "slow", &order.order_id, "slow-payment-1");
     // While the provider thinks, the order's time runs out and someone else takes a seat.
-    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    wait_until(
+        "the payment to reach the provider",
+        std::time::Duration::from_secs(10),
+        || async move { provider.calls() > calls_before },
+    )
+    .await;
     clock.advance_ms(order.expires_at_unix_ms - clock.now_ms() + 1);
     let mut rival = server.fan("ev", "rival");
     rival

@@ -541,6 +541,8 @@ async fn a_fan_shed_past_the_no_show_window_keeps_the_turn(backend: Backend) {
         .queue_token;
     let pass = admitted(&server, &token).await;
 
+    let provider = server.provider();
+    let calls_before = provider.calls();
     let paying = {
         let mut client = server.fan("ev", "fan-0");
         tokio::spawn(async move {
@@ -553,7 +555,12 @@ async fn a_fan_shed_past_the_no_show_window_keeps_the_turn(backend: Backend) {
                 .await
         })
     };
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    wait_until(
+        "the payment to reach the provider",
+        Duration::from_secs(10),
+        || async move { provider.calls() > calls_before },
+    )
+    .await;
     let mut sales = server.sales_with_pass(&pass.token);
     let started = std::time::Instant::now();
     let mut shed = 0;

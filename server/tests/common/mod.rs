@@ -19,8 +19,10 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 use tonic::{Request, Status};
 
+// Each test binary uses a different part of what the harness re-exports.
+#[allow(unused_imports)]
 pub use taquilla_test_support::{
-    Backend, Backing, OPERATOR_TOKEN, PgDatabase, RedisNamespace, SIGNING_KEY,
+    Backend, Backing, OPERATOR_TOKEN, PgDatabase, RedisNamespace, SIGNING_KEY, wait_until,
 };
 
 /// Runs an async test body once per backend: `on_both_backends!(name, ...)` expects
