@@ -20,7 +20,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 /// mimalloc instead of the system allocator: the load generator shares the machine with the
-/// server it measures, and every call allocates (BENCHMARKS.md, "Allocator").
+/// server it measures, and every call allocates (docs/benchmarks-log.md, "Allocator").
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -97,8 +97,8 @@ async fn connect(
                 // Fans that stop watching reset their streams; the server's next message for
                 // a stream h2 has forgotten counts as a local error, and h2 closes a connection
                 // after 1,024 of those in its life, failing every one of the tens of thousands
-                // of fans on it at once (run J in BENCHMARKS.md). The server is ours: remember
-                // resets long enough, and do not count them against the connection.
+                // of fans on it at once (run J in docs/benchmarks-log.md). The server is ours:
+                // remember resets long enough, and do not count them against the connection.
                 .http2_max_concurrent_reset_streams(100_000)
                 .http2_max_local_error_reset_streams(None)
                 .connect()

@@ -58,7 +58,7 @@ pub fn redact_url(url: &str) -> String {
 /// flush of its commit, Redis): with four per connection the bound was full in the full LUX
 /// sale while PostgreSQL's connections sat idle in 88 % of samples, and the automatic valve,
 /// which backs off on sheds, held the sale to ~470 tickets/s; with sixteen it sold out in
-/// 248 s (BENCHMARKS.md, "The full LUX sale on one box", run 8).
+/// 248 s (docs/benchmarks-log.md, "The full LUX sale on one box", run 8).
 pub const INFLIGHT_SALES_PER_CONNECTION: usize = 16;
 
 /// Four database connections per core.
@@ -251,7 +251,7 @@ pub struct Config {
 
     /// Most database connections (PostgreSQL) or read connections (SQLite). The default, four
     /// per core, measured best on a 2-core machine sharing it with PostgreSQL (see
-    /// BENCHMARKS.md): more connections only contend.
+    /// docs/benchmarks-log.md): more connections only contend.
     #[arg(long, env = "TAQUILLA_DB_MAX_CONNECTIONS", default_value_t = default_pool_size())]
     pub db_max_connections: u32,
 

@@ -10,7 +10,7 @@ use tracing_subscriber::EnvFilter;
 
 /// mimalloc instead of the system allocator: the join path allocates small buffers for every
 /// request and reply, and glibc's malloc took a sixth of the server's time there
-/// (BENCHMARKS.md, "Allocator").
+/// (docs/benchmarks-log.md, "Allocator").
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -1,6 +1,6 @@
 -- Eight best-available holds of 4 seats in one call of the batch function the server uses
--- (migration 0007), each a fresh fan in a random LUX Tour event's 'pista'. For BENCHMARKS.md,
--- "Holds in batches": a database seeded with --seed lux-tour, then
+-- (migration 0007), each a fresh fan in a random LUX Tour event's 'pista'. For
+-- docs/benchmarks-log.md, "Holds in batches": a database seeded with --seed lux-tour, then
 --   pgbench -n -f hold-batch.sql -c 8 -j 2 -t 100 DBNAME   (holds = 8 x transactions)
 \set n random(1, 2000000000)
 SELECT count(*)

@@ -1,6 +1,6 @@
 -- One best-available hold of 4 seats per transaction through the sales function, as the server
 -- calls it (a fresh fan each time, a random LUX Tour event's 'pista'). For the comparison in
--- BENCHMARKS.md, "Holds set-based": a database seeded with --seed lux-tour, then
+-- docs/benchmarks-log.md, "Holds set-based": a database seeded with --seed lux-tour, then
 --   pgbench -n -f hold-function.sql -c 8 -j 2 -t 300 DBNAME
 \set e random(1, 8)
 \set n random(1, 2000000000)

@@ -1,7 +1,7 @@
 -- Eight best-available holds of 4 seats in one statement: one candidate read (SKIP LOCKED), one
 -- per-fan cap check, one UPDATE and one INSERT for all eight. A sketch of set-based holds, not
 -- the sales path: no seat adjacency, no lapsed locks, no all-or-nothing per hold when fewer than
--- 32 seats are left. For the comparison in BENCHMARKS.md, "Holds set-based":
+-- 32 seats are left. For the comparison in docs/benchmarks-log.md, "Holds set-based":
 --   pgbench -n -f hold-set.sql -c 8 -j 2 -t 100 DBNAME   (holds = 8 x transactions)
 \set e random(1, 8)
 \set n random(1, 2000000000)

@@ -1,7 +1,7 @@
 -- One whole order of four tickets through the sales functions, each call its own transaction as
 -- the server makes them: a best-available hold (one per call: the server batches them), the
 -- checkout, the payment start (durable), the sale (durable). No server, no gRPC, no payment
--- provider: the database's own work per order, for the comparison in BENCHMARKS.md, "The
+-- provider: the database's own work per order, for the comparison in docs/benchmarks-log.md, "The
 -- database's share alone". A database seeded with --seed lux-tour, reset before each run with
 --   TRUNCATE tickets, payments, order_items, orders, holds CASCADE;
 --   UPDATE seats SET status = 'AVAILABLE', locked_by = NULL, locked_until = NULL, hold_id = NULL,

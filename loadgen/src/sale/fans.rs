@@ -129,7 +129,7 @@ impl Crowd {
     /// beyond wait their turn in the load generator. A call in flight costs the load generator
     /// a few KiB (tonic's and hyper's state for the request, its HTTP/2 stream), a fan waiting
     /// for a slot a few hundred bytes: without a bound, a crowd arriving faster than the server answers
-    /// joins holds every arrival's call open at once (BENCHMARKS.md, run Q).
+    /// joins holds every arrival's call open at once (docs/benchmarks-log.md, run Q).
     pub fn joins_in_flight(mut self, per_connection: usize) -> Crowd {
         self.join_slots = self
             .channels
@@ -506,9 +506,9 @@ fn chance(share: f64) -> bool {
 }
 
 /// Every fan's journey lives for the whole run, most of it waiting in line, so its future is
-/// part of the load generator's memory per fan (BENCHMARKS.md, "Load generator memory"): each
-/// phase is boxed, so a waiting fan carries only the waiting phase, and in it every call that
-/// is not the wait itself is boxed too.
+/// part of the load generator's memory per fan (docs/benchmarks-log.md, "Load generator
+/// memory"): each phase is boxed, so a waiting fan carries only the waiting phase, and in it
+/// every call that is not the wait itself is boxed too.
 async fn run(user: &mut GooseUser, fan: &mut Fan) -> End {
     let journey_started = Instant::now();
     let Joined {
@@ -640,7 +640,7 @@ enum Answer {
 
 /// One join call: `Join`, or, by default, `Watch` with the join request, which joins and opens
 /// the fan's stream in one round trip (the server's and the load generator's cost per fan:
-/// BENCHMARKS.md, "Joining through Watch").
+/// docs/benchmarks-log.md, "Joining through Watch").
 async fn ask_to_join(fan: &Fan, request: pb::JoinRequest) -> Result<Answer, Status> {
     if fan.crowd.separate_join {
         let joined = bounded(fan.waiting_room().join(request)).await?;
@@ -782,7 +782,7 @@ async fn wait_for_turn(
     let patience = joined_at + Duration::from_secs(crowd.mix.patience);
     // The fans still waiting when the run ends stop over its last moments, not all at the
     // same instant: 400,000 journeys ending at once had goose's metrics backlog add 0.9 GiB to
-    // the load generator's peak (BENCHMARKS.md, run L).
+    // the load generator's peak (docs/benchmarks-log.md, run L).
     let run_ends = crowd
         .deadline
         .checked_sub(crowd.end_spread.mul_f64(rand::thread_rng().r#gen::<f64>()))

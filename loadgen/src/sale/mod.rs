@@ -124,7 +124,8 @@ pub struct SaleArgs {
 
 /// Fans per HTTP/2 connection when `--connections` is not given. Each fan keeps a stream open
 /// while it waits, and a connection carrying tens of thousands of them fails them all at once
-/// when it breaks (h2's reset bounds; run J in BENCHMARKS.md); at 2,000 a connection none broke.
+/// when it breaks (h2's reset bounds; run J in docs/benchmarks-log.md); at 2,000 a connection
+/// none broke.
 const FANS_PER_CONNECTION: usize = 2_000;
 
 impl SaleArgs {
@@ -137,9 +138,10 @@ impl SaleArgs {
     }
 
     /// Fans admitted per minute per event: `--admit-per-minute`, or its default for the valve.
-    /// With the automatic valve the default is high enough never to bind on one box (the
-    /// whole LUX Tour sold out at 2,300 tickets/s, ~120 admissions a second per event, with
-    /// 6,000 a minute holding its last event to 100 a second: BENCHMARKS.md, runs 44–52).
+    /// With the automatic valve the default is high enough never to bind on one box: the old
+    /// default of 6,000 a minute held the last event selling to 100 admissions a second, about
+    /// 240 tickets/s, while the sales path had room for five times that
+    /// (docs/benchmarks-log.md, runs 44–52).
     pub fn admit_per_minute(&self) -> u32 {
         self.admit_per_minute
             .unwrap_or(if self.fixed_valve { 6_000 } else { 60_000 })

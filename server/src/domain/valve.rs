@@ -24,8 +24,8 @@
 //! each opening keeps it). With +10 % of its own limit each, a valve that fell behind early
 //! stayed behind by the same ratio for the whole sale: in the full LUX sale one event of eight
 //! was held to a third of the others' buyers and sold its last 9,000 seats alone, after the
-//! others had sold out (BENCHMARKS.md, runs 44–52). The admission step admits only up to the
-//! limit, so active buyers never exceed it, nor the cap.
+//! others had sold out (docs/benchmarks-log.md, runs 44–52). The admission step admits only up
+//! to the limit, so active buyers never exceed it, nor the cap.
 
 /// What the sales path did over one period, on this node.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]

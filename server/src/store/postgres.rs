@@ -281,7 +281,7 @@ const MAX_BATCH: usize = 16;
 /// Batches of one step in flight at once. While they are, the writes that arrive wait and go
 /// together in the next batch: the fewer in flight, the larger the batches. One in flight
 /// sold 4-8 % more than two in the same runs, with batches of ~4.1 holds instead of ~2.2
-/// (BENCHMARKS.md, "Holds in batches").
+/// (docs/benchmarks-log.md, "Holds in batches").
 const BATCHES_IN_FLIGHT: usize = 1;
 
 /// A write waiting for its batch.
@@ -462,8 +462,8 @@ struct BatchSeatRow {
 }
 
 /// The PostgreSQL [`Batches`]: best-available holds go to `taquilla_hold_batch` (migration
-/// 0007). Checkouts went to a batch function too, and were no faster (BENCHMARKS.md, "Holds in
-/// batches").
+/// 0007). Checkouts went to a batch function too, and were no faster (docs/benchmarks-log.md,
+/// "Holds in batches").
 #[derive(Debug)]
 pub(crate) struct PgBatches {
     holds: Gatherer<BatchHold, Vec<SeatInfoRow>>,

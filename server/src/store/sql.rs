@@ -59,7 +59,7 @@ pub(crate) trait Dialect: Database {
     /// Whether best-available candidates are read as two queries, free seats and lapsed
     /// locks, each in seat order from its own index and stopping at the limit. On PostgreSQL
     /// one condition with OR read and sorted every free seat of the section (5 ms per hold in
-    /// a 5,000-place standing area); on SQLite the split was not faster (BENCHMARKS.md).
+    /// a 5,000-place standing area); on SQLite the split was not faster (docs/benchmarks-log.md).
     const SPLIT_CANDIDATES: bool;
     /// Whether the sweeper looks for lapsed seat locks one event at a time. PostgreSQL's lapse
     /// index leads with the event (migration 0006), and without it read all of `seats` every

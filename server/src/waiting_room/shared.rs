@@ -110,7 +110,7 @@ const JOIN_LINE: usize = 4 * JOIN_BATCH;
 /// While an event's joins keep coming, its script calls go at most this often, each with the
 /// joins that arrived meanwhile. A call's fixed work (a dozen Redis commands, and a log entry
 /// every node then reads and applies) is most of a join's cost when the calls carry one or
-/// two joins each, as they did at 500 joins a second per event (BENCHMARKS.md, "Join
+/// two joins each, as they did at 500 joins a second per event (docs/benchmarks-log.md, "Join
 /// batches"). A join arriving after a quiet spell goes at once.
 const JOIN_GATHER: std::time::Duration = std::time::Duration::from_millis(10);
 /// The answer to a join that finds the line to Redis full: come back at the time the line's
@@ -266,7 +266,7 @@ impl Shared {
         // The line of joins waiting for Redis is bounded: past it a fan is told at once to come
         // back shortly, rather than wait out its deadline while the line grows (400,000 fans
         // joining faster than Redis took them piled up 3 million timed-out joins and gigabytes
-        // of waiting calls; BENCHMARKS.md, run M). Nothing is recorded for a refused join.
+        // of waiting calls; docs/benchmarks-log.md, run M). Nothing is recorded for a refused join.
         match line.sender.try_send(JoinCall { args, reply }) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(call)) => {
