@@ -12,6 +12,7 @@ macro_rules! outln {
     }};
 }
 
+mod commands;
 mod output;
 mod time;
 
@@ -20,7 +21,6 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use taquilla_proto::v1 as pb;
-use tokio_stream::StreamExt;
 use tonic::Request;
 use tonic::metadata::MetadataValue;
 use tonic::transport::Channel;
@@ -365,292 +365,40 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
     let channel = connect(&cli).await?;
     let op = || operator(channel.clone(), token.as_deref().unwrap_or_default());
     match cli.command {
-        Command::Seed { demo } => {
-            let response = op()?
-                .seed_demo(pb::SeedDemoRequest {
-                    scenario: demo.clone(),
-                })
-                .await
-                .map_err(explain)?
-                .into_inner();
-            out.seeded(&demo, &response);
-        }
-        Command::Event(EventCommand::Create {
-            layout,
-            id,
-            name,
-            artist,
-            starts_at,
-            fee,
-            max_per_fan,
-            currency,
-        }) => {
-            let document = std::fs::read_to_string(&layout)
-                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", layout.display()))?;
-            let layout_field = if layout.extension().is_some_and(|e| e == "json") {
-                pb::create_event_request::Layout::LayoutJson(document)
-            } else {
-                pb::create_event_request::Layout::LayoutToml(document)
-            };
-            let response = op()?
-                .create_event(pb::CreateEventRequest {
-                    event_id: id,
-                    name,
-                    artist,
-                    starts_at_unix_ms: time::parse_when(&starts_at)?,
-                    currency,
-                    fee_per_ticket_minor: output::parse_money(&fee)?,
-                    max_tickets_per_fan: max_per_fan,
-                    layout: Some(layout_field),
-                })
-                .await
-                .map_err(explain)?
-                .into_inner();
-            if let Some(event) = response.event {
-                out.events(&[event]);
-            }
-        }
-        Command::Health => {
-            use tonic_health::pb::health_check_response::ServingStatus;
-            let status = tonic_health::pb::health_client::HealthClient::new(channel.clone())
-                .check(tonic_health::pb::HealthCheckRequest {
-                    service: String::new(),
-                })
-                .await
-                .map_err(explain)?
-                .into_inner()
-                .status();
-            out.health(status.as_str_name());
-            return Ok(status == ServingStatus::Serving);
-        }
-        Command::Events => {
-            let events = pb::sales_client::SalesClient::new(channel.clone())
-                .list_events(pb::ListEventsRequest {})
-                .await
-                .map_err(explain)?
-                .into_inner()
-                .events;
-            out.events(&events);
-        }
-        Command::Sale(command) => {
-            let mut op = op()?;
-            let status = match command {
-                SaleCommand::Open {
-                    event,
-                    phase,
-                    at,
-                    codes,
-                } => {
-                    op.open_sale(pb::OpenSaleRequest {
-                        event_id: event,
-                        phase: match phase {
-                            Phase::Presale => pb::SalePhase::Presale,
-                            Phase::General => pb::SalePhase::General,
-                        }
-                        .into(),
-                        opens_at_unix_ms: at
-                            .as_deref()
-                            .map(time::parse_when)
-                            .transpose()?
-                            .unwrap_or(0),
-                        presale_codes: codes,
-                    })
-                    .await
-                }
-                SaleCommand::Pause { event } => {
-                    op.pause_sale(pb::PauseSaleRequest { event_id: event })
-                        .await
-                }
-                SaleCommand::Resume { event } => {
-                    let stats = op
-                        .get_stats(pb::GetStatsRequest {
-                            event_id: event.clone(),
-                        })
-                        .await
-                        .map_err(explain)?
-                        .into_inner();
-                    op.open_sale(pb::OpenSaleRequest {
-                        event_id: event,
-                        phase: stats.sale_phase,
-                        opens_at_unix_ms: 0,
-                        presale_codes: vec![],
-                    })
-                    .await
-                }
-                SaleCommand::Close { event } => {
-                    op.close_sale(pb::CloseSaleRequest { event_id: event })
-                        .await
-                }
-            }
-            .map_err(explain)?
-            .into_inner();
-            out.sale(&status);
-        }
-        Command::Admission(AdmissionCommand::Set {
-            event,
-            rate,
-            max_active,
-            burst,
-            pow,
-            auto,
-        }) => {
-            let settings = op()?
-                .set_admission(pb::SetAdmissionRequest {
-                    event_id: event,
-                    rate_per_minute: rate.unwrap_or_default(),
-                    burst,
-                    max_active: max_active.unwrap_or_default(),
-                    pow_difficulty_bits: pow,
-                    auto,
-                })
-                .await
-                .map_err(explain)?
-                .into_inner();
-            out.admission(&settings);
-        }
-        Command::Stats { event } => {
-            let stats = op()?
-                .get_stats(pb::GetStatsRequest { event_id: event })
-                .await
-                .map_err(explain)?
-                .into_inner();
-            out.stats(&stats, false);
-        }
+        Command::Seed { demo } => commands::seed(op()?, &out, demo).await,
+        Command::Event(command) => commands::create_event(op()?, &out, command).await,
+        Command::Health => commands::health(channel, &out).await,
+        Command::Events => commands::events(channel, &out).await,
+        Command::Sale(command) => commands::sale(op()?, &out, command).await,
+        Command::Admission(command) => commands::admission(op()?, &out, command).await,
+        Command::Stats { event } => commands::stats(op()?, &out, event).await,
         Command::Top {
             event,
             interval,
             count,
-        } => {
-            let interval_ms = (interval * 1_000.0).round().clamp(250.0, 60_000.0) as u32;
-            let mut stream = op()?
-                .watch_stats(pb::WatchStatsRequest {
-                    event_id: event,
-                    interval_ms,
-                })
-                .await
-                .map_err(explain)?
-                .into_inner();
-            let mut shown = 0u64;
-            loop {
-                tokio::select! {
-                    item = stream.next() => {
-                        let Some(item) = item else { break };
-                        out.stats(&item.map_err(explain)?, true);
-                        shown += 1;
-                        if count.is_some_and(|c| shown >= c) {
-                            break;
-                        }
-                    }
-                    _ = tokio::signal::ctrl_c() => break,
-                }
-            }
-        }
+        } => commands::top(op()?, &out, event, interval, count).await,
         Command::Broadcast {
             event,
             message,
             severity,
-        } => {
-            let alert = op()?
-                .broadcast(pb::BroadcastRequest {
-                    event_id: event,
-                    message,
-                    severity: match severity {
-                        Severity::Info => pb::AlertSeverity::Info,
-                        Severity::Warning => pb::AlertSeverity::Warning,
-                        Severity::Critical => pb::AlertSeverity::Critical,
-                    }
-                    .into(),
-                })
-                .await
-                .map_err(explain)?
-                .into_inner()
-                .alert
-                .unwrap_or_default();
-            out.alert(&alert);
-        }
+        } => commands::broadcast(op()?, &out, event, message, severity).await,
         Command::Ban {
             fingerprint,
             ip,
             reason,
-        } => {
-            let target = match (fingerprint, ip) {
-                (Some(f), _) => pb::ban_request::Target::Fingerprint(f),
-                (None, Some(ip)) => pb::ban_request::Target::Ip(ip),
-                (None, None) => anyhow::bail!("say what to ban: --fingerprint or --ip"),
-            };
-            let response = op()?
-                .ban(pb::BanRequest {
-                    target: Some(target),
-                    reason,
-                })
-                .await
-                .map_err(explain)?
-                .into_inner();
-            out.banned(response.removed_entries);
-        }
+        } => commands::ban(op()?, &out, fingerprint, ip, reason).await,
         Command::Orders {
             event,
             state,
             limit,
-        } => {
-            let state = state.map(|s| match s {
-                OrderStateArg::PendingPayment => pb::OrderState::PendingPayment,
-                OrderStateArg::Paid => pb::OrderState::Paid,
-                OrderStateArg::Expired => pb::OrderState::Expired,
-                OrderStateArg::Cancelled => pb::OrderState::Cancelled,
-                OrderStateArg::Refunded => pb::OrderState::Refunded,
-            });
-            let mut op = op()?;
-            let mut orders = Vec::new();
-            let mut page_token = String::new();
-            while orders.len() < limit as usize {
-                let page = op
-                    .list_orders(pb::ListOrdersRequest {
-                        event_id: event.clone(),
-                        state: state.map(i32::from).unwrap_or(0),
-                        page_size: (limit as usize - orders.len()).min(1_000) as u32,
-                        page_token: page_token.clone(),
-                    })
-                    .await
-                    .map_err(explain)?
-                    .into_inner();
-                orders.extend(page.orders);
-                if page.next_page_token.is_empty() {
-                    break;
-                }
-                page_token = page.next_page_token;
-            }
-            out.orders(&orders);
-        }
+        } => commands::orders(op()?, &out, event, state, limit).await,
         Command::Refund {
             order,
             return_seats,
             reason,
-        } => {
-            let refunded = op()?
-                .refund(pb::RefundRequest {
-                    order_id: order,
-                    return_seats_to_sale: return_seats,
-                    reason,
-                })
-                .await
-                .map_err(explain)?
-                .into_inner()
-                .order
-                .unwrap_or_default();
-            out.orders(&[refunded]);
-        }
-        Command::Audit { event } => {
-            let report = op()?
-                .audit(pb::AuditRequest { event_id: event })
-                .await
-                .map_err(explain)?
-                .into_inner();
-            out.audit(&report);
-            return Ok(report.ok);
-        }
+        } => commands::refund(op()?, &out, order, return_seats, reason).await,
+        Command::Audit { event } => commands::audit(op()?, &out, event).await,
     }
-    Ok(true)
 }
 
 #[tokio::main(flavor = "current_thread")]
