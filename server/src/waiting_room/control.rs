@@ -1,6 +1,7 @@
 //! The operators' controls: a sale's state, the admission valve (fixed or automatic),
 //! alerts to every watcher, and the queue's figures.
 
+use super::replies::SaleReply;
 use super::*;
 
 impl WaitingRoom {
@@ -27,14 +28,14 @@ impl WaitingRoom {
                 let answer: String = shared
                     .run(&shared.scripts.sale, &event.id, &[], &args)
                     .await?;
-                match answer.as_str() {
-                    "needs_open" => {
+                match SaleReply::parse(&answer)? {
+                    SaleReply::NeedsOpen => {
                         return self
                             .open_shared(shared, &event.id, phase, opens_at_ms, presale_codes)
                             .await;
                     }
-                    "missing" => shared.init(event, self.clock.now_ms()).await?,
-                    _ => return Ok(None),
+                    SaleReply::Missing => shared.init(event, self.clock.now_ms()).await?,
+                    SaleReply::Changed => return Ok(None),
                 }
             }
             return Err(ApiError::Unavailable(

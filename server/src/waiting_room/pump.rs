@@ -2,6 +2,7 @@
 //! entries past their grace and admits from the front, in process or through the Redis scripts
 //! (with this node's heartbeat).
 
+use super::replies::OpenReply;
 use super::*;
 
 impl WaitingRoom {
@@ -244,10 +245,10 @@ impl WaitingRoom {
             let reply: Vec<String> = shared
                 .run(&shared.scripts.open, event_id, &[], &args)
                 .await?;
-            match reply.first().map(String::as_str) {
-                Some("ok") => return Ok(Some(seed)),
-                Some("stale") => continue,
-                _ => return Ok(None),
+            match OpenReply::parse(&reply)? {
+                OpenReply::Opened { .. } => return Ok(Some(seed)),
+                OpenReply::Stale => continue,
+                OpenReply::NotPending(_) => return Ok(None),
             }
         }
         Err(ApiError::Unavailable(

@@ -58,6 +58,60 @@ impl JoinReply {
     }
 }
 
+/// What the sale script (`lua/sale.lua`) answered when asked to change an event's sale.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum SaleReply {
+    /// The change is made.
+    Changed,
+    /// The sale is being opened from NOT_OPEN: the open script must shuffle the pre-queue.
+    NeedsOpen,
+    /// Redis does not know the event (it restarted without persistence).
+    Missing,
+}
+
+impl SaleReply {
+    pub(super) fn parse(answer: &str) -> ApiResult<SaleReply> {
+        match answer {
+            "ok" => Ok(SaleReply::Changed),
+            "needs_open" => Ok(SaleReply::NeedsOpen),
+            "missing" => Ok(SaleReply::Missing),
+            other => Err(ApiError::Internal(format!(
+                "the sale script answered {other:?}, which is malformed"
+            ))),
+        }
+    }
+}
+
+/// What the open script (`lua/open.lua`) answered when asked to open a sale.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum OpenReply {
+    /// The pre-queue is shuffled into the line, starting at this sequence number.
+    Opened { base: u64 },
+    /// A join landed after the pre-queue was read: read it again.
+    Stale,
+    /// The sale is no longer NOT_OPEN (another node opened it, or it was closed), or Redis
+    /// does not know the event (`missing`): there is nothing to open.
+    NotPending(String),
+}
+
+impl OpenReply {
+    pub(super) fn parse(values: &[String]) -> ApiResult<OpenReply> {
+        let malformed = || {
+            ApiError::Internal(format!(
+                "the open script answered {values:?}, which is malformed"
+            ))
+        };
+        match values {
+            [kind, base] if kind == "ok" => Ok(OpenReply::Opened {
+                base: base.parse().map_err(|_| malformed())?,
+            }),
+            [kind] if kind == "stale" => Ok(OpenReply::Stale),
+            [kind, state] if kind == "state" => Ok(OpenReply::NotPending(state.clone())),
+            _ => Err(malformed()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,6 +150,33 @@ mod tests {
             &[],
         ] {
             assert!(JoinReply::parse(&words(bad)).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn sale_and_open_replies_are_read_by_name_and_malformed_ones_refused() {
+        assert_eq!(SaleReply::parse("ok").ok(), Some(SaleReply::Changed));
+        assert_eq!(
+            SaleReply::parse("needs_open").ok(),
+            Some(SaleReply::NeedsOpen)
+        );
+        assert_eq!(SaleReply::parse("missing").ok(), Some(SaleReply::Missing));
+        assert!(SaleReply::parse("").is_err());
+        let words = |w: &[&str]| w.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            OpenReply::parse(&words(&["ok", "12"])).ok(),
+            Some(OpenReply::Opened { base: 12 })
+        );
+        assert_eq!(
+            OpenReply::parse(&words(&["stale"])).ok(),
+            Some(OpenReply::Stale)
+        );
+        assert_eq!(
+            OpenReply::parse(&words(&["state", "OPEN"])).ok(),
+            Some(OpenReply::NotPending("OPEN".into()))
+        );
+        for bad in [&["ok"][..], &["ok", "x"], &["stale", "1"], &["state"], &[]] {
+            assert!(OpenReply::parse(&words(bad)).is_err(), "{bad:?}");
         }
     }
 }
