@@ -5,10 +5,10 @@ use taquilla_proto::v1 as pb;
 use tokio_stream::StreamExt;
 use tonic::transport::Channel;
 
-use crate::output::{self, Output};
+use crate::output::Output;
 use crate::{
     AdmissionCommand, EventCommand, OperatorClient, OrderStateArg, Phase, SaleCommand, Severity,
-    explain, time,
+    explain,
 };
 
 /// Seeds a demo scenario.
@@ -28,12 +28,9 @@ pub(crate) async fn seed(
     Ok(true)
 }
 
-/// Creates an event from a layout file.
-pub(crate) async fn create_event(
-    mut op: OperatorClient,
-    out: &Output,
-    command: EventCommand,
-) -> anyhow::Result<bool> {
+/// The event `event create` asks for: the layout file read, the fee parsed in the event's
+/// currency. Everything is checked here, before connecting.
+pub(crate) fn new_event(command: &EventCommand) -> anyhow::Result<pb::CreateEventRequest> {
     let EventCommand::Create {
         layout,
         id,
@@ -44,24 +41,36 @@ pub(crate) async fn create_event(
         max_per_fan,
         currency,
     } = command;
-    let document = std::fs::read_to_string(&layout)
+    let document = std::fs::read_to_string(layout)
         .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", layout.display()))?;
     let layout_field = if layout.extension().is_some_and(|e| e == "json") {
         pb::create_event_request::Layout::LayoutJson(document)
     } else {
         pb::create_event_request::Layout::LayoutToml(document)
     };
+    let fee_per_ticket_minor = currency
+        .parse_amount(fee)
+        .map_err(|e| anyhow::anyhow!("--fee: {e}"))?;
+    Ok(pb::CreateEventRequest {
+        event_id: id.clone(),
+        name: name.clone(),
+        artist: artist.clone(),
+        starts_at_unix_ms: *starts_at,
+        currency: currency.code().to_string(),
+        fee_per_ticket_minor,
+        max_tickets_per_fan: *max_per_fan,
+        layout: Some(layout_field),
+    })
+}
+
+/// Creates an event.
+pub(crate) async fn create_event(
+    mut op: OperatorClient,
+    out: &Output,
+    request: pb::CreateEventRequest,
+) -> anyhow::Result<bool> {
     let response = op
-        .create_event(pb::CreateEventRequest {
-            event_id: id,
-            name,
-            artist,
-            starts_at_unix_ms: time::parse_when(&starts_at)?,
-            currency,
-            fee_per_ticket_minor: output::parse_money(&fee)?,
-            max_tickets_per_fan: max_per_fan,
-            layout: Some(layout_field),
-        })
+        .create_event(request)
         .await
         .map_err(explain)?
         .into_inner();
@@ -118,11 +127,7 @@ pub(crate) async fn sale(
                     Phase::General => pb::SalePhase::General,
                 }
                 .into(),
-                opens_at_unix_ms: at
-                    .as_deref()
-                    .map(time::parse_when)
-                    .transpose()?
-                    .unwrap_or(0),
+                opens_at_unix_ms: at.unwrap_or(0),
                 presale_codes: codes,
             })
             .await

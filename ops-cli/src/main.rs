@@ -20,6 +20,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use taquilla_proto::money::Currency;
 use taquilla_proto::v1 as pb;
 use tonic::Request;
 use tonic::metadata::MetadataValue;
@@ -173,16 +174,18 @@ enum EventCommand {
         name: String,
         #[arg(long)]
         artist: String,
-        /// Start time: RFC 3339 UTC (2026-12-31T21:00:00Z), +DURATION from now, or Unix ms.
-        #[arg(long)]
-        starts_at: String,
-        /// Booking fee per ticket in major units, e.g. 5.50.
+        /// Start time: RFC 3339 with Z or an offset (2026-12-31T21:00:00Z,
+        /// 2026-12-31T22:00+01:00), +DURATION from now, or Unix ms.
+        #[arg(long, value_parser = time::parse_when)]
+        starts_at: i64,
+        /// Booking fee per ticket in the currency's major units: 5.50 in EUR, 500 in JPY.
         #[arg(long, default_value = "0")]
         fee: String,
         #[arg(long, default_value_t = 4)]
         max_per_fan: u32,
-        #[arg(long, default_value = "EUR")]
-        currency: String,
+        /// ISO 4217 currency of the prices and the fee (EUR, USD, JPY, KWD, …).
+        #[arg(long, default_value = "EUR", value_parser = Currency::from_code)]
+        currency: Currency,
     },
 }
 
@@ -193,9 +196,9 @@ enum SaleCommand {
         event: String,
         #[arg(long, value_enum)]
         phase: Phase,
-        /// When: RFC 3339 UTC, +DURATION from now, or Unix ms (default now).
-        #[arg(long)]
-        at: Option<String>,
+        /// When: RFC 3339 with Z or an offset, +DURATION from now, or Unix ms (default now).
+        #[arg(long, value_parser = time::parse_when)]
+        at: Option<i64>,
         /// Presale codes to accept (repeatable).
         #[arg(long = "code")]
         codes: Vec<String>,
@@ -362,11 +365,18 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
     } else {
         None
     };
+    let new_event = match &cli.command {
+        Command::Event(command) => Some(commands::new_event(command)?),
+        _ => None,
+    };
     let channel = connect(&cli).await?;
     let op = || operator(channel.clone(), token.as_deref().unwrap_or_default());
     match cli.command {
         Command::Seed { demo } => commands::seed(op()?, &out, demo).await,
-        Command::Event(command) => commands::create_event(op()?, &out, command).await,
+        Command::Event(_) => match new_event {
+            Some(request) => commands::create_event(op()?, &out, request).await,
+            None => Ok(false),
+        },
         Command::Health => commands::health(channel, &out).await,
         Command::Events => commands::events(channel, &out).await,
         Command::Sale(command) => commands::sale(op()?, &out, command).await,

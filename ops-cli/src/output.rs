@@ -7,22 +7,6 @@ use taquilla_proto::v1 as pb;
 use taquilla_proto::display::utc_time as time;
 pub use taquilla_proto::display::{money, thousands};
 
-/// Parses "5.50" into minor units.
-pub fn parse_money(input: &str) -> anyhow::Result<i64> {
-    let bad = || anyhow::anyhow!("{input:?} is not an amount like 5.50");
-    let (whole, cents) = match input.trim().split_once('.') {
-        Some((w, c)) if c.len() <= 2 => (w, format!("{c:0<2}")),
-        Some(_) => return Err(bad()),
-        None => (input.trim(), "00".to_string()),
-    };
-    let whole: i64 = whole.parse().map_err(|_| bad())?;
-    let cents: i64 = cents.parse().map_err(|_| bad())?;
-    if whole < 0 {
-        return Err(bad());
-    }
-    Ok(whole * 100 + cents)
-}
-
 fn name<E: std::fmt::Debug>(value: Result<E, prost::UnknownEnumValue>) -> String {
     match value {
         Ok(v) => {
@@ -453,10 +437,6 @@ mod tests {
             })),
             "1,234.50 EUR"
         );
-        assert_eq!(parse_money("5.5").ok(), Some(550));
-        assert_eq!(parse_money("5").ok(), Some(500));
-        assert!(parse_money("5.555").is_err());
-        assert!(parse_money("-1").is_err());
         assert_eq!(name(pb::OrderState::try_from(1)), "PENDING_PAYMENT");
         assert_eq!(time(1_774_897_200_000), "2026-03-30 19:00 UTC");
     }

@@ -24,14 +24,14 @@ pub fn money(m: Option<&pb::Money>) -> String {
     }
 }
 
-/// An amount in minor units with its currency: (123450, "EUR") → "1,234.50 EUR".
+/// An amount in minor units with its currency, in the currency's own decimals:
+/// (123450, "EUR") → "1,234.50 EUR", (5000, "JPY") → "5,000 JPY". A code Taquilla does not
+/// price in (an event created before codes were checked) shows its minor units as they are.
 pub fn money_minor(amount_minor: i64, currency: &str) -> String {
-    let sign = if amount_minor < 0 { "-" } else { "" };
-    format!(
-        "{sign}{}.{:02} {currency}",
-        thousands((amount_minor / 100).unsigned_abs()),
-        (amount_minor % 100).abs(),
-    )
+    match crate::money::Currency::from_code(currency) {
+        Ok(known) => known.format(amount_minor),
+        Err(_) => format!("{amount_minor} {currency} (minor units)"),
+    }
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).

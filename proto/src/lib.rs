@@ -2,11 +2,13 @@
 //! servers for the `WaitingRoom`, `Sales` and `Operator` services, and the encoded file
 //! descriptor set that server reflection serves; [`signed`], the signed credentials (queue
 //! tokens, admission passes, ticket codes) with the offline ticket-code check; and [`display`],
-//! wire values written for people (money, counts, times) as every client shows them; and
+//! wire values written for people (money, counts, times) as every client shows them; [`money`],
+//! currencies with their ISO 4217 decimals and amounts parsed from what people type; and
 //! [`sim`], the simulated payment provider's own service.
 
 pub mod client;
 pub mod display;
+pub mod money;
 pub mod signed;
 
 /// Messages, clients and servers of package `taquilla.v1`.

@@ -2,8 +2,9 @@
 //!
 //! [`App::build`] opens the store (running migrations), connects Redis when configured and
 //! loads or creates the secrets; [`App::serve`] serves gRPC and the admin endpoint until the
-//! shutdown future completes, then drains: health turns NOT_SERVING, listeners close, in-flight
-//! calls get [`DRAIN_TIMEOUT`] to finish.
+//! shutdown future completes, then drains: health turns NOT_SERVING (for --drain-delay while
+//! the node still serves, so load balancers see it), listeners close, in-flight calls get
+//! [`DRAIN_TIMEOUT`] to finish.
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -46,6 +47,14 @@ use taquilla_proto::client::ClientTls;
 /// How long in-flight calls may take to finish after shutdown starts.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The names the gRPC health service answers for: the whole server ("") and each service.
+const HEALTH_NAMES: [&str; 4] = [
+    "",
+    <pb::waiting_room_server::WaitingRoomServer<WaitingRoomService> as tonic::server::NamedService>::NAME,
+    <pb::sales_server::SalesServer<SalesService> as tonic::server::NamedService>::NAME,
+    <pb::operator_server::OperatorServer<OperatorService> as tonic::server::NamedService>::NAME,
+];
+
 /// Largest gRPC message the server decodes (requests are small; layouts are the largest).
 const MAX_DECODE_BYTES: usize = 4 * 1024 * 1024;
 
@@ -58,6 +67,8 @@ pub struct App {
     stop: ShutdownTrigger,
     /// The certificate and key of the gRPC port, when it serves TLS.
     tls: Option<tonic::transport::Identity>,
+    /// How long health reports NOT_SERVING before the node stops accepting (--drain-delay).
+    drain_delay: Duration,
 }
 
 /// Reads the gRPC port's certificate chain and key (PEM), when both are given.
@@ -349,6 +360,7 @@ impl App {
             operator_auth,
             stop,
             tls,
+            drain_delay: config.drain_delay,
         })
     }
 
@@ -365,17 +377,28 @@ impl App {
         admin: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        self.serve_until(grpc, admin, futures_util::stream::once(shutdown))
+            .await
+    }
+
+    /// Serves until the first of `signals` (or their end), then drains: health reports
+    /// NOT_SERVING for the drain delay while calls and connections are still served, then
+    /// the node stops accepting, tells its watchers to reconnect elsewhere and gives calls in
+    /// flight [`DRAIN_TIMEOUT`]. A second signal ends the drain delay early.
+    pub async fn serve_until(
+        self,
+        grpc: TcpListener,
+        admin: TcpListener,
+        signals: impl futures_util::Stream<Item = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let mut signals = std::pin::pin!(signals);
         let state = self.state.clone();
         let (health, health_service) = tonic_health::server::health_reporter();
-        health
-            .set_serving::<pb::waiting_room_server::WaitingRoomServer<WaitingRoomService>>()
-            .await;
-        health
-            .set_serving::<pb::sales_server::SalesServer<SalesService>>()
-            .await;
-        health
-            .set_serving::<pb::operator_server::OperatorServer<OperatorService>>()
-            .await;
+        for name in HEALTH_NAMES {
+            health
+                .set_service_status(name, tonic_health::ServingStatus::Serving)
+                .await;
+        }
 
         let reflection = || {
             tonic_reflection::server::Builder::configure()
@@ -432,9 +455,11 @@ impl App {
         });
         let mut grpc_task =
             tokio::spawn(router.serve_with_incoming_shutdown(incoming, stopped(stop.subscribe())));
+        let draining = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let mut admin_task = tokio::spawn(crate::metrics::serve_admin(
             admin,
             state.metrics.clone(),
+            draining.clone(),
             stopped(stop.subscribe()),
         ));
         let sweeper = tokio::spawn(crate::purchase::run_sweeper(
@@ -474,7 +499,7 @@ impl App {
         );
 
         tokio::select! {
-            () = shutdown => {}
+            _ = signals.next() => {}
             result = &mut grpc_task => {
                 result.context("the gRPC server task failed")??;
                 anyhow::bail!("the gRPC server stopped unexpectedly");
@@ -485,10 +510,23 @@ impl App {
             }
         }
 
+        for name in HEALTH_NAMES {
+            health
+                .set_service_status(name, tonic_health::ServingStatus::NotServing)
+                .await;
+        }
+        draining.store(true, std::sync::atomic::Ordering::Relaxed);
+        if !self.drain_delay.is_zero() {
+            tracing::info!(
+                delay = ?self.drain_delay,
+                "draining: health reports NOT_SERVING while the node still serves; a second signal stops it now"
+            );
+            tokio::select! {
+                () = tokio::time::sleep(self.drain_delay) => {}
+                Some(()) = signals.next() => tracing::info!("second signal: ending the drain delay"),
+            }
+        }
         tracing::info!("shutting down: draining in-flight calls");
-        health
-            .set_service_status("", tonic_health::ServingStatus::NotServing)
-            .await;
         stop.start();
         match tokio::time::timeout(DRAIN_TIMEOUT, &mut grpc_task).await {
             Ok(result) => result.context("the gRPC server task failed")??,

@@ -16,6 +16,7 @@ use crate::domain::demo::{self, DemoEvent};
 use crate::domain::seat_map::EventShape;
 use crate::error::{ApiError, ApiResult};
 use crate::store::{CountsByEvent, EventRecord, NewEvent, Store, StoreError};
+use taquilla_proto::money::Currency;
 
 /// How long seat counts may be served from cache to the RPCs.
 const COUNTS_MAX_AGE: Duration = Duration::from_millis(500);
@@ -309,10 +310,10 @@ impl Catalog {
             if self.store.get_event(&event.event_id).await?.is_some() {
                 continue;
             }
-            let layout = event
-                .layout
-                .validate()
-                .map_err(|e| ApiError::Internal(format!("demo layout is invalid: {e}")))?;
+            let invalid = |e: String| ApiError::Internal(format!("demo event is invalid: {e}"));
+            let currency =
+                Currency::from_code(&event.currency).map_err(|e| invalid(e.to_string()))?;
+            let layout = event.layout.validate(currency).map_err(invalid)?;
             let capacity = layout.capacity();
             let new_event = NewEvent {
                 id: event.event_id,
@@ -361,6 +362,7 @@ mod tests {
     async fn create_demo_event(store: &Arc<dyn Store>, index: usize) -> String {
         let demo = crate::domain::demo::lux_tour().remove(index);
         let id = demo.event_id.clone();
+        let currency = Currency::from_code(&demo.currency).expect("EUR");
         store
             .create_event(&NewEvent {
                 id: demo.event_id,
@@ -370,7 +372,7 @@ mod tests {
                 currency: demo.currency,
                 fee_per_ticket_minor: demo.fee_per_ticket_minor,
                 max_tickets_per_fan: demo.max_tickets_per_fan,
-                layout: demo.layout.validate().expect("demo layout"),
+                layout: demo.layout.validate(currency).expect("demo layout"),
                 created_at_ms: 0,
             })
             .await

@@ -134,6 +134,14 @@ pub struct Config {
     #[arg(long, env = "TAQUILLA_TLS_KEY", value_name = "PEM")]
     pub tls_key: Option<PathBuf>,
 
+    /// On SIGTERM or Ctrl-C, report NOT_SERVING (gRPC health and /healthz) for this long while
+    /// still serving, so a load balancer's health checks see it and send new fans elsewhere;
+    /// then stop accepting and drain the calls in flight. Set it to the balancer's check
+    /// interval times its failure threshold (e.g. 15s). 0s (default): stop accepting at once.
+    /// A second signal ends the window early. At most 5m.
+    #[arg(long, env = "TAQUILLA_DRAIN_DELAY", default_value = "0s", value_parser = parse_drain_delay)]
+    pub drain_delay: Duration,
+
     /// PostgreSQL URL (postgres://user@host/db) or sqlite://file. Empty: the embedded SQLite file
     /// in --data-dir.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
@@ -297,6 +305,19 @@ pub struct Config {
     /// Log filter (tracing's EnvFilter syntax), e.g. info or taquilla_server=debug.
     #[arg(long, env = "TAQUILLA_LOG", default_value = "info")]
     pub log: String,
+
+    /// Log lines as text for people, or as one JSON object per line for log shippers.
+    #[arg(long, env = "TAQUILLA_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// How the server writes its log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// `2026-12-07T10:00:00Z  INFO taquilla_server::app: taquilla-server is serving grpc=…`
+    Text,
+    /// `{"timestamp":"…","level":"INFO","fields":{"message":"taquilla-server is serving",…},…}`
+    Json,
 }
 
 const EXAMPLES: &str = "Examples:
@@ -313,9 +334,40 @@ impl Config {
     }
 }
 
+/// Longest --drain-delay: a node told to stop should stop within minutes, whatever it is told.
+const MAX_DRAIN_DELAY: Duration = Duration::from_secs(300);
+
+/// A --drain-delay: a duration as [`parse_duration`] reads it, or zero, at most five minutes.
+fn parse_drain_delay(input: &str) -> Result<Duration, String> {
+    let delay = match input.trim() {
+        "0" | "0s" | "0ms" => Duration::ZERO,
+        _ => parse_duration(input)?,
+    };
+    if delay > MAX_DRAIN_DELAY {
+        return Err(format!(
+            "{input:?} is longer than the {}s a draining node may wait",
+            MAX_DRAIN_DELAY.as_secs()
+        ));
+    }
+    Ok(delay)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn drain_delays() {
+        assert_eq!(parse_drain_delay("0s"), Ok(Duration::ZERO));
+        assert_eq!(parse_drain_delay("15s"), Ok(Duration::from_secs(15)));
+        assert_eq!(parse_drain_delay("5m"), Ok(MAX_DRAIN_DELAY));
+        assert!(
+            parse_drain_delay("6m")
+                .expect_err("too long")
+                .contains("longer than")
+        );
+        assert!(parse_drain_delay("-1s").is_err());
+    }
 
     include!("../../.ci/readme_commands.rs");
 

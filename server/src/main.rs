@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use taquilla_server::app::App;
-use taquilla_server::config::Config;
+use taquilla_server::config::{Config, LogFormat};
 use tracing_subscriber::EnvFilter;
 
 /// mimalloc instead of the system allocator: the join path allocates small buffers for every
@@ -74,18 +74,27 @@ async fn run(config: Config) -> anyhow::Result<()> {
                 config.admin_listen
             )
         })?;
-    app.serve(grpc, admin, shutdown_signal()).await
+    // Every SIGINT or SIGTERM: the first starts the drain, a second ends its delay early.
+    let signals = futures_util::stream::unfold((), |()| async {
+        shutdown_signal().await;
+        Some(((), ()))
+    });
+    app.serve_until(grpc, admin, signals).await
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let config = Config::parse();
     let filter = EnvFilter::try_new(&config.log).unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+        .with_writer(std::io::stderr);
+    match config.log_format {
+        LogFormat::Text => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        LogFormat::Json => logs.json().with_ansi(false).init(),
+    }
     match run(config).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -73,6 +73,26 @@ pub struct EventFigures {
     pub sold: u64,
 }
 
+/// Moves a counter that mirrors a running total kept elsewhere (a breaker's, the store's, a
+/// queue's) up to `total`, so it is exported as a counter (`_total`) that `rate()` reads. A
+/// total below the counter means its source started over (a sale opened again): the series is
+/// made anew from zero, which Prometheus reads as a counter reset.
+fn mirror<L>(family: &Family<L, Counter>, labels: &L, total: u64)
+where
+    L: Clone + std::hash::Hash + Eq,
+{
+    {
+        let counter = family.get_or_create(labels);
+        let current = counter.get();
+        if total >= current {
+            counter.inc_by(total - current);
+            return;
+        }
+    }
+    family.remove(labels);
+    family.get_or_create(labels).inc_by(total);
+}
+
 /// The server's metrics registry.
 pub struct Metrics {
     registry: Mutex<Registry>,
@@ -82,16 +102,16 @@ pub struct Metrics {
     queue_prequeue: Family<EventLabels, Gauge>,
     queue_waiting: Family<EventLabels, Gauge>,
     queue_active: Family<EventLabels, Gauge>,
-    queue_admitted: Family<EventLabels, Gauge>,
+    queue_admitted: Family<EventLabels, Counter>,
     queue_watchers: Family<EventLabels, Gauge>,
     queue_auto_limit: Family<EventLabels, Gauge>,
     seats: Family<SeatLabels, Gauge>,
     breaker_state: Family<DependencyLabels, Gauge>,
-    breaker_opened: Family<DependencyLabels, Gauge>,
-    breaker_refused: Family<DependencyLabels, Gauge>,
-    store_fast_path: Family<FastPathLabels, Gauge>,
-    store_batches: Family<StepLabels, Gauge>,
-    store_batched: Family<StepLabels, Gauge>,
+    breaker_opened: Family<DependencyLabels, Counter>,
+    breaker_refused: Family<DependencyLabels, Counter>,
+    store_fast_path: Family<FastPathLabels, Counter>,
+    store_batches: Family<StepLabels, Counter>,
+    store_batched: Family<StepLabels, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -144,10 +164,11 @@ impl Metrics {
             "queue_active",
             "Admitted fans buying now, by event",
         );
-        let queue_admitted = gauge(
-            &mut registry,
+        let queue_admitted = Family::<EventLabels, Counter>::default();
+        registry.register(
             "queue_admitted",
-            "Fans admitted since the sale opened, by event (this node)",
+            "Fans admitted since the sale opened, by event (a sale opened again starts over)",
+            queue_admitted.clone(),
         );
         let queue_watchers = gauge(
             &mut registry,
@@ -165,44 +186,42 @@ impl Metrics {
             "Seats by event and effective status",
             seats.clone(),
         );
-        let dependency = |registry: &mut Registry, name: &str, help: &str| {
-            let family = Family::<DependencyLabels, Gauge>::default();
-            registry.register(name, help, family.clone());
-            family
-        };
-        let breaker_state = dependency(
-            &mut registry,
+        let breaker_state = Family::<DependencyLabels, Gauge>::default();
+        registry.register(
             "breaker_state",
             "Circuit breaker state by dependency: 0 closed, 1 open, 2 half-open",
+            breaker_state.clone(),
         );
-        let breaker_opened = dependency(
-            &mut registry,
+        let breaker_opened = Family::<DependencyLabels, Counter>::default();
+        registry.register(
             "breaker_opened",
             "Times the circuit breaker has opened since the node started, by dependency",
+            breaker_opened.clone(),
         );
-        let breaker_refused = dependency(
-            &mut registry,
+        let breaker_refused = Family::<DependencyLabels, Counter>::default();
+        registry.register(
             "breaker_refused",
             "Calls refused by an open circuit breaker since the node started, by dependency",
+            breaker_refused.clone(),
         );
-        let store_fast_path = Family::<FastPathLabels, Gauge>::default();
+        let store_fast_path = Family::<FastPathLabels, Counter>::default();
         registry.register(
             "store_fast_path",
             "Sales-path writes done in one database round trip, or declined to the general \
              transaction, since the node started, by step (PostgreSQL)",
             store_fast_path.clone(),
         );
-        let store_batches = Family::<StepLabels, Gauge>::default();
+        let store_batches = Family::<StepLabels, Counter>::default();
         registry.register(
             "store_batches",
             "Batches of sales-path writes sent to the database since the node started, by step \
              (PostgreSQL)",
             store_batches.clone(),
         );
-        let store_batched = Family::<StepLabels, Gauge>::default();
+        let store_batched = Family::<StepLabels, Counter>::default();
         registry.register(
             "store_batched",
-            "Writes those batches carried, by step (divided by store_batches: the average batch)",
+            "Writes those batches carried, by step (divided by store_batches_total: the average batch)",
             store_batched.clone(),
         );
         Metrics {
@@ -231,12 +250,11 @@ impl Metrics {
         for step in crate::store::FastStep::ALL {
             let (done, declined) = counts.get(step);
             for (outcome, n) in [("done", done), ("declined", declined)] {
-                self.store_fast_path
-                    .get_or_create(&FastPathLabels {
-                        step: step.name(),
-                        outcome,
-                    })
-                    .set(i64::try_from(n).unwrap_or(i64::MAX));
+                let labels = FastPathLabels {
+                    step: step.name(),
+                    outcome,
+                };
+                mirror(&self.store_fast_path, &labels, n);
             }
         }
     }
@@ -247,12 +265,8 @@ impl Metrics {
         let step = crate::store::FastStep::Hold;
         let (batches, writes) = counts.batches(step);
         let labels = StepLabels { step: step.name() };
-        self.store_batches
-            .get_or_create(&labels)
-            .set(i64::try_from(batches).unwrap_or(i64::MAX));
-        self.store_batched
-            .get_or_create(&labels)
-            .set(i64::try_from(writes).unwrap_or(i64::MAX));
+        mirror(&self.store_batches, &labels, batches);
+        mirror(&self.store_batched, &labels, writes);
     }
 
     /// Publishes a circuit breaker's state.
@@ -263,12 +277,8 @@ impl Metrics {
         self.breaker_state
             .get_or_create(&labels)
             .set(breaker.state.gauge());
-        self.breaker_opened
-            .get_or_create(&labels)
-            .set(i64::try_from(breaker.times_opened).unwrap_or(i64::MAX));
-        self.breaker_refused
-            .get_or_create(&labels)
-            .set(i64::try_from(breaker.refused).unwrap_or(i64::MAX));
+        mirror(&self.breaker_opened, &labels, breaker.times_opened);
+        mirror(&self.breaker_refused, &labels, breaker.refused);
     }
 
     /// Registers another metric (gauges of the waiting room, breaker states, …).
@@ -294,7 +304,7 @@ impl Metrics {
         set(&self.queue_prequeue, f.prequeue);
         set(&self.queue_waiting, f.waiting);
         set(&self.queue_active, f.active);
-        set(&self.queue_admitted, f.admitted_total);
+        mirror(&self.queue_admitted, &labels, f.admitted_total);
         set(&self.queue_watchers, f.watchers);
         set(&self.queue_auto_limit, f.auto_limit.unwrap_or(0));
         for (status, value) in [
@@ -432,10 +442,12 @@ where
     }
 }
 
-/// Serves `/metrics` and `/healthz` until `shutdown` completes.
+/// Serves `/metrics` and `/healthz` until `shutdown` completes; `/healthz` answers 503
+/// "draining" once `draining` is set (the node is about to stop accepting).
 pub async fn serve_admin(
     listener: tokio::net::TcpListener,
     metrics: Arc<Metrics>,
+    draining: Arc<std::sync::atomic::AtomicBool>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     use axum::routing::get;
@@ -455,7 +467,19 @@ pub async fn serve_admin(
                 }
             }),
         )
-        .route("/healthz", get(|| async { "ok\n" }));
+        .route(
+            "/healthz",
+            get(move || {
+                let draining = draining.load(std::sync::atomic::Ordering::Relaxed);
+                async move {
+                    if draining {
+                        (http::StatusCode::SERVICE_UNAVAILABLE, "draining\n")
+                    } else {
+                        (http::StatusCode::OK, "ok\n")
+                    }
+                }
+            }),
+        );
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await
@@ -481,6 +505,71 @@ mod tests {
         );
         assert!(
             text.contains("taquilla_rpc_duration_seconds_bucket"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn running_totals_are_counters_named_total() {
+        let metrics = Metrics::new(HashSet::new());
+        let breaker = |times_opened, refused| crate::breaker::Snapshot {
+            name: "payments",
+            state: crate::breaker::State::Open,
+            consecutive_failures: 0,
+            times_opened,
+            refused,
+        };
+        metrics.set_breaker(&breaker(2, 40));
+        metrics.set_breaker(&breaker(3, 45));
+        let figures = |admitted_total| EventFigures {
+            admitted_total,
+            ..EventFigures::default()
+        };
+        metrics.set_event("e1", &figures(500));
+        let store = crate::store::FastPathCounts::default();
+        store.count_batch(crate::store::FastStep::Hold, 40);
+        store.count_batch(crate::store::FastStep::Hold, 24);
+        metrics.set_fast_path(&store);
+        metrics.set_batches(&store);
+        let text = metrics.encode();
+        for (kind, line) in [
+            (
+                "# TYPE taquilla_breaker_opened counter",
+                "taquilla_breaker_opened_total{dependency=\"payments\"} 3",
+            ),
+            (
+                "# TYPE taquilla_breaker_refused counter",
+                "taquilla_breaker_refused_total{dependency=\"payments\"} 45",
+            ),
+            (
+                "# TYPE taquilla_queue_admitted counter",
+                "taquilla_queue_admitted_total{event=\"e1\"} 500",
+            ),
+            (
+                "# TYPE taquilla_store_fast_path counter",
+                "taquilla_store_fast_path_total{step=\"hold\",outcome=\"done\"} 0",
+            ),
+            (
+                "# TYPE taquilla_store_batches counter",
+                "taquilla_store_batches_total{step=\"hold\"} 2",
+            ),
+            (
+                "# TYPE taquilla_store_batched counter",
+                "taquilla_store_batched_total{step=\"hold\"} 64",
+            ),
+            (
+                "# TYPE taquilla_breaker_state gauge",
+                "taquilla_breaker_state{dependency=\"payments\"} 1",
+            ),
+        ] {
+            assert!(text.contains(kind), "{kind} in {text}");
+            assert!(text.contains(line), "{line} in {text}");
+        }
+        // A sale opened again counts from zero: the series starts over (a counter reset).
+        metrics.set_event("e1", &figures(7));
+        let text = metrics.encode();
+        assert!(
+            text.contains("taquilla_queue_admitted_total{event=\"e1\"} 7"),
             "{text}"
         );
     }

@@ -500,6 +500,101 @@ async fn metrics_count_rpcs(backend: Backend) {
     server.stop().await;
 }
 
+/// The Grafana dashboard the repository ships graphs only metrics `/metrics` exports (by the
+/// names Prometheus stores: counters with `_total`, histograms with `_bucket`), and has a panel
+/// for each thing an operator watches during a sale.
+async fn the_dashboard_graphs_only_exported_metrics(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    // What a node exports once it serves a sale: an event, calls, a sweep's figures.
+    server
+        .operator()
+        .create_event(small_event("graphed"))
+        .await
+        .expect("create");
+    server
+        .sales()
+        .list_events(pb::ListEventsRequest {})
+        .await
+        .expect("list");
+    taquilla_server::purchase::sweep_once(&server.state.purchases)
+        .await
+        .expect("sweep");
+    let body = http_get(server.admin_addr, "/metrics").await;
+    let mut exported = std::collections::BTreeSet::new();
+    for line in body.lines() {
+        let mut words = line.split_whitespace();
+        if let (Some("#"), Some("TYPE"), Some(name), Some(kind)) =
+            (words.next(), words.next(), words.next(), words.next())
+        {
+            match kind {
+                "counter" => {
+                    exported.insert(format!("{name}_total"));
+                }
+                "histogram" => {
+                    for suffix in ["_bucket", "_sum", "_count"] {
+                        exported.insert(format!("{name}{suffix}"));
+                    }
+                }
+                _ => {
+                    exported.insert(name.to_string());
+                }
+            }
+        }
+    }
+    assert!(exported.contains("taquilla_rpc_requests_total"), "{body}");
+
+    let dashboard: serde_json::Value =
+        serde_json::from_str(include_str!("../../docs/grafana/taquilla-sale.json"))
+            .expect("the dashboard is JSON");
+    let panels = dashboard["panels"].as_array().expect("panels");
+    let mut titles = Vec::new();
+    let mut used = std::collections::BTreeSet::new();
+    for panel in panels {
+        titles.push(panel["title"].as_str().expect("a title").to_lowercase());
+        for target in panel["targets"].as_array().expect("targets") {
+            let expr = target["expr"].as_str().expect("expr");
+            let mut rest = expr;
+            while let Some(at) = rest.find("taquilla_") {
+                let name: String = rest[at..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                rest = &rest[at + name.len()..];
+                used.insert(name);
+            }
+        }
+    }
+    let variable = dashboard["templating"]["list"][0]["definition"]
+        .as_str()
+        .expect("the event variable");
+    assert!(variable.contains("taquilla_queue_waiting"), "{variable}");
+    // The store's round-trip counters exist on PostgreSQL only (README, "Metrics").
+    let postgres_only = |name: &str| name.starts_with("taquilla_store_");
+    let missing: Vec<&String> = used
+        .difference(&exported)
+        .filter(|name| backend == Backend::Postgres || !postgres_only(name))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "the dashboard graphs {missing:?}, which /metrics does not export: {body}"
+    );
+    for subject in [
+        "queue",
+        "admissions",
+        "tickets sold per second",
+        "shed",
+        "breakers",
+        "p99",
+    ] {
+        assert!(
+            titles.iter().any(|t| t.contains(subject)),
+            "no panel for {subject}: {titles:?}"
+        );
+    }
+    assert!(used.len() >= 15, "{used:?}");
+    server.stop().await;
+}
+
 /// A crowd admitted at once asks for the same 18,000-seat map: the node reads it from the
 /// database once per wave of callers, not once per caller, and every caller still sees the
 /// seats held before it asked.
@@ -549,4 +644,5 @@ on_both_backends!(
     seat_map_of_an_arena_is_one_compact_message,
     events_are_created_from_layouts,
     metrics_count_rpcs,
+    the_dashboard_graphs_only_exported_metrics,
 );

@@ -35,6 +35,7 @@ pub fn test_config(data_dir: PathBuf) -> Config {
         admin_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         tls_cert: None,
         tls_key: None,
+        drain_delay: Duration::ZERO,
         database_url: None,
         redis_url: None,
         redis_namespace: "tq".into(),
@@ -72,6 +73,7 @@ pub fn test_config(data_dir: PathBuf) -> Config {
         db_call_timeout: Duration::from_secs(30),
         seed: None,
         log: "warn".into(),
+        log_format: taquilla_server::config::LogFormat::Text,
     }
 }
 

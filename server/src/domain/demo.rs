@@ -139,6 +139,7 @@ pub fn lux_tour() -> Vec<DemoEvent> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use taquilla_proto::money::Currency;
 
     #[test]
     fn lux_tour_has_142000_seats_in_8_events() {
@@ -146,7 +147,10 @@ mod tests {
         assert_eq!(events.len(), 8);
         let mut total = 0;
         for e in &events {
-            let layout = e.layout.validate().expect("demo layouts are valid");
+            let layout = e
+                .layout
+                .validate(Currency::from_code(&e.currency).expect("EUR"))
+                .expect("demo layouts are valid");
             let expected = if e.event_id.contains("-mad-") {
                 17_500
             } else {

@@ -7,6 +7,7 @@
 //! this to send a row as a first id and a run of statuses.
 
 use serde::{Deserialize, Serialize};
+use taquilla_proto::money::Currency;
 
 use super::SectionKind;
 use super::ids::{check_short_id, check_text};
@@ -61,11 +62,11 @@ pub struct SectionSpec {
     pub id: String,
     pub name: String,
     pub kind: SectionKind,
-    /// Price in minor units (cents).
+    /// Price in the event currency's minor units (cents for EUR, yen for JPY).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub price_minor: Option<i64>,
-    /// Price in major units with at most two decimals (e.g. 85.50); an alternative to
-    /// `price_minor`.
+    /// Price in the event currency's major units, with at most its decimals (85.50 in EUR,
+    /// 5000 in JPY); an alternative to `price_minor`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub price: Option<f64>,
     /// Explicit rows, front to back.
@@ -224,19 +225,10 @@ pub fn row_label(style: RowLabels, index: u32) -> String {
     }
 }
 
-fn price_from_major(section: &str, price: f64) -> Result<i64, String> {
-    let cents = price * 100.0;
-    if !cents.is_finite() || cents < 0.0 || (cents - cents.round()).abs() > 1e-6 {
-        return Err(format!(
-            "section {section:?}: price {price} must be a non-negative amount with at most two decimals"
-        ));
-    }
-    Ok(cents.round() as i64)
-}
-
 impl LayoutSpec {
-    /// Validates the layout; the error names the section and field at fault.
-    pub fn validate(&self) -> Result<Layout, String> {
+    /// Validates the layout for an event priced in `currency` (a `price` in major units is
+    /// read in the currency's decimals); the error names the section and field at fault.
+    pub fn validate(&self, currency: Currency) -> Result<Layout, String> {
         check_short_id("venue id", &self.venue.id)?;
         check_text("venue name", &self.venue.name, 100)?;
         if !self.venue.city.is_empty() {
@@ -255,7 +247,7 @@ impl LayoutSpec {
         let mut sections = Vec::with_capacity(self.sections.len());
         let mut total: u64 = 0;
         for spec in &self.sections {
-            let section = spec.validate()?;
+            let section = spec.validate(currency)?;
             if !seen.insert(section.id.clone()) {
                 return Err(format!("section id {:?} appears twice", section.id));
             }
@@ -275,7 +267,7 @@ impl LayoutSpec {
 }
 
 impl SectionSpec {
-    fn validate(&self) -> Result<Section, String> {
+    fn validate(&self, currency: Currency) -> Result<Section, String> {
         check_short_id("section id", &self.id)?;
         let id = &self.id;
         check_text(&format!("section {id:?}: name"), &self.name, 100)?;
@@ -286,7 +278,9 @@ impl SectionSpec {
                 ));
             }
             (Some(minor), None) => minor,
-            (None, Some(major)) => price_from_major(id, major)?,
+            (None, Some(major)) => currency
+                .from_major(major)
+                .map_err(|e| format!("section {id:?}: price {e}"))?,
             (None, None) => {
                 return Err(format!(
                     "section {id:?} has no price; add price = 85.00 or price_minor = 8500"
@@ -408,16 +402,20 @@ impl SectionSpec {
 mod tests {
     use super::*;
 
+    fn eur() -> Currency {
+        Currency::from_code("EUR").expect("EUR")
+    }
+
     proptest::proptest! {
         /// An operator's layout file, whatever it holds, is a layout or a sentence: never a
         /// panic (sizes, prices and ids are all checked before anything is built).
         #[test]
         fn any_layout_document_is_parsed_or_refused(doc in "\\PC{0,400}") {
             if let Ok(spec) = parse_toml(&doc) {
-                let _ = spec.validate();
+                let _ = spec.validate(eur());
             }
             if let Ok(spec) = parse_json(&doc) {
-                let _ = spec.validate();
+                let _ = spec.validate(eur());
             }
         }
 
@@ -435,7 +433,7 @@ mod tests {
                  [[sections]]\nid = \"g\"\nname = \"G\"\nkind = \"general_admission\"\nprice_minor = {price}\ncapacity = {capacity}\n"
             );
             if let Ok(spec) = parse_toml(&doc)
-                && let Ok(layout) = spec.validate()
+                && let Ok(layout) = spec.validate(eur())
             {
                 proptest::prop_assert!(layout.capacity() > 0);
                 proptest::prop_assert!(price >= 0);
@@ -476,7 +474,7 @@ mod tests {
     #[test]
     fn parses_and_validates_the_documented_example() {
         let layout = parse_toml(EXAMPLE)
-            .and_then(|s| s.validate())
+            .and_then(|s| s.validate(eur()))
             .expect("valid");
         assert_eq!(layout.capacity(), 300 + 22 + 15);
         assert_eq!(layout.sections[0].price_minor, 8_500);
@@ -515,7 +513,7 @@ mod tests {
     }
 
     fn error_of(doc: &str) -> String {
-        match parse_toml(doc).and_then(|s| s.validate()) {
+        match parse_toml(doc).and_then(|s| s.validate(eur())) {
             Ok(_) => panic!("expected an error for {doc}"),
             Err(e) => e,
         }
@@ -532,7 +530,7 @@ mod tests {
         let e = error_of(&format!(
             "{venue}[[sections]]\nid = \"a\"\nname = \"A\"\nkind = \"general_admission\"\nprice = 1.005\ncapacity = 5\n"
         ));
-        assert!(e.contains("at most two decimals"), "{e}");
+        assert!(e.contains("more decimals than EUR has (2)"), "{e}");
         let e = error_of(&format!(
             "{venue}[[sections]]\nid = \"a\"\nname = \"A\"\nkind = \"general_admission\"\ncapacity = 5\n"
         ));
@@ -575,7 +573,7 @@ mod tests {
             },
             sections,
         };
-        let e = spec.validate().expect_err("must fail");
+        let e = spec.validate(eur()).expect_err("must fail");
         assert!(e.contains("at most 200000"), "{e}");
     }
 }

@@ -172,7 +172,11 @@ mod tests {
     use crate::domain::layout::parse_toml;
 
     fn shape_of(doc: &str) -> EventShape {
-        let layout = parse_toml(doc).and_then(|s| s.validate()).expect("layout");
+        let layout = parse_toml(doc)
+            .and_then(|s| {
+                s.validate(taquilla_proto::money::Currency::from_code("EUR").expect("EUR"))
+            })
+            .expect("layout");
         let sections = layout
             .sections
             .iter()

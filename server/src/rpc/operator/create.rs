@@ -1,5 +1,6 @@
 //! An event to create, as an operator sends it: every field checked and named when wrong.
 
+use taquilla_proto::money::Currency;
 use taquilla_proto::v1 as pb;
 
 use crate::convert;
@@ -26,15 +27,11 @@ pub(super) fn parse_create_event(
         ));
     }
     let currency = if request.currency.is_empty() {
-        "EUR".to_string()
+        "EUR"
     } else {
-        request.currency.clone()
+        request.currency.as_str()
     };
-    if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
-        return Err(invalid(format!(
-            "currency {currency:?} must be a three-letter ISO 4217 code such as \"EUR\""
-        )));
-    }
+    let currency = Currency::from_code(currency).map_err(|e| invalid(e.to_string()))?;
     if !(0..=MAX_PRICE_MINOR).contains(&request.fee_per_ticket_minor) {
         return Err(invalid(format!(
             "fee_per_ticket_minor must be between 0 and {MAX_PRICE_MINOR}"
@@ -66,14 +63,14 @@ pub(super) fn parse_create_event(
         }
     };
     let layout = spec
-        .validate()
+        .validate(currency)
         .map_err(|e| invalid(format!("layout: {e}")))?;
     Ok(NewEvent {
         id: request.event_id,
         name: request.name,
         artist: request.artist,
         starts_at_ms: request.starts_at_unix_ms,
-        currency,
+        currency: currency.code().to_string(),
         fee_per_ticket_minor: request.fee_per_ticket_minor,
         max_tickets_per_fan,
         layout,
@@ -114,6 +111,38 @@ mod tests {
         assert_eq!(event.max_tickets_per_fan, 4);
         assert_eq!(event.layout.capacity(), 3);
         assert_eq!(event.created_at_ms, 7);
+    }
+
+    #[test]
+    fn prices_are_read_in_the_events_currency() {
+        let yen = parse_create_event(
+            pb::CreateEventRequest {
+                currency: "JPY".into(),
+                ..request()
+            },
+            0,
+        )
+        .expect("a JPY event");
+        assert_eq!(yen.layout.sections[0].price_minor, 10, "10 yen, not 1,000");
+        let dinar = parse_create_event(
+            pb::CreateEventRequest {
+                currency: "KWD".into(),
+                ..request()
+            },
+            0,
+        )
+        .expect("a KWD event");
+        assert_eq!(dinar.layout.sections[0].price_minor, 10_000);
+        for (code, says) in [
+            ("ABC", "not an ISO 4217 code"),
+            ("XAU", "not a currency fans pay in"),
+        ] {
+            let message = invalid(pb::CreateEventRequest {
+                currency: code.into(),
+                ..request()
+            });
+            assert!(message.contains(says), "{code}: {message}");
+        }
     }
 
     #[test]
