@@ -14,6 +14,7 @@ macro_rules! outln {
 
 mod commands;
 mod output;
+mod tickets;
 mod time;
 
 use std::path::PathBuf;
@@ -156,6 +157,9 @@ enum Command {
         #[arg(long, default_value = "")]
         reason: String,
     },
+    /// Ticket keys, offline verification and door check-in.
+    #[command(subcommand)]
+    Tickets(tickets::TicketsCommand),
     /// Check an event's integrity invariants; exits 1 when any fails.
     /// Example: taquilla-ops audit lux-mad-2026-03-30
     Audit { event: String },
@@ -358,6 +362,10 @@ fn operator(channel: Channel, token: &str) -> anyhow::Result<OperatorClient> {
 /// Runs the command; `Ok(false)` means it ran but found a failure (the audit).
 async fn run(cli: Cli) -> anyhow::Result<bool> {
     let out = Output::new(cli.output == Format::Json);
+    // Offline: a code checked against a keys file needs neither server nor token.
+    if let Command::Tickets(tickets::TicketsCommand::Verify { code, keys }) = &cli.command {
+        return tickets::verify(&out, code, keys);
+    }
     // Check what can be checked before connecting.
     let token_needed = !matches!(cli.command, Command::Events | Command::Health);
     let token = if token_needed {
@@ -408,6 +416,7 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
             reason,
         } => commands::refund(op()?, &out, order, return_seats, reason).await,
         Command::Audit { event } => commands::audit(op()?, &out, event).await,
+        Command::Tickets(command) => tickets::run(op()?, &out, command).await,
     }
 }
 

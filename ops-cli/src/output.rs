@@ -31,7 +31,7 @@ fn money_json(m: Option<&pb::Money>) -> Value {
 }
 
 /// Prints rows as aligned columns; numbers (columns named in `right`) align right.
-fn table(headers: &[&str], rows: &[Vec<String>], right: &[usize]) {
+pub(crate) fn table(headers: &[&str], rows: &[Vec<String>], right: &[usize]) {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (i, cell) in row.iter().enumerate() {
@@ -59,7 +59,7 @@ fn table(headers: &[&str], rows: &[Vec<String>], right: &[usize]) {
 }
 
 pub struct Output {
-    json: bool,
+    pub(crate) json: bool,
 }
 
 impl Output {
@@ -67,7 +67,7 @@ impl Output {
         Output { json }
     }
 
-    fn print_json(&self, value: Value) {
+    pub(crate) fn print_json(&self, value: Value) {
         outln!("{value}");
     }
 

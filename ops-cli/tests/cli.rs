@@ -84,8 +84,9 @@ fn assert_one_line_error(out: &Output, words: &str) {
     );
 }
 
-/// Buys one seat of `event` as an operator acting for a fan; returns the order id.
-async fn buy(server: &Server, event: &str) -> String {
+/// Buys one seat of `event` as an operator acting for a fan; returns the order id and the
+/// ticket's code.
+async fn buy(server: &Server, event: &str) -> (String, String) {
     let channel = tonic::transport::Endpoint::from_shared(server.url())
         .expect("url")
         .connect()
@@ -127,7 +128,7 @@ async fn buy(server: &Server, event: &str) -> String {
         .into_inner()
         .order
         .expect("order");
-    sales
+    let paid = sales
         .pay(with(pb::PayRequest {
             order_id: order.order_id.clone(),
             idempotency_key: "ops-test-payment".into(),
@@ -139,8 +140,75 @@ async fn buy(server: &Server, event: &str) -> String {
             }),
         }))
         .await
-        .expect("pay");
-    order.order_id
+        .expect("pay")
+        .into_inner()
+        .order
+        .expect("order");
+    let code = paid.tickets.first().expect("a ticket").code.clone();
+    (order.order_id, code)
+}
+
+/// Runs `taquilla-ops ARGS` with no server at all (a closed port), as a door scanner offline.
+async fn offline(args: &[&str]) -> Output {
+    let mut command = assert_cmd::Command::cargo_bin("taquilla-ops").expect("binary");
+    command
+        .env_clear()
+        .args(["--server", "http://127.0.0.1:1"])
+        .args(args)
+        .timeout(std::time::Duration::from_secs(60));
+    tokio::task::spawn_blocking(move || command.output().expect("run"))
+        .await
+        .expect("join")
+}
+
+/// The ticket keys exported for door scanners, a code checked offline with them, and the
+/// door's check-in: once, then refused with where it was first scanned.
+async fn tickets_at_the_door(server: &Server, code: &str) {
+    let keys = server.ok(&["tickets", "keys"]).await;
+    assert!(keys.contains("k1") && keys.contains("active"), "{keys}");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("ticket-keys.json");
+    let file = file.to_str().expect("utf-8 path");
+    let exported = server
+        .ok(&["tickets", "keys", "export", "--out", file])
+        .await;
+    assert!(exported.contains("wrote 1 public keys"), "{exported}");
+
+    let valid = offline(&["tickets", "verify", code, "--keys", file]).await;
+    assert!(valid.status.success(), "{valid:?}");
+    assert!(String::from_utf8_lossy(&valid.stdout).starts_with("VALID"));
+    let mut forged = code.to_string();
+    let at = forged.len() - 3;
+    forged.replace_range(at..at + 1, if &code[at..at + 1] == "A" { "B" } else { "A" });
+    let refused = offline(&["tickets", "verify", &forged, "--keys", file]).await;
+    assert_eq!(refused.status.code(), Some(1), "{refused:?}");
+    assert!(String::from_utf8_lossy(&refused.stdout).starts_with("REFUSE"));
+    assert_one_line_error(
+        &offline(&[
+            "tickets",
+            "verify",
+            code,
+            "--keys",
+            "/nonexistent/keys.json",
+        ])
+        .await,
+        "cannot read",
+    );
+
+    let admitted = server
+        .ok(&["tickets", "check-in", code, "--gate", "north-3"])
+        .await;
+    assert!(admitted.starts_with("ADMIT"), "{admitted}");
+    let again = server
+        .ops(&[
+            "tickets", "check-in", code, "--gate", "south-1", "--output", "json",
+        ])
+        .await;
+    assert_eq!(again.status.code(), Some(1), "{again:?}");
+    let again: Value = serde_json::from_slice(&again.stdout).expect("JSON");
+    assert_eq!(again["admitted"], false);
+    assert_eq!(again["first_scan_gate"], "north-3");
+    assert!(again["first_scan_at_unix_ms"].as_i64().is_some(), "{again}");
 }
 
 async fn run_a_sale_from_the_command_line(postgres: bool) {
@@ -287,7 +355,8 @@ async fn run_a_sale_from_the_command_line(postgres: bool) {
     );
 
     // Orders, refunds and the audit.
-    let order_id = buy(&server, "demo-1").await;
+    let (order_id, code) = buy(&server, "demo-1").await;
+    tickets_at_the_door(&server, &code).await;
     let orders = server.json(&["orders", "demo-1", "--state", "paid"]).await;
     assert_eq!(orders.as_array().map(Vec::len), Some(1));
     assert_eq!(orders[0]["order_id"], order_id.as_str());

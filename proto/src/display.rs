@@ -72,6 +72,32 @@ pub fn utc_time(ms: i64) -> String {
     )
 }
 
+/// Where a ticket's seat is, as a fan or a steward reads it: "Block A row A seat 4", or
+/// "Floor (standing)" for a general-admission place.
+pub fn seat_place(seat: Option<&pb::SeatRef>) -> String {
+    match seat {
+        None => "-".into(),
+        Some(seat) if seat.row.is_empty() => format!("{} (standing)", seat.section_name),
+        Some(seat) => format!(
+            "{} row {} seat {}",
+            seat.section_name, seat.row, seat.number
+        ),
+    }
+}
+
+/// An instant to the second, in UTC: "2026-03-30 19:02:13 UTC" (a door scan's time).
+pub fn utc_time_seconds(ms: i64) -> String {
+    let secs = ms.div_euclid(1_000);
+    let (year, month, day) = civil_from_days(secs.div_euclid(86_400));
+    let rem = secs.rem_euclid(86_400);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        rem / 3_600,
+        rem % 3_600 / 60,
+        rem % 60
+    )
+}
+
 /// A countdown in whole seconds as "mm:ss", or "h:mm:ss" from an hour up; never negative.
 pub fn clock(seconds: i64) -> String {
     let s = seconds.max(0);
@@ -107,6 +133,10 @@ mod tests {
         assert_eq!(money_minor(123_450, "EUR"), "1,234.50 EUR");
         assert_eq!(money_minor(-5, "EUR"), "-0.05 EUR");
         assert_eq!(money(None), "-");
+        assert_eq!(
+            utc_time_seconds(1_774_897_333_000),
+            "2026-03-30 19:02:13 UTC"
+        );
     }
 
     #[test]

@@ -1,15 +1,17 @@
 //! Taquilla's gRPC API, package `taquilla.v1`: the generated prost messages and tonic clients and
 //! servers for the `WaitingRoom`, `Sales` and `Operator` services, and the encoded file
 //! descriptor set that server reflection serves; [`signed`], the signed credentials (queue
-//! tokens, admission passes, ticket codes) with the offline ticket-code check; and [`display`],
-//! wire values written for people (money, counts, times) as every client shows them; [`money`],
-//! currencies with their ISO 4217 decimals and amounts parsed from what people type; and
-//! [`sim`], the simulated payment provider's own service.
+//! tokens, admission passes, the older HMAC ticket codes); [`tickets`], the Ed25519 ticket codes
+//! a door scanner checks offline with public keys; [`display`], wire values written for people
+//! (money, counts, times) as every client shows them; [`money`], currencies with their ISO 4217
+//! decimals and amounts parsed from what people type; and [`sim`], the simulated payment
+//! provider's own service.
 
 pub mod client;
 pub mod display;
 pub mod money;
 pub mod signed;
+pub mod tickets;
 
 /// Messages, clients and servers of package `taquilla.v1`.
 pub mod v1 {
@@ -49,6 +51,12 @@ pub fn retry_after(status: &tonic::Status) -> Option<std::time::Duration> {
 /// ended: `sold-out` or `closed`, so a client can tell "sold out" from other refusals without
 /// reading the sentence.
 pub const SALE_ENDED_HEADER: &str = "taquilla-sale-ended";
+
+/// Trailer of a refused second door scan: when the ticket was first scanned (Unix ms).
+pub const FIRST_SCAN_AT_HEADER: &str = "taquilla-first-scan-at-ms";
+
+/// Trailer of a refused second door scan: the gate that first scanned the ticket.
+pub const FIRST_SCAN_GATE_HEADER: &str = "taquilla-first-scan-gate";
 
 /// Why a sale ended, as [`SALE_ENDED_HEADER`] says it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -315,6 +315,11 @@ impl App {
             catalog.clone(),
             waiting_room.clone(),
         ));
+        let tickets = TicketKeys::new(signing_key);
+        tickets
+            .refresh(store.as_ref(), clock.now_ms())
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot read the ticket keys: {e}"))?;
         let purchases = Arc::new(Purchases {
             store: store.clone(),
             catalog: catalog.clone(),
@@ -331,7 +336,7 @@ impl App {
             payment_ttl: config.payment_ttl,
             reconcile_after: config.reconcile_after,
             sweep_interval: config.sweep_interval,
-            tickets: TicketKeys::new(signing_key, signer.clone()),
+            tickets,
             sale_control: sale_control.clone(),
         });
         let state = Arc::new(AppState {

@@ -16,6 +16,14 @@ pub enum ApiError {
     AlreadyExists(String),
     #[error("{0}")]
     FailedPrecondition(String),
+    /// A ticket scanned before: ALREADY_EXISTS, with when and where in the trailers
+    /// ([`taquilla_proto::FIRST_SCAN_AT_HEADER`], [`taquilla_proto::FIRST_SCAN_GATE_HEADER`]).
+    #[error("{message}")]
+    AlreadyScanned {
+        message: String,
+        at_ms: i64,
+        gate: String,
+    },
     /// The event's sale has ended (sold out or closed): FAILED_PRECONDITION, marked so
     /// clients can tell it from other refusals ([`taquilla_proto::SALE_ENDED_HEADER`]).
     #[error("{message}")]
@@ -110,6 +118,25 @@ impl From<ApiError> for Status {
             ApiError::NotFound(m) => Status::not_found(m),
             ApiError::AlreadyExists(m) => Status::already_exists(m),
             ApiError::FailedPrecondition(m) => Status::failed_precondition(m),
+            ApiError::AlreadyScanned {
+                message,
+                at_ms,
+                gate,
+            } => {
+                let mut status = Status::already_exists(message);
+                if let Ok(at) = at_ms.to_string().parse() {
+                    status
+                        .metadata_mut()
+                        .insert(taquilla_proto::FIRST_SCAN_AT_HEADER, at);
+                }
+                // Gate names are checked to be printable ASCII before they are stored.
+                if let Ok(gate) = gate.parse() {
+                    status
+                        .metadata_mut()
+                        .insert(taquilla_proto::FIRST_SCAN_GATE_HEADER, gate);
+                }
+                status
+            }
             ApiError::SaleEnded { message, why } => {
                 let mut status = Status::failed_precondition(message);
                 status.metadata_mut().insert(

@@ -838,10 +838,15 @@ async fn declines_can_be_retried_and_tickets_verify_offline(backend: Backend) {
     assert_eq!(paid.tickets.len(), 3);
     // The answer to Pay is the order as stored, the declined attempt included.
     assert_eq!(paid, stored_order(&mut fan, &order.order_id).await);
-    let key = taquilla_server::tokens::ticket_key(SIGNING_KEY.as_bytes(), "ev");
+    let keys = server
+        .state
+        .purchases
+        .tickets
+        .public_keys(server.state.store.as_ref(), 0)
+        .await
+        .expect("ticket keys");
     for ticket in &paid.tickets {
-        let claims =
-            taquilla_server::tokens::verify_ticket(&ticket.code, &key).expect("valid code");
+        let (claims, _) = keys.verify(&ticket.code).expect("valid code");
         assert_eq!(claims.ev, "ev");
         assert_eq!(claims.ord, paid.order_id);
         assert_eq!(Some(claims.seat), ticket.seat.as_ref().map(|s| s.seat_id));

@@ -9,7 +9,9 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{
     Block, Cell, Clear, List, ListItem, ListState, Paragraph, Row, Table, TableState, Wrap,
 };
-use taquilla_proto::display::{approx_duration, clock, money, money_minor, thousands, utc_time};
+use taquilla_proto::display::{
+    approx_duration, clock, money, money_minor, seat_place, thousands, utc_time,
+};
 use taquilla_proto::v1 as pb;
 
 use crate::app::{App, CardField, Link, Screen};
@@ -736,21 +738,22 @@ fn draw_tickets(frame: &mut Frame, app: &App, area: Rect) {
         Line::default(),
     ];
     for (n, ticket) in order.tickets.iter().enumerate() {
-        let seat = ticket.seat.clone().unwrap_or_default();
-        let place = if seat.row.is_empty() {
-            format!("{} (standing)", seat.section_name)
-        } else {
-            format!(
-                "{} row {} seat {}",
-                seat.section_name, seat.row, seat.number
-            )
-        };
+        let place = seat_place(ticket.seat.as_ref());
         lines.push(Line::from(format!(" Ticket {}: {place}", n + 1)).fg(Color::Cyan));
-        lines.push(Line::from(format!("   {}", ticket.code)));
+        // The code as a QR code to show at the door, and its start in text (a steward can
+        // read it out; the whole code is in the QR code and the operator's records).
+        match crate::qr::lines(&ticket.code) {
+            Some(qr) => lines.extend(qr),
+            None => lines.push(Line::from(format!("   {}", ticket.code))),
+        }
+        let start: String = ticket.code.chars().take(40).collect();
+        lines.push(Line::from(format!("   {start}…")).dim());
+        lines.push(Line::from(format!("   ticket {}", ticket.ticket_id)).dim());
+        lines.push(Line::default());
     }
+    lines.push(Line::from(" ↑/↓ scroll to each ticket's code").dim());
     frame.render_widget(
         Paragraph::new(lines)
-            .wrap(Wrap { trim: false })
             .scroll((app.scroll, 0))
             .block(Block::bordered().title(" Your tickets ")),
         area,

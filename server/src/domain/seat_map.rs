@@ -42,6 +42,16 @@ pub struct SectionShape {
     pub rows: Vec<RowRun>,
 }
 
+/// Where one seat is.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SeatSpot<'a> {
+    pub section: &'a SectionInfo,
+    /// The row's label; `None` for a general-admission place.
+    pub row: Option<&'a str>,
+    /// Seat number in the row, or place number in a general-admission section.
+    pub number: u32,
+}
+
 /// An event's seat-map shape.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EventShape {
@@ -134,26 +144,35 @@ impl EventShape {
         self.seat_section.get(index).map(|&s| usize::from(s))
     }
 
-    /// A person's name for a seat: "Lower 101 row 3 seat 7", or "Pista place 12".
-    pub fn describe(&self, seat_id: u32) -> Option<String> {
+    /// Where a seat is: its section, and its row and number (a general-admission place has no
+    /// row; its number is its place in the section).
+    pub fn spot(&self, seat_id: u32) -> Option<SeatSpot<'_>> {
         let section = &self.sections[self.section_of(seat_id)?];
         if section.info.kind == SectionKind::GeneralAdmission {
-            return Some(format!(
-                "{} place {}",
-                section.info.name,
-                seat_id - section.first_seat_id + 1
-            ));
+            return Some(SeatSpot {
+                section: &section.info,
+                row: None,
+                number: seat_id - section.first_seat_id + 1,
+            });
         }
         let run = section
             .rows
             .iter()
             .find(|r| (r.first_seat_id..r.first_seat_id + r.len).contains(&seat_id))?;
-        Some(format!(
-            "{} row {} seat {}",
-            section.info.name,
-            run.label,
-            run.first_number + (seat_id - run.first_seat_id)
-        ))
+        Some(SeatSpot {
+            section: &section.info,
+            row: Some(&run.label),
+            number: run.first_number + (seat_id - run.first_seat_id),
+        })
+    }
+
+    /// A person's name for a seat: "Lower 101 row 3 seat 7", or "Pista place 12".
+    pub fn describe(&self, seat_id: u32) -> Option<String> {
+        let spot = self.spot(seat_id)?;
+        Some(match spot.row {
+            None => format!("{} place {}", spot.section.name, spot.number),
+            Some(row) => format!("{} row {row} seat {}", spot.section.name, spot.number),
+        })
     }
 
     /// Counts per section (in section order) from every seat's effective status by seat id.

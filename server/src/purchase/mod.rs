@@ -42,16 +42,18 @@ use crate::store::{
     NewOrder, NewPayment, NewTicket, OrderRecord, OrderState, PaymentRecord, PaymentState,
     ReleaseOutcome, Selection, Store, TicketRecord, TicketState,
 };
-use crate::tokens::{TicketClaims, TicketKeys, TokenKind};
+use crate::tokens::{TicketClaims, TicketKeys};
 use crate::waiting_room::WaitingRoom;
 
 mod checkout;
+mod door;
 mod hold;
 mod pay;
 mod refund;
 mod sweep;
 
 pub use checkout::{checkout, get_order};
+pub use door::check_in;
 pub use hold::{hold, release};
 pub use pay::{pay, resume_payment};
 pub use refund::refund;

@@ -373,22 +373,19 @@ pub(super) async fn complete(
         }
     };
     let now = purchases.clock.now_ms();
-    let signer = purchases.tickets.signer(&order.event_id);
+    let signer = purchases.tickets.signer();
     let tickets: Vec<NewTicket> = order
         .items
         .iter()
         .map(|seat| {
             let id = new_id("t");
-            let code = signer.sign(
-                TokenKind::Ticket,
-                &TicketClaims {
-                    ev: order.event_id.clone(),
-                    seat: seat.seat_id,
-                    ord: order.id.clone(),
-                    tk: id.clone(),
-                    iat: now,
-                },
-            );
+            let code = signer.sign(&TicketClaims {
+                ev: order.event_id.clone(),
+                seat: seat.seat_id,
+                ord: order.id.clone(),
+                tk: id.clone(),
+                iat: now,
+            });
             NewTicket {
                 id,
                 seat_id: seat.seat_id,

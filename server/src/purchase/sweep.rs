@@ -8,6 +8,7 @@ use super::*;
 pub async fn run_sweeper(purchases: Arc<Purchases>, mut stop: crate::shutdown::Shutdown) {
     let mut ticker = tokio::time::interval(purchases.sweep_interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut keys_read_at = std::time::Instant::now();
     loop {
         tokio::select! {
             _ = ticker.tick() => {}
@@ -15,6 +16,18 @@ pub async fn run_sweeper(purchases: Arc<Purchases>, mut stop: crate::shutdown::S
         }
         if let Err(e) = sweep_once(&purchases).await {
             tracing::warn!(error = %e, "sweep failed; will retry");
+        }
+        // A ticket key rotated on another node: sign with the new one within seconds.
+        if keys_read_at.elapsed() >= crate::tokens::REFRESH_EVERY {
+            keys_read_at = std::time::Instant::now();
+            let now = purchases.clock.now_ms();
+            if let Err(e) = purchases
+                .tickets
+                .refresh(purchases.store.as_ref(), now)
+                .await
+            {
+                tracing::warn!(error = %e, "cannot read the ticket keys; signing with the last read");
+            }
         }
     }
 }

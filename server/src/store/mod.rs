@@ -5,13 +5,14 @@
 //! both run through the same tests. One file per aggregate holds its records and its queries:
 //! `events` (events, venues, seats, the sale's state and valve, seat counts), `holds`, `orders`
 //! (checkout, refunds, listings), `payments` (attempts, the capture claim, the sale), `sweep`,
-//! `audit` and `bans`. `sql` holds what they share: the generic store, the circuit breaker every
-//! call goes through, the bounds its queries need, and the [`Store`] implementation. `fast` holds
-//! the sales path's one-round-trip writes; `postgres` and `sqlite` what differs between the two
-//! databases, their pools and their migrations.
+//! `audit`, `bans`, `ticket_keys` and `check_in` (the door). `sql` holds what they share: the
+//! generic store, the circuit breaker every call goes through, the bounds its queries need, and
+//! the [`Store`] implementation. `fast` holds the sales path's one-round-trip writes; `postgres`
+//! and `sqlite` what differs between the two databases, their pools and their migrations.
 
 mod audit;
 mod bans;
+mod check_in;
 mod events;
 mod fast;
 mod holds;
@@ -21,8 +22,10 @@ pub mod postgres;
 mod sql;
 pub mod sqlite;
 mod sweep;
+mod ticket_keys;
 
 pub use audit::{AuditEntry, AuditFindings, InvariantFinding};
+pub use check_in::{CheckInOutcome, DoorTicket};
 pub use events::{AdmissionSettings, CountsByEvent, EventRecord, NewEvent, SaleUpdate};
 pub use fast::{FastPathCounts, FastStep};
 pub use holds::{HoldOutcome, HoldRecord, HoldState, NewHold, ReleaseOutcome, SeatInfo, Selection};
@@ -32,6 +35,7 @@ pub use orders::{
 };
 pub use payments::{BeginPayment, NewPayment, PaymentRecord, PaymentState};
 pub use sweep::SweepStats;
+pub use ticket_keys::{RetireRefusal, TicketKeyRecord};
 
 use std::path::Path;
 use std::sync::Arc;
@@ -269,6 +273,32 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     /// Every ban, as (kind, value).
     async fn list_bans(&self) -> Result<Vec<(String, String)>, StoreError>;
+
+    /// Admits a ticket at the door if no scan has (`gate` and `now_ms` recorded); otherwise
+    /// says when and where it was first scanned, or that it was refunded.
+    async fn check_in(
+        &self,
+        ticket_id: &str,
+        gate: &str,
+        now_ms: i64,
+    ) -> Result<CheckInOutcome, StoreError>;
+
+    /// Every ticket key, oldest first.
+    async fn ticket_keys(&self) -> Result<Vec<TicketKeyRecord>, StoreError>;
+
+    /// Makes `kid` the active ticket key if there is no key yet (a new database).
+    async fn first_ticket_key(&self, kid: &str, now_ms: i64) -> Result<(), StoreError>;
+
+    /// Makes `new_kid` the active ticket key; the one active before keeps verifying.
+    /// `Conflict` if the id is taken (another rotation got there first).
+    async fn rotate_ticket_key(&self, new_kid: &str, now_ms: i64) -> Result<(), StoreError>;
+
+    /// Retires a key rotated out: codes it signed verify no more.
+    async fn retire_ticket_key(
+        &self,
+        kid: &str,
+        now_ms: i64,
+    ) -> Result<Result<(), RetireRefusal>, StoreError>;
 
     /// Paid orders of an event and their total (fees included).
     async fn paid_totals(&self, event_id: &str) -> Result<(u64, i64), StoreError>;

@@ -20,10 +20,11 @@ use super::fast::{Batches, Fast};
 use super::orders::CheckoutRow;
 use super::payments::OrderSeatRow;
 use super::{
-    AdmissionSettings, AuditEntry, AuditFindings, Backend, BeginPayment, CheckoutOutcome,
-    CountsByEvent, EventRecord, FastPathCounts, HoldOutcome, HoldRecord, NewEvent, NewHold,
-    NewOrder, NewPayment, NewTicket, OrderRecord, OrderState, PaymentRecord, PaymentState,
-    RefundOutcome, ReleaseOutcome, SaleUpdate, SeatInfo, Store, StoreError, SweepStats,
+    AdmissionSettings, AuditEntry, AuditFindings, Backend, BeginPayment, CheckInOutcome,
+    CheckoutOutcome, CountsByEvent, EventRecord, FastPathCounts, HoldOutcome, HoldRecord, NewEvent,
+    NewHold, NewOrder, NewPayment, NewTicket, OrderRecord, OrderState, PaymentRecord, PaymentState,
+    RefundOutcome, ReleaseOutcome, RetireRefusal, SaleUpdate, SeatInfo, Store, StoreError,
+    SweepStats, TicketKeyRecord,
 };
 
 pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -338,6 +339,8 @@ macro_rules! sql_impl {
             for<'r> $crate::store::orders::TicketRow: ::sqlx::FromRow<'r, DB::Row>,
             for<'r> $crate::store::audit::DetailRow: ::sqlx::FromRow<'r, DB::Row>,
             for<'r> $crate::store::bans::BanRow: ::sqlx::FromRow<'r, DB::Row>,
+            for<'r> $crate::store::ticket_keys::TicketKeyRow: ::sqlx::FromRow<'r, DB::Row>,
+            for<'r> $crate::store::check_in::DoorTicketRow: ::sqlx::FromRow<'r, DB::Row>,
             for<'r> $crate::store::orders::OrderItemRow: ::sqlx::FromRow<'r, DB::Row>,
             for<'r> $crate::store::orders::OrderTicketRow: ::sqlx::FromRow<'r, DB::Row>,
             for<'r> $crate::store::sql::CountOnly: ::sqlx::FromRow<'r, DB::Row>,
@@ -522,6 +525,34 @@ sql_impl! {
         }
         async fn list_bans(&self) -> Result<Vec<(String, String)>, StoreError> {
             self.guarded(SqlStore::sql_list_bans(self)).await
+        }
+        async fn check_in(
+            &self,
+            ticket_id: &str,
+            gate: &str,
+            now_ms: i64,
+        ) -> Result<CheckInOutcome, StoreError> {
+            self.guarded(SqlStore::sql_check_in(self, ticket_id, gate, now_ms))
+                .await
+        }
+        async fn ticket_keys(&self) -> Result<Vec<TicketKeyRecord>, StoreError> {
+            self.guarded(SqlStore::sql_ticket_keys(self)).await
+        }
+        async fn first_ticket_key(&self, kid: &str, now_ms: i64) -> Result<(), StoreError> {
+            self.guarded(SqlStore::sql_first_ticket_key(self, kid, now_ms))
+                .await
+        }
+        async fn rotate_ticket_key(&self, new_kid: &str, now_ms: i64) -> Result<(), StoreError> {
+            self.guarded(SqlStore::sql_rotate_ticket_key(self, new_kid, now_ms))
+                .await
+        }
+        async fn retire_ticket_key(
+            &self,
+            kid: &str,
+            now_ms: i64,
+        ) -> Result<Result<(), RetireRefusal>, StoreError> {
+            self.guarded(SqlStore::sql_retire_ticket_key(self, kid, now_ms))
+                .await
         }
         async fn paid_totals(&self, event_id: &str) -> Result<(u64, i64), StoreError> {
             self.guarded(SqlStore::sql_paid_totals(self, event_id))

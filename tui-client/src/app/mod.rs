@@ -329,7 +329,7 @@ pub struct App {
     pub loading: Option<Loading>,
     pub notice: Option<Notice>,
     pub show_help: bool,
-    /// Lines scrolled on the tickets screen (four tickets do not fit in 24 lines).
+    /// Lines scrolled on the tickets screen (each ticket's QR code takes about 40 lines).
     pub scroll: u16,
     pub quit: bool,
     outbox: Vec<Command>,

@@ -80,7 +80,9 @@ fn on_key(app: &mut App, key: KeyEvent) -> Option<Msg> {
         Screen::Pay => pay_key(app, key.code),
         Screen::Tickets => match key.code {
             KeyCode::Up | KeyCode::Char('k') => app.scroll = app.scroll.saturating_sub(1),
-            KeyCode::Down | KeyCode::Char('j') => app.scroll = app.scroll.saturating_add(1).min(40),
+            KeyCode::Down | KeyCode::Char('j') => {
+                app.scroll = app.scroll.saturating_add(1).min(400)
+            }
             _ => {}
         },
     }

@@ -2,6 +2,7 @@
 //! operator-token interceptor before it reaches this service.
 
 mod create;
+mod tickets;
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -702,5 +703,52 @@ impl pb::operator_server::Operator for OperatorService {
                 .collect(),
             checked_at_unix_ms: now,
         }))
+    }
+
+    async fn list_ticket_keys(
+        &self,
+        _request: Request<pb::ListTicketKeysRequest>,
+    ) -> Result<Response<pb::TicketKeys>, Status> {
+        Ok(Response::new(tickets::list(&self.state).await?))
+    }
+
+    async fn rotate_ticket_key(
+        &self,
+        _request: Request<pb::RotateTicketKeyRequest>,
+    ) -> Result<Response<pb::TicketKeys>, Status> {
+        let (kid, keys) = tickets::rotate(&self.state).await?;
+        self.audit(
+            "ticket_key_rotate",
+            None,
+            format!("ticket key {kid} signs new tickets"),
+        )
+        .await;
+        Ok(Response::new(keys))
+    }
+
+    #[instrument(skip_all, fields(kid = %request.get_ref().kid))]
+    async fn retire_ticket_key(
+        &self,
+        request: Request<pb::RetireTicketKeyRequest>,
+    ) -> Result<Response<pb::TicketKeys>, Status> {
+        let kid = request.into_inner().kid;
+        let keys = tickets::retire(&self.state, kid.trim()).await?;
+        self.audit(
+            "ticket_key_retire",
+            None,
+            format!("ticket key {} retired: its codes are refused", kid.trim()),
+        )
+        .await;
+        Ok(Response::new(keys))
+    }
+
+    #[instrument(skip_all, fields(gate = %request.get_ref().gate))]
+    async fn check_in(
+        &self,
+        request: Request<pb::CheckInRequest>,
+    ) -> Result<Response<pb::CheckInResponse>, Status> {
+        Ok(Response::new(
+            tickets::check_in(&self.state, request.into_inner()).await?,
+        ))
     }
 }
