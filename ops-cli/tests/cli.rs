@@ -6,7 +6,9 @@ use std::process::Output;
 use serde_json::Value;
 use sqlx::Connection;
 use taquilla_proto::v1 as pb;
-use taquilla_test_support::{Backend, Backing, LocalServer, OPERATOR_TOKEN as TOKEN, test_config};
+use taquilla_test_support::{
+    Backend, Backing, LocalServer, OPERATOR_TOKEN as TOKEN, private_ca, test_config,
+};
 
 struct Server {
     server: LocalServer,
@@ -502,31 +504,12 @@ fn unreachable_server_is_one_line() {
     assert!(String::from_utf8_lossy(&help.stdout).contains("Example"));
 }
 
-/// A CA, and a server certificate it signed for `localhost` and `127.0.0.1`: (CA PEM,
-/// certificate PEM, key PEM).
-fn private_ca() -> (String, String, String) {
-    let ca_key = rcgen::KeyPair::generate().expect("CA key");
-    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA params");
-    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    ca.distinguished_name
-        .push(rcgen::DnType::CommonName, "Taquilla test CA");
-    let ca_cert = ca.self_signed(&ca_key).expect("CA certificate");
-    let issuer = rcgen::Issuer::from_params(&ca, &ca_key);
-    let key = rcgen::KeyPair::generate().expect("server key");
-    let cert =
-        rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
-            .expect("server params")
-            .signed_by(&key, &issuer)
-            .expect("server certificate");
-    (ca_cert.pem(), cert.pem(), key.serialize_pem())
-}
-
 /// The gRPC port over TLS: the CLI trusts the server through --tls-ca, by name or by address;
 /// without the CA, or speaking plain HTTP/2 to it, it is refused with one line that says why.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_with_a_private_certificate_authority() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let (ca, cert, key) = private_ca();
+    let (ca, cert, key) = private_ca("Taquilla test CA");
     let path = |name: &str, pem: &str| {
         let path = dir.path().join(name);
         std::fs::write(&path, pem).expect("write PEM");

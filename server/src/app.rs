@@ -131,14 +131,32 @@ fn random_hex(bytes: usize) -> String {
     hex::encode(buf)
 }
 
-/// Connects to Redis and checks that it answers, within `timeout`.
+/// Connects to Redis (over TLS for `rediss://`, trusting `ca` or the system's authorities) and
+/// checks that it answers, within `timeout`.
 async fn connect_redis(
     url: &str,
+    ca: Option<&Path>,
     timeout: Duration,
 ) -> anyhow::Result<(redis::Client, redis::aio::ConnectionManager)> {
     let shown = redact_url(url);
-    let client = redis::Client::open(url)
-        .map_err(|e| anyhow::anyhow!("the Redis URL {shown} is not valid: {e}"))?;
+    let client = match ca {
+        None => redis::Client::open(url),
+        Some(path) => {
+            anyhow::ensure!(
+                url.starts_with("rediss://"),
+                "--redis-ca is given but the Redis URL {shown} is not rediss:// (TLS)"
+            );
+            let pem = crate::config::read_ca_pem(path, "--redis-ca")?;
+            redis::Client::build_with_tls(
+                url,
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(pem),
+                },
+            )
+        }
+    }
+    .map_err(|e| anyhow::anyhow!("the Redis URL {shown} is not valid: {e}"))?;
     let config = redis::aio::ConnectionManagerConfig::new()
         .set_connection_timeout(Some(timeout))
         .set_response_timeout(Some(timeout))
@@ -195,16 +213,21 @@ impl App {
 
     /// Builds the server with a given clock (tests move time by hand).
     pub async fn build_with_clock(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
+        // TLS to PostgreSQL, Redis or gRPC clients: rustls with ring, whatever else is linked.
+        taquilla_proto::client::use_ring_crypto();
         let options = StoreOptions {
             max_connections: config.db_max_connections,
             connect_timeout: config.connect_timeout,
             call_timeout: config.db_call_timeout,
             breaker: config.breaker(),
+            ca: config.database_ca.clone(),
         };
         let tls = load_tls(config)?;
         let store = store::open(config.database_url.as_deref(), &config.data_dir, &options).await?;
         let redis = match &config.redis_url {
-            Some(url) => Some(connect_redis(url, config.connect_timeout).await?),
+            Some(url) => {
+                Some(connect_redis(url, config.redis_ca.as_deref(), config.connect_timeout).await?)
+            }
             None => None,
         };
         let signing_key = match &config.signing_key {

@@ -350,6 +350,7 @@ mod tests {
             connect_timeout: Duration::from_secs(5),
             call_timeout: Duration::from_secs(30),
             breaker: Default::default(),
+            ca: None,
         };
         let store = crate::store::open(None, dir, &options)
             .await

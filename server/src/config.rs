@@ -147,10 +147,21 @@ pub struct Config {
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
 
+    /// Certificate authority (PEM) that signed PostgreSQL's certificate, for a managed database
+    /// with its own CA; the connection then verifies the certificate and the host name
+    /// (sslmode=verify-full unless the URL sets another). Same as sslrootcert= in the URL.
+    #[arg(long, env = "TAQUILLA_DATABASE_CA", value_name = "PEM")]
+    pub database_ca: Option<PathBuf>,
+
     /// Redis URL (redis://host:6379) for the waiting room. Empty: in-process waiting room (one
     /// node only).
     #[arg(long, env = "REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
+
+    /// Certificate authority (PEM) that signed Redis's certificate, for a rediss:// URL whose
+    /// server is not signed by an authority the system trusts.
+    #[arg(long, env = "TAQUILLA_REDIS_CA", value_name = "PEM")]
+    pub redis_ca: Option<PathBuf>,
 
     /// Prefix of every Redis key, so several sales (or test runs) can share one Redis. Every
     /// node of one sale must use the same. Nodes must also share --signing-key.
@@ -332,6 +343,18 @@ impl Config {
             cool_down: self.breaker_cool_down,
         }
     }
+}
+
+/// Reads a certificate authority file (PEM) given by `flag`; the error names the file.
+pub fn read_ca_pem(path: &std::path::Path, flag: &str) -> anyhow::Result<Vec<u8>> {
+    let pem = std::fs::read(path)
+        .map_err(|e| anyhow::anyhow!("{flag}: cannot read {}: {e}", path.display()))?;
+    anyhow::ensure!(
+        pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----"),
+        "{flag}: {} is not a PEM certificate (no -----BEGIN CERTIFICATE-----)",
+        path.display()
+    );
+    Ok(pem)
 }
 
 /// Longest --drain-delay: a node told to stop should stop within minutes, whatever it is told.

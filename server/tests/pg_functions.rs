@@ -16,6 +16,7 @@ fn options() -> StoreOptions {
         connect_timeout: Duration::from_secs(10),
         call_timeout: Duration::from_secs(30),
         breaker: Default::default(),
+        ca: None,
     }
 }
 

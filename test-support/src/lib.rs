@@ -37,7 +37,9 @@ pub fn test_config(data_dir: PathBuf) -> Config {
         tls_key: None,
         drain_delay: Duration::ZERO,
         database_url: None,
+        database_ca: None,
         redis_url: None,
+        redis_ca: None,
         redis_namespace: "tq".into(),
         data_dir,
         operator_token: Some(Secret::new(OPERATOR_TOKEN)),
@@ -413,4 +415,22 @@ pub fn host_port(url: &str) -> Option<String> {
     } else {
         format!("{host}:5432")
     })
+}
+
+/// A certificate authority made for a test (named `name`), and a server certificate it signed
+/// for `localhost` and `127.0.0.1`: (CA PEM, certificate PEM, key PEM).
+pub fn private_ca(name: &str) -> (String, String, String) {
+    let ca_key = rcgen::KeyPair::generate().expect("CA key");
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca.distinguished_name.push(rcgen::DnType::CommonName, name);
+    let ca_cert = ca.self_signed(&ca_key).expect("CA certificate");
+    let issuer = rcgen::Issuer::from_params(&ca, &ca_key);
+    let key = rcgen::KeyPair::generate().expect("server key");
+    let cert =
+        rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+            .expect("server params")
+            .signed_by(&key, &issuer)
+            .expect("server certificate");
+    (ca_cert.pem(), cert.pem(), key.serialize_pem())
 }

@@ -326,6 +326,8 @@ pub struct StoreOptions {
     pub call_timeout: Duration,
     /// The circuit breaker around the database.
     pub breaker: BreakerConfig,
+    /// Certificate authority (PEM) to trust for PostgreSQL's certificate (--database-ca).
+    pub ca: Option<std::path::PathBuf>,
 }
 
 /// Opens the store a database URL names (`postgres://…`, `sqlite://…`), or the embedded SQLite

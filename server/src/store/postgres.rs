@@ -599,9 +599,17 @@ const IDLE_BEFORE_PING: std::time::Duration = std::time::Duration::from_millis(1
 /// server cannot be reached within the connect timeout.
 pub(crate) async fn open(url: &str, options: &StoreOptions) -> anyhow::Result<PgStore> {
     let shown = crate::config::redact_url(url);
-    let connect = PgConnectOptions::from_str(url)
+    let mut connect = PgConnectOptions::from_str(url)
         .map_err(|e| anyhow::anyhow!("the database URL {shown} is not valid: {e}"))?
         .application_name("taquilla-server");
+    if let Some(ca) = &options.ca {
+        // Read it here so that a missing or wrong file is named, not reported as a TLS error.
+        crate::config::read_ca_pem(ca, "--database-ca")?;
+        connect = connect.ssl_root_cert(ca);
+        if !url.contains("sslmode=") {
+            connect = connect.ssl_mode(sqlx::postgres::PgSslMode::VerifyFull);
+        }
+    }
     // One direct connection first: the pool would only say "timed out", while a single
     // attempt says why (refused, wrong password, no such database).
     let probe = tokio::time::timeout(

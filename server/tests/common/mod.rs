@@ -84,6 +84,17 @@ impl TestServer {
         clock: Arc<dyn Clock>,
         configure: impl FnOnce(&mut Config),
     ) -> TestServer {
+        TestServer::try_start_with(backend, clock, configure)
+            .await
+            .expect("server builds")
+    }
+
+    /// As [`TestServer::start_with`], or why the server could not be built.
+    pub async fn try_start_with(
+        backend: Backend,
+        clock: Arc<dyn Clock>,
+        configure: impl FnOnce(&mut Config),
+    ) -> anyhow::Result<TestServer> {
         let Backing {
             mut config,
             data_dir,
@@ -91,9 +102,15 @@ impl TestServer {
             redis,
         } = Backing::new(backend).await;
         configure(&mut config);
-        let app = App::build_with_clock(&config, clock)
-            .await
-            .expect("server builds");
+        let app = match App::build_with_clock(&config, clock).await {
+            Ok(app) => app,
+            Err(e) => {
+                if let Some(database) = &database {
+                    database.drop_database().await;
+                }
+                return Err(e);
+            }
+        };
         let state = app.state().clone();
         let grpc = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -112,7 +129,7 @@ impl TestServer {
             .connect()
             .await
             .expect("connect to test server");
-        TestServer {
+        Ok(TestServer {
             addr,
             admin_addr,
             channel,
@@ -123,7 +140,7 @@ impl TestServer {
             redis,
             stop: Some(stop),
             task: Some(task),
-        }
+        })
     }
 
     pub fn sales(&self) -> pb::sales_client::SalesClient<Channel> {
