@@ -737,6 +737,14 @@ fn draw_tickets(frame: &mut Frame, app: &App, area: Rect) {
         .bold(),
         Line::default(),
     ];
+    // Every seat first, where a fan sees them at once; then each ticket's code.
+    for (n, ticket) in order.tickets.iter().enumerate() {
+        let place = seat_place(ticket.seat.as_ref());
+        lines.push(Line::from(format!(" Ticket {}: {place}", n + 1)));
+    }
+    lines.push(Line::default());
+    lines.push(Line::from(" Show each ticket's code at the door (↑/↓ to scroll):").dim());
+    lines.push(Line::default());
     for (n, ticket) in order.tickets.iter().enumerate() {
         let place = seat_place(ticket.seat.as_ref());
         lines.push(Line::from(format!(" Ticket {}: {place}", n + 1)).fg(Color::Cyan));
@@ -751,7 +759,6 @@ fn draw_tickets(frame: &mut Frame, app: &App, area: Rect) {
         lines.push(Line::from(format!("   ticket {}", ticket.ticket_id)).dim());
         lines.push(Line::default());
     }
-    lines.push(Line::from(" ↑/↓ scroll to each ticket's code").dim());
     frame.render_widget(
         Paragraph::new(lines)
             .scroll((app.scroll, 0))

@@ -138,6 +138,7 @@ async fn a_fan_buys_two_tickets_in_the_terminal() {
     tmux.keys(&["Enter"]);
     let screen = tmux.wait_for("Your tickets", wait).await;
     assert!(screen.contains("Ticket 1: Block A row A"), "{screen}");
+    assert!(screen.contains("Ticket 2: Block A row A"), "{screen}");
 
     // The operator sees the same sale.
     let orders = server
