@@ -102,9 +102,13 @@ impl From<sqlx::Error> for StoreError {
             {
                 StoreError::Unavailable(db.message().to_string())
             }
+            // A connection that broke mid-conversation: closed during the TLS negotiation
+            // (PostgreSQL's SSLRequest answered by an end of file reads as a protocol error),
+            // or answering out of turn. A new connection may well succeed.
             sqlx::Error::PoolClosed
             | sqlx::Error::Io(_)
             | sqlx::Error::Tls(_)
+            | sqlx::Error::Protocol(_)
             | sqlx::Error::WorkerCrashed => StoreError::Unavailable(e.to_string()),
             sqlx::Error::Database(db) if db.is_unique_violation() => {
                 StoreError::Conflict(db.message().to_string())
@@ -365,5 +369,35 @@ pub async fn open(
                 "unsupported database URL scheme {scheme:?}: use postgres://user@host/db, sqlite://file, or no URL for the embedded default"
             )
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StoreError;
+
+    /// What a call learns about a failure decides whether it is retried: a connection that
+    /// broke (including during the TLS negotiation) may succeed on a new one.
+    #[test]
+    fn a_broken_connection_may_be_retried() {
+        for error in [
+            sqlx::Error::Protocol("unexpected response from SSLRequest: 0x00".into()),
+            sqlx::Error::Io(std::io::ErrorKind::ConnectionReset.into()),
+            sqlx::Error::PoolClosed,
+        ] {
+            let shown = error.to_string();
+            assert!(
+                matches!(StoreError::from(error), StoreError::Unavailable(_)),
+                "{shown}"
+            );
+        }
+        assert!(matches!(
+            StoreError::from(sqlx::Error::PoolTimedOut),
+            StoreError::Busy(_)
+        ));
+        assert!(matches!(
+            StoreError::from(sqlx::Error::RowNotFound),
+            StoreError::Database(_)
+        ));
     }
 }
