@@ -6,7 +6,11 @@
 # and every 2 s the server's queue, valve and shedding figures from /metrics (metrics.log); all
 # of /metrics at the end (metrics-final.txt).
 #
-#   bash loadgen/bench/lux-sale.sh [postgres|embedded] [OUT_DIR]
+#   bash loadgen/bench/lux-sale.sh [postgres|cluster|embedded] [OUT_DIR]
+#
+# cluster: PostgreSQL and the waiting room on the Redis Cluster at CLUSTER_URL (default the
+# three primaries bash .ci/redis-cluster starts); SERVER_FLAGS=--shared-rate-limits puts the
+# rate limits and the abuse log there too.
 #
 # Uses target/release binaries (cargo build --release -p taquilla-server -p taquilla-loadgen);
 # SERVER_BIN runs another build of the server (an A/B of two commits).
@@ -25,6 +29,7 @@ PRESALE_SECONDS=${PRESALE_SECONDS:-15}
 DURATION=${DURATION:-540}
 PG=${PG:-postgres://postgres:postgres@127.0.0.1:5432}
 REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379}
+CLUSTER_URL=${CLUSTER_URL:-redis://127.0.0.1:17001,redis://127.0.0.1:17002,redis://127.0.0.1:17003}
 PORT=${PORT:-50581}
 ADMIN_PORT=${ADMIN_PORT:-9581}
 server_bin=${SERVER_BIN:-target/release/taquilla-server}
@@ -40,9 +45,14 @@ flags=(--operator-token lux --log warn --data-dir "$data"
   --listen "127.0.0.1:$PORT" --admin-listen "127.0.0.1:$ADMIN_PORT"
   --join-rate-per-ip 100000000 --sales-rate-per-ip 0 --join-rate-per-fingerprint 1000
   ${SERVER_FLAGS:-})
-if [ "$backend" = postgres ]; then
+if [ "$backend" = postgres ] || [ "$backend" = cluster ]; then
   psql "$PG/postgres" -qc "CREATE DATABASE $db"
-  flags+=(--database-url "$PG/$db" --redis-url "$REDIS_URL" --redis-namespace "$namespace")
+  flags+=(--database-url "$PG/$db" --redis-namespace "$namespace")
+  if [ "$backend" = cluster ]; then
+    flags+=(--redis-cluster --redis-url "$CLUSTER_URL")
+  else
+    flags+=(--redis-url "$REDIS_URL")
+  fi
 fi
 
 server=
@@ -52,9 +62,17 @@ cleanup() {
   [ -n "$sampler" ] && kill "$sampler" 2>/dev/null || true
   [ -n "$scraper" ] && kill "$scraper" 2>/dev/null || true
   [ -n "$server" ] && kill -TERM "$server" 2>/dev/null && wait "$server" 2>/dev/null || true
-  if [ "$backend" = postgres ]; then
+  if [ "$backend" = postgres ] || [ "$backend" = cluster ]; then
     psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $db" || true
     redis-cli -u "$REDIS_URL" --scan --pattern "$namespace:*" | xargs -r -n 500 redis-cli -u "$REDIS_URL" del >/dev/null || true
+    # On the cluster, each primary's keys (one UNLINK per key, since one command may not span
+    # slots, pipelined).
+    if [ "$backend" = cluster ]; then
+      for node in ${CLUSTER_URL//,/ }; do
+        redis-cli -u "$node" --scan --pattern "$namespace:*" | sed 's/^/UNLINK /' |
+          redis-cli -u "$node" --pipe >/dev/null 2>&1 || true
+      done
+    fi
   fi
   rm -rf "$data"
 }

@@ -1,7 +1,8 @@
 //! The CI preset of the sale: the real `taquilla-loadgen` binary sends 2,000 goose fans at a
 //! real server for a 1,000-seat event, on the embedded backend and then on the distributed one
-//! (two server nodes sharing PostgreSQL and the Redis waiting room, the fans spread over both);
-//! it must sell out with a clean integrity verdict. And the verdict must be able to fail: a seat sold behind the
+//! (two server nodes sharing PostgreSQL and the Redis waiting room, the fans spread over both),
+//! with the waiting room on one Redis server and on a Redis Cluster of three primaries; it
+//! must sell out with a clean integrity verdict. And the verdict must be able to fail: a seat sold behind the
 //! run's back makes the server's count disagree with the run's ledger, and the run exits 1.
 
 use std::io::Read;
@@ -17,15 +18,11 @@ struct Server {
     backing: Backing,
 }
 
-/// The embedded backend (one node), or the distributed one: two nodes sharing a fresh
-/// PostgreSQL database and a Redis namespace.
-async fn start(distributed: bool) -> Server {
-    let mut backing = Backing::new(if distributed {
-        Backend::Postgres
-    } else {
-        Backend::Sqlite
-    })
-    .await;
+/// The embedded backend (one node), or a distributed one: two nodes sharing a fresh
+/// PostgreSQL database and a Redis namespace (on one server or on the cluster).
+async fn start(backend: Backend) -> Server {
+    let distributed = backend != Backend::Sqlite;
+    let mut backing = Backing::new(backend).await;
     // The server's own bound on sales calls at once (sixteen per pooled connection): the crowd
     // goes past it, is told to come back in a moment, and does.
     backing.config.max_inflight_sales = 0;
@@ -138,8 +135,8 @@ fn text(out: &Output) -> String {
     )
 }
 
-async fn the_small_sale_sells_out_cleanly(distributed: bool) {
-    let server = start(distributed).await;
+async fn the_small_sale_sells_out_cleanly(backend: Backend) {
+    let server = start(backend).await;
     let results = tempfile::tempdir().expect("temp dir");
     let out_dir = results.path().to_string_lossy().into_owned();
     let out = server
@@ -216,12 +213,19 @@ async fn the_small_sale_sells_out_cleanly(distributed: bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_small_sale_sells_out_cleanly_embedded() {
-    the_small_sale_sells_out_cleanly(false).await;
+    the_small_sale_sells_out_cleanly(Backend::Sqlite).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_small_sale_sells_out_cleanly_on_two_nodes_with_postgres_and_redis() {
-    the_small_sale_sells_out_cleanly(true).await;
+    the_small_sale_sells_out_cleanly(Backend::Postgres).await;
+}
+
+/// The same sale with the waiting room, the shared rate limits and the abuse log on a Redis
+/// Cluster of three primaries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_small_sale_sells_out_cleanly_on_two_nodes_with_a_redis_cluster() {
+    the_small_sale_sells_out_cleanly(Backend::RedisCluster).await;
 }
 
 fn with_token<T>(message: T) -> tonic::Request<T> {
@@ -287,7 +291,7 @@ async fn connect(url: &str) -> tonic::transport::Channel {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sale_the_run_was_not_told_about_fails_the_verdict() {
-    let server = start(false).await;
+    let server = start(Backend::Sqlite).await;
     let channel = connect(&server.url).await;
     create_open_event(channel.clone(), "side-door", 30).await;
     // One ticket sold at the box office, not by the run.
@@ -355,7 +359,7 @@ async fn a_sale_the_run_was_not_told_about_fails_the_verdict() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_shards_merge_into_one_report_and_verdict() {
-    let server = start(false).await;
+    let server = start(Backend::Sqlite).await;
     create_open_event(connect(&server.url).await, "sharded", 300).await;
     let dir = tempfile::tempdir().expect("temp dir");
     let out = |i: usize| dir.path().join(format!("shard-{i}")).display().to_string();

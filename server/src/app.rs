@@ -23,7 +23,7 @@ use tonic::service::interceptor::InterceptedService;
 use crate::auth::{OperatorAuth, PassGuard};
 use crate::availability::AvailabilityHub;
 use crate::catalog::Catalog;
-use crate::config::{Config, Secret, redact_url};
+use crate::config::{Config, Secret};
 use crate::domain::SaleState;
 use crate::domain::clock::{Clock, SystemClock};
 use crate::limits::{AbuseLog, Rate, RateLimiter};
@@ -33,6 +33,7 @@ use crate::payments::guarded::GuardedProvider;
 use crate::payments::remote::RemoteProvider;
 use crate::payments::simulated::{SimulatedConfig, SimulatedProvider};
 use crate::purchase::Purchases;
+use crate::redis_link::Redis;
 use crate::rpc::operator::OperatorService;
 use crate::rpc::sales::SalesService;
 use crate::rpc::waiting_room::WaitingRoomService;
@@ -131,54 +132,6 @@ fn random_hex(bytes: usize) -> String {
     hex::encode(buf)
 }
 
-/// Connects to Redis (over TLS for `rediss://`, trusting `ca` or the system's authorities) and
-/// checks that it answers, within `timeout`.
-async fn connect_redis(
-    url: &str,
-    ca: Option<&Path>,
-    timeout: Duration,
-) -> anyhow::Result<(redis::Client, redis::aio::ConnectionManager)> {
-    let shown = redact_url(url);
-    let client = match ca {
-        None => redis::Client::open(url),
-        Some(path) => {
-            anyhow::ensure!(
-                url.starts_with("rediss://"),
-                "--redis-ca is given but the Redis URL {shown} is not rediss:// (TLS)"
-            );
-            let pem = crate::config::read_ca_pem(path, "--redis-ca")?;
-            redis::Client::build_with_tls(
-                url,
-                redis::TlsCertificates {
-                    client_tls: None,
-                    root_cert: Some(pem),
-                },
-            )
-        }
-    }
-    .map_err(|e| anyhow::anyhow!("the Redis URL {shown} is not valid: {e}"))?;
-    let config = redis::aio::ConnectionManagerConfig::new()
-        .set_connection_timeout(Some(timeout))
-        .set_response_timeout(Some(timeout))
-        .set_number_of_retries(1);
-    let mut connection =
-        tokio::time::timeout(timeout, client.get_connection_manager_with_config(config))
-            .await
-            .map_err(|_| {
-                anyhow::anyhow!("cannot reach Redis at {shown}: no answer within {timeout:?}")
-            })?
-            .map_err(|e| anyhow::anyhow!("cannot connect to Redis at {shown}: {e}"))?;
-    let pong: String = redis::cmd("PING")
-        .query_async(&mut connection)
-        .await
-        .map_err(|e| anyhow::anyhow!("Redis at {shown} did not answer PING: {e}"))?;
-    anyhow::ensure!(
-        pong == "PONG",
-        "Redis at {shown} answered PING with {pong:?}"
-    );
-    Ok((client, connection))
-}
-
 /// Every RPC path the server serves, from the descriptor sets it also serves for reflection.
 fn known_methods() -> HashSet<String> {
     let mut methods = HashSet::new();
@@ -225,9 +178,15 @@ impl App {
         let tls = load_tls(config)?;
         let store = store::open(config.database_url.as_deref(), &config.data_dir, &options).await?;
         let redis = match &config.redis_url {
-            Some(url) => {
-                Some(connect_redis(url, config.redis_ca.as_deref(), config.connect_timeout).await?)
-            }
+            Some(url) => Some(
+                Redis::connect(
+                    url,
+                    config.redis_cluster,
+                    config.redis_ca.as_deref(),
+                    config.connect_timeout,
+                )
+                .await?,
+            ),
             None => None,
         };
         let signing_key = match &config.signing_key {
@@ -291,13 +250,12 @@ impl App {
             per_fingerprint: config.join_rate_per_fingerprint,
         };
         let mut waiting_room = match &redis {
-            Some((client, connection)) => WaitingRoom::with_redis(
+            Some(redis) => WaitingRoom::with_redis(
                 clock.clone(),
                 signer.clone(),
                 timings,
                 limits,
-                client.clone(),
-                connection.clone(),
+                redis.clone(),
                 &config.redis_namespace,
             ),
             None => WaitingRoom::new(clock.clone(), signer.clone(), timings, limits),
@@ -308,14 +266,14 @@ impl App {
         );
         let mut abuse = AbuseLog::new(config.flag_failed_holds);
         let sales_limiter = match (&redis, config.shared_rate_limits) {
-            (Some((_, connection)), true) => {
-                waiting_room.share_join_limits(connection.clone(), &config.redis_namespace);
-                abuse.share(connection.clone(), &config.redis_namespace);
+            (Some(redis), true) => {
+                waiting_room.share_join_limits(redis.link(), &config.redis_namespace);
+                abuse.share(redis.link(), &config.redis_namespace);
                 RateLimiter::shared(
                     "sales",
                     sales_rates.0,
                     sales_rates.1,
-                    connection.clone(),
+                    redis.link(),
                     &config.redis_namespace,
                 )
             }

@@ -53,6 +53,30 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// A Redis key prefix: letters, digits and `-_.:`, at most 64. Braces would move a Redis
+/// Cluster hash tag (an event's keys share the slot of `{ev:<id>}`, which must be the first
+/// braces in the key), so they are refused.
+pub fn parse_namespace(value: &str) -> Result<String, String> {
+    if value.is_empty() || value.len() > 64 {
+        return Err("the Redis namespace must be 1 to 64 characters".into());
+    }
+    if value.contains(['{', '}']) {
+        return Err(format!(
+            "the Redis namespace {value:?} has a brace, which would change which Redis Cluster \
+             slot an event's keys share; use letters, digits and -_.:"
+        ));
+    }
+    match value
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "-_.:".contains(*c)))
+    {
+        Some(c) => Err(format!(
+            "the Redis namespace {value:?} has {c:?}; use letters, digits and -_.:"
+        )),
+        None => Ok(value.to_string()),
+    }
+}
+
 /// Sales calls in progress at once per pooled database connection, by default. A sales call
 /// spends most of its time away from the database (the payment provider, the shared WAL
 /// flush of its commit, Redis): with four per connection the bound was full in the full LUX
@@ -154,9 +178,15 @@ pub struct Config {
     pub database_ca: Option<PathBuf>,
 
     /// Redis URL (redis://host:6379) for the waiting room. Empty: in-process waiting room (one
-    /// node only).
+    /// node only). With --redis-cluster, one or more of the cluster's nodes, comma-separated
+    /// (redis://10.0.0.1:6379,redis://10.0.0.2:6379).
     #[arg(long, env = "REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
+
+    /// The Redis URL is a Redis Cluster: the waiting room, the shared rate limits and the abuse
+    /// log spread over its primaries, each event's keys on one slot.
+    #[arg(long, env = "TAQUILLA_REDIS_CLUSTER")]
+    pub redis_cluster: bool,
 
     /// Certificate authority (PEM) that signed Redis's certificate, for a rediss:// URL whose
     /// server is not signed by an authority the system trusts.
@@ -165,7 +195,7 @@ pub struct Config {
 
     /// Prefix of every Redis key, so several sales (or test runs) can share one Redis. Every
     /// node of one sale must use the same. Nodes must also share --signing-key.
-    #[arg(long, env = "TAQUILLA_REDIS_NAMESPACE", default_value = "tq")]
+    #[arg(long, env = "TAQUILLA_REDIS_NAMESPACE", default_value = "tq", value_parser = parse_namespace)]
     pub redis_namespace: String,
 
     /// Directory for the embedded database and generated secrets.
@@ -378,6 +408,25 @@ fn parse_drain_delay(input: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn redis_namespaces_keep_the_cluster_hash_tag() {
+        assert_eq!(parse_namespace("tq"), Ok("tq".into()));
+        assert_eq!(
+            parse_namespace("lux-2026:madrid"),
+            Ok("lux-2026:madrid".into())
+        );
+        for bad in ["", "a{b", "a}b", "{tq}", "with space", "naïve"] {
+            assert!(parse_namespace(bad).is_err(), "{bad:?}");
+        }
+        assert!(parse_namespace(&"x".repeat(65)).is_err());
+        let refused = parse_namespace("t{q}").expect_err("braces");
+        assert!(refused.contains("brace"), "{refused}");
+        assert!(
+            Config::try_parse_from(["taquilla-server", "--redis-namespace", "a{b}"]).is_err(),
+            "the flag checks it"
+        );
+    }
 
     #[test]
     fn drain_delays() {

@@ -17,6 +17,7 @@
 //! - [`auth`]: operator bearer tokens and the admission-pass guard of the sales RPCs.
 //! - [`tokens`]: HMAC-signed queue tokens, admission passes and ticket codes.
 //! - [`breaker`]: circuit breakers around the database and the payment provider.
+//! - [`redis_link`]: the connection to Redis, one server or a Redis Cluster.
 //! - [`limits`]: rate limits (token buckets, local or in Redis) and the abuse log.
 //! - [`shed`]: load shedding: a bound on sales calls in progress, with an adaptive retry hint.
 //! - [`shutdown`]: shutdown as a value every long-lived task and stream holds.
@@ -36,6 +37,7 @@ pub mod limits;
 pub mod metrics;
 pub mod payments;
 pub mod purchase;
+pub mod redis_link;
 pub mod rpc;
 pub mod sale_control;
 pub mod shed;

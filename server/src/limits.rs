@@ -18,6 +18,8 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 
 use crate::domain::queue::TokenBucket;
+use crate::redis_link::RedisLink;
+use redis::Value;
 
 /// A limit: so many calls per minute; 0 is no limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,7 +114,7 @@ return 0
 enum Buckets {
     Local(Mutex<LocalBuckets>),
     Redis {
-        connection: redis::aio::ConnectionManager,
+        connection: RedisLink,
         prefix: String,
         script: redis::Script,
         refund: redis::Script,
@@ -145,7 +147,7 @@ impl RateLimiter {
         what: &'static str,
         per_ip: Rate,
         per_key: Rate,
-        connection: redis::aio::ConnectionManager,
+        connection: RedisLink,
         namespace: &str,
     ) -> RateLimiter {
         RateLimiter {
@@ -190,47 +192,46 @@ impl RateLimiter {
                 script,
                 refund,
             } => {
-                let mut pipe = redis::pipe();
-                for (bucket, rate) in &wanted {
-                    pipe.invoke_script(
-                        script
-                            .key(format!("{prefix}:{bucket}"))
-                            .arg(rate.per_minute)
-                            .arg(rate.burst()),
-                    );
-                }
-                let mut connection = connection.clone();
-                let mut answer = pipe.query_async::<Vec<u64>>(&mut connection).await;
-                // A pipeline sends EVALSHA only: load the script (first call, or after Redis
-                // restarted) and try once more.
-                if matches!(&answer, Err(e) if e.code() == Some("NOSCRIPT")) {
-                    answer = match script.load_async(&mut connection).await {
-                        Ok(_) => pipe.query_async::<Vec<u64>>(&mut connection).await,
-                        Err(e) => Err(e),
-                    };
-                }
+                // The address's bucket and the key's live in different Redis Cluster slots:
+                // one script each, per slot (one pipeline on a single server).
+                let buckets: Vec<(String, Rate)> = wanted
+                    .into_iter()
+                    .map(|(bucket, rate)| (format!("{prefix}:{bucket}"), rate))
+                    .collect();
+                let answer = connection
+                    .per_slot::<_, u64>(
+                        &buckets,
+                        |(key, _)| key,
+                        |pipe, (key, rate)| {
+                            pipe.invoke_script(
+                                script.key(key).arg(rate.per_minute).arg(rate.burst()),
+                            );
+                        },
+                        &[script],
+                    )
+                    .await;
                 match answer {
                     Ok(waits) => {
                         let wait = waits.iter().copied().max().unwrap_or(0);
                         if wait > 0 {
-                            // Refused by one limit: give back what the others took. The keys
-                            // live in different Redis Cluster slots, so one script cannot
-                            // decide for all of them at once.
-                            let mut give_back = redis::pipe();
-                            for ((bucket, rate), taken) in wanted.iter().zip(&waits) {
-                                if *taken == 0 {
-                                    give_back.invoke_script(
-                                        refund.key(format!("{prefix}:{bucket}")).arg(rate.burst()),
-                                    );
-                                }
-                            }
-                            let mut given = give_back.query_async::<()>(&mut connection).await;
-                            if matches!(&given, Err(e) if e.code() == Some("NOSCRIPT")) {
-                                given = match refund.load_async(&mut connection).await {
-                                    Ok(_) => give_back.query_async::<()>(&mut connection).await,
-                                    Err(e) => Err(e),
-                                };
-                            }
+                            // Refused by one limit: give back what the others took (one
+                            // script cannot decide for keys on several slots at once).
+                            let taken: Vec<(String, Rate)> = buckets
+                                .into_iter()
+                                .zip(&waits)
+                                .filter(|(_, wait)| **wait == 0)
+                                .map(|(bucket, _)| bucket)
+                                .collect();
+                            let given = connection
+                                .per_slot::<_, Value>(
+                                    &taken,
+                                    |(key, _)| key,
+                                    |pipe, (key, rate)| {
+                                        pipe.invoke_script(refund.key(key).arg(rate.burst()));
+                                    },
+                                    &[refund],
+                                )
+                                .await;
                             if let Err(e) = given {
                                 tracing::debug!(what = self.what, error = %e, "a refused call's token was not given back");
                             }
@@ -307,7 +308,7 @@ return {n, now, newly and 1 or 0}
 /// The log kept in Redis, shared by every node of a sale.
 #[derive(Debug)]
 struct SharedLog {
-    connection: redis::aio::ConnectionManager,
+    connection: RedisLink,
     namespace: String,
     script: redis::Script,
 }
@@ -384,7 +385,7 @@ impl AbuseLog {
 
     /// Keeps the log in Redis under `namespace`, shared with every node using it. If Redis
     /// does not answer, failures are logged in this node's memory meanwhile.
-    pub fn share(&mut self, connection: redis::aio::ConnectionManager, namespace: &str) {
+    pub fn share(&mut self, connection: RedisLink, namespace: &str) {
         self.shared = Some(SharedLog {
             connection,
             namespace: namespace.to_string(),

@@ -293,7 +293,7 @@ async fn older_codes_get_in_until_the_event(backend: Backend) {
 async fn two_doors_scanning_one_ticket_admit_it_once(backend: Backend) {
     let a = TestServer::start(backend).await;
     let b = match backend {
-        Backend::Postgres => Some(
+        Backend::Postgres | Backend::RedisCluster => Some(
             TestServer::start_with(backend, Arc::new(SystemClock), |c| {
                 c.database_url = a.database.as_ref().map(|db| db.url.clone());
                 c.redis_namespace = a

@@ -167,4 +167,4 @@ async fn joining_through_watch_is_joining(backend: Backend) {
     server.stop().await;
 }
 
-on_both_backends!(joining_through_watch_is_joining);
+on_every_backend!(joining_through_watch_is_joining);

@@ -21,6 +21,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "payments",
             "catalog",
             "availability",
+            "redis_link",
             "limits",
             "shed",
             "shutdown",

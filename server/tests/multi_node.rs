@@ -2,7 +2,8 @@
 //! all three are admitted at the operator's rate once, globally (not three times it), and when
 //! one node is killed with SIGKILL mid-sale its watchers reconnect to another node with their
 //! tokens and keep their places; a fan admitted through the cluster buys on another node, and
-//! the audit is clean.
+//! the audit is clean. The same on a Redis Cluster of three primaries (`--redis-cluster`, with
+//! the rate limits and abuse flags shared there too).
 
 mod common;
 
@@ -14,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use common::{OPERATOR_TOKEN, SIGNING_KEY, small_event};
 use taquilla_proto::v1 as pb;
-use taquilla_test_support::{PgDatabase, RedisNamespace};
+use taquilla_test_support::{PgDatabase, RedisKind, RedisNamespace};
 use tonic::transport::Channel;
 
 /// One `taquilla-server` process.
@@ -25,14 +26,18 @@ struct Node {
 }
 
 impl Node {
-    fn start(database: &str, namespace: &str) -> Node {
+    fn start(database: &str, namespace: &RedisNamespace) -> Node {
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_taquilla-server"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_taquilla-server"));
+        if namespace.kind == RedisKind::Cluster {
+            command.args(["--redis-cluster", "--shared-rate-limits"]);
+        }
+        let mut child = command
             .env_clear()
             .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
             .args(["--database-url", database])
-            .args(["--redis-url", &taquilla_test_support::redis_url()])
-            .args(["--redis-namespace", namespace])
+            .args(["--redis-url", &namespace.url])
+            .args(["--redis-namespace", &namespace.name])
             .args([
                 "--operator-token",
                 OPERATOR_TOKEN,
@@ -178,10 +183,19 @@ async fn watch(token: String, home: Channel, fallback: Channel, seen: Arc<Mutex<
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_nodes_admit_at_one_rate_and_survive_a_killed_node() {
+    three_nodes_admit_at_one_rate_and_survive_a_killed_node_on(RedisKind::Node).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_on_a_redis_cluster_admit_at_one_rate_and_survive_a_killed_node() {
+    three_nodes_admit_at_one_rate_and_survive_a_killed_node_on(RedisKind::Cluster).await;
+}
+
+async fn three_nodes_admit_at_one_rate_and_survive_a_killed_node_on(kind: RedisKind) {
     let database = PgDatabase::create().await;
-    let namespace = RedisNamespace::new();
+    let namespace = RedisNamespace::of(kind);
     let nodes: Vec<Node> = (0..3)
-        .map(|_| Node::start(&database.url, &namespace.name))
+        .map(|_| Node::start(&database.url, &namespace))
         .collect();
     let mut channels = Vec::new();
     for node in &nodes {

@@ -1,21 +1,36 @@
 //! The rate limits and abuse flags that nodes share through Redis: a limit spent across nodes
 //! holds on every node, a refused call spends nothing from the other limit, and a fan who
-//! spreads failures over nodes is flagged on all of them.
+//! spreads failures over nodes is flagged on all of them. Each runs on one Redis server and on
+//! a Redis Cluster (where a caller's address bucket and its fan bucket are on different slots).
 
 use std::net::IpAddr;
 
 use taquilla_server::limits::{AbuseLog, Rate, RateLimiter};
-use taquilla_test_support::{RedisNamespace, redis_url};
+use taquilla_test_support::{RedisKind, RedisNamespace, redis_link};
 
-async fn redis_connection() -> redis::aio::ConnectionManager {
-    let Ok(client) = redis::Client::open(redis_url()) else {
-        panic!("Redis URL");
+/// Runs a test body (`async fn name(kind: RedisKind)`) on one Redis server and on the cluster.
+macro_rules! on_redis_and_cluster {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test]
+                async fn redis() {
+                    super::$name(super::RedisKind::Node).await
+                }
+                #[tokio::test]
+                async fn redis_cluster() {
+                    super::$name(super::RedisKind::Cluster).await
+                }
+            }
+        )*
     };
-    client
-        .get_connection_manager()
-        .await
-        .expect("Redis must be reachable for this test")
 }
+
+on_redis_and_cluster!(
+    a_refused_call_spends_nothing_in_redis,
+    shared_buckets_hold_across_nodes,
+    a_fan_spreading_failures_over_nodes_is_flagged_on_every_node,
+);
 
 /// A fan over its own limit keeps calling: the refused calls must not also drain the
 /// address's bucket, or one noisy fan would lock out everyone behind the same address.
@@ -45,10 +60,9 @@ async fn a_refused_call_spends_nothing_locally() {
     a_refused_call_spends_nothing_from_the_other_limit(&limiter).await;
 }
 
-#[tokio::test]
-async fn a_refused_call_spends_nothing_in_redis() {
-    let connection = redis_connection().await;
-    let namespace = RedisNamespace::new();
+async fn a_refused_call_spends_nothing_in_redis(kind: RedisKind) {
+    let connection = redis_link(kind).await;
+    let namespace = RedisNamespace::of(kind);
     let limiter = RateLimiter::shared(
         "sales",
         Rate::per_minute(60),
@@ -59,10 +73,9 @@ async fn a_refused_call_spends_nothing_in_redis() {
     a_refused_call_spends_nothing_from_the_other_limit(&limiter).await;
 }
 
-#[tokio::test]
-async fn shared_buckets_hold_across_nodes() {
-    let connection = redis_connection().await;
-    let namespace = RedisNamespace::new();
+async fn shared_buckets_hold_across_nodes(kind: RedisKind) {
+    let connection = redis_link(kind).await;
+    let namespace = RedisNamespace::of(kind);
     // Two nodes, one Redis: the fan's 6/min (burst 3) is spent across both.
     let a = RateLimiter::shared(
         "sales",
@@ -88,10 +101,9 @@ async fn shared_buckets_hold_across_nodes() {
     assert_eq!(a.check("other", None, 0).await, Ok(()));
 }
 
-#[tokio::test]
-async fn a_fan_spreading_failures_over_nodes_is_flagged_on_every_node() {
-    let connection = redis_connection().await;
-    let namespace = RedisNamespace::new();
+async fn a_fan_spreading_failures_over_nodes_is_flagged_on_every_node(kind: RedisKind) {
+    let connection = redis_link(kind).await;
+    let namespace = RedisNamespace::of(kind);
     let mut a = AbuseLog::new(5);
     a.share(connection.clone(), &namespace.name);
     let mut b = AbuseLog::new(5);

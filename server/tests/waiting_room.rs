@@ -587,7 +587,7 @@ async fn a_fan_shed_past_the_no_show_window_keeps_the_turn(backend: Backend) {
     server.stop().await;
 }
 
-on_both_backends!(
+on_every_backend!(
     a_fan_shed_past_the_no_show_window_keeps_the_turn,
     bans_rate_limits_and_proof_of_work,
     fans_queue_get_passes_and_buy,

@@ -3,7 +3,8 @@
 //!
 //! - a backend made for one test ([`Backing`]): the embedded one (a fresh SQLite file, the
 //!   waiting room in process) or the distributed one (a fresh PostgreSQL database, dropped at
-//!   the end, and the waiting room in Redis under a key namespace of its own, deleted at the end);
+//!   the end, and the waiting room in Redis, on one server or a cluster, under a key namespace
+//!   of its own, deleted at the end);
 //! - [`test_config`], the server's configuration for tests, and [`LocalServer`], the server
 //!   running in the test's process on loopback ports;
 //! - [`FaultProxy`], a TCP proxy that cuts or stalls a dependency on command;
@@ -11,7 +12,9 @@
 //!
 //! PostgreSQL is reached at `TAQUILLA_TEST_PG_URL` (default
 //! `postgres://postgres:postgres@127.0.0.1:5432/postgres`), Redis at `TAQUILLA_TEST_REDIS_URL`
-//! (default `redis://127.0.0.1:6379`).
+//! (default `redis://127.0.0.1:6379`), and the Redis Cluster of [`Backend::RedisCluster`] at
+//! `TAQUILLA_TEST_REDIS_CLUSTER_URL` (default the three primaries `.ci/redis-cluster` starts
+//! on `127.0.0.1:17001-17003`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -40,6 +43,7 @@ pub fn test_config(data_dir: PathBuf) -> Config {
         database_ca: None,
         redis_url: None,
         redis_ca: None,
+        redis_cluster: false,
         redis_namespace: "tq".into(),
         data_dir,
         operator_token: Some(Secret::new(OPERATOR_TOKEN)),
@@ -86,6 +90,8 @@ pub enum Backend {
     Sqlite,
     /// PostgreSQL and the waiting room in Redis: the distributed deployment.
     Postgres,
+    /// PostgreSQL and the waiting room on a Redis Cluster ([`redis_cluster_url`]).
+    RedisCluster,
 }
 
 /// A backend made for one test: [`test_config`] pointed at it, and what it is made of, which is
@@ -107,11 +113,20 @@ impl Backing {
         let mut config = test_config(data_dir.path().to_path_buf());
         let (database, redis) = match backend {
             Backend::Sqlite => (None, None),
-            Backend::Postgres => {
+            Backend::Postgres | Backend::RedisCluster => {
                 let database = PgDatabase::create().await;
                 config.database_url = Some(database.url.clone());
-                let namespace = RedisNamespace::new();
-                config.redis_url = Some(redis_url());
+                let cluster = backend == Backend::RedisCluster;
+                let namespace = if cluster {
+                    RedisNamespace::on_cluster()
+                } else {
+                    RedisNamespace::new()
+                };
+                config.redis_url = Some(namespace.url.clone());
+                config.redis_cluster = cluster;
+                // On the cluster the rate limits and abuse flags are shared too, so the same
+                // suites cover them there.
+                config.shared_rate_limits = cluster;
                 config.redis_namespace = namespace.name.clone();
                 (Some(database), Some(namespace))
             }
@@ -259,17 +274,114 @@ pub fn redis_url() -> String {
     std::env::var("TAQUILLA_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
 }
 
-/// A Redis key namespace for one test; its keys are deleted when it is dropped.
+/// The Redis Cluster tests use: `TAQUILLA_TEST_REDIS_CLUSTER_URL` (its nodes, comma-separated),
+/// or the three primaries `.ci/redis-cluster` starts on 127.0.0.1:17001-17003.
+pub fn redis_cluster_url() -> String {
+    std::env::var("TAQUILLA_TEST_REDIS_CLUSTER_URL").unwrap_or_else(|_| {
+        "redis://127.0.0.1:17001,redis://127.0.0.1:17002,redis://127.0.0.1:17003".into()
+    })
+}
+
+/// The Redis a test's server talks to: one server, or a Redis Cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RedisKind {
+    /// One Redis server ([`redis_url`]).
+    Node,
+    /// A Redis Cluster ([`redis_cluster_url`]).
+    Cluster,
+}
+
+/// A connection to the tests' Redis of `kind`, as the server makes it (panics, naming the URL,
+/// when it cannot be reached: a test that needs it cannot run without it).
+pub async fn redis_link(kind: RedisKind) -> taquilla_server::redis_link::RedisLink {
+    let (url, cluster) = match kind {
+        RedisKind::Node => (redis_url(), false),
+        RedisKind::Cluster => (redis_cluster_url(), true),
+    };
+    match taquilla_server::redis_link::Redis::connect(&url, cluster, None, Duration::from_secs(5))
+        .await
+    {
+        Ok(redis) => redis.link(),
+        Err(e) => panic!("{}", unreachable_redis(kind, &e.to_string())),
+    }
+}
+
+fn unreachable_redis(kind: RedisKind, error: &str) -> String {
+    match kind {
+        RedisKind::Node => format!("Redis must be reachable for tests ({error})"),
+        RedisKind::Cluster => format!(
+            "a Redis Cluster must be reachable for tests at {} ({error}); `bash .ci/redis-cluster` \
+             starts one on loopback ports, or set TAQUILLA_TEST_REDIS_CLUSTER_URL",
+            redis_cluster_url()
+        ),
+    }
+}
+
+/// A Redis key namespace for one test, on one server or on the cluster; its keys are deleted
+/// when it is dropped.
 #[derive(Debug)]
 pub struct RedisNamespace {
     pub name: String,
+    /// Where the keys are: [`redis_url`] or [`redis_cluster_url`].
+    pub url: String,
+    pub kind: RedisKind,
 }
 
 impl RedisNamespace {
+    /// A namespace on the tests' single Redis server.
     pub fn new() -> RedisNamespace {
+        RedisNamespace::of(RedisKind::Node)
+    }
+
+    /// A namespace on the tests' Redis Cluster.
+    pub fn on_cluster() -> RedisNamespace {
+        RedisNamespace::of(RedisKind::Cluster)
+    }
+
+    pub fn of(kind: RedisKind) -> RedisNamespace {
         RedisNamespace {
             name: format!("tqtest-{}", uuid::Uuid::new_v4().simple()),
+            url: match kind {
+                RedisKind::Node => redis_url(),
+                RedisKind::Cluster => redis_cluster_url(),
+            },
+            kind,
         }
+    }
+
+    /// Deletes the namespace's keys on one server (on a cluster: the keys that primary holds,
+    /// one command per key, since keys of several slots cannot go in one DEL).
+    fn delete_on(url: &str, pattern: &str) -> Option<Vec<String>> {
+        let client = redis::Client::open(url).ok()?;
+        let mut conn = client.get_connection().ok()?;
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(pattern)
+            .query(&mut conn)
+            .unwrap_or_default();
+        for chunk in keys.chunks(500) {
+            let mut pipe = redis::pipe();
+            for key in chunk {
+                pipe.cmd("UNLINK").arg(key).ignore();
+            }
+            let _: redis::RedisResult<()> = pipe.query(&mut conn);
+        }
+        // A cluster's primaries, from `CLUSTER NODES` (`<id> <ip:port@bus> <flags> …`).
+        let nodes: String = redis::cmd("CLUSTER").arg("NODES").query(&mut conn).ok()?;
+        Some(
+            nodes
+                .lines()
+                .filter_map(|line| {
+                    let mut fields = line.split_whitespace();
+                    let address = fields.nth(1)?;
+                    let flags = fields.next()?;
+                    let host_port = address.split('@').next()?;
+                    flags
+                        .split(',')
+                        .any(|f| f == "master")
+                        .then(|| format!("redis://{host_port}"))
+                })
+                .collect(),
+        )
     }
 }
 
@@ -281,18 +393,18 @@ impl Default for RedisNamespace {
 
 impl Drop for RedisNamespace {
     fn drop(&mut self) {
-        let Ok(client) = redis::Client::open(redis_url()) else {
-            return;
-        };
-        let Ok(mut conn) = client.get_connection() else {
-            return;
-        };
-        let keys: Vec<String> = redis::cmd("KEYS")
-            .arg(format!("{}:*", self.name))
-            .query(&mut conn)
-            .unwrap_or_default();
-        for chunk in keys.chunks(500) {
-            let _: redis::RedisResult<()> = redis::cmd("DEL").arg(chunk).query(&mut conn);
+        let pattern = format!("{}:*", self.name);
+        let first = self.url.split(',').next().unwrap_or_default().to_string();
+        match self.kind {
+            RedisKind::Node => {
+                RedisNamespace::delete_on(&first, &pattern);
+            }
+            RedisKind::Cluster => {
+                let primaries = RedisNamespace::delete_on(&first, &pattern).unwrap_or_default();
+                for primary in primaries {
+                    RedisNamespace::delete_on(&primary, &pattern);
+                }
+            }
         }
     }
 }

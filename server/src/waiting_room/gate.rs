@@ -37,15 +37,24 @@ impl WaitingRoom {
         if let Some(shared) = &self.shared {
             // Every node refuses the ban's joins from its next refresh on.
             let (fps, ips) = super::keys::ban_keys(&shared.namespace);
-            let mut conn = shared.conn.clone();
-            let mut pipe = redis::pipe();
+            let mut additions: Vec<(String, String)> = Vec::with_capacity(2);
             if let Some(fp) = fingerprint_hash {
-                pipe.sadd(&fps, fp).ignore();
+                additions.push((fps, fp.to_string()));
             }
             if let Some(ip) = ip {
-                pipe.sadd(&ips, ip.to_string()).ignore();
+                additions.push((ips, ip.to_string()));
             }
-            pipe.query_async::<()>(&mut conn)
+            // The two sets are on different Redis Cluster slots: one command per slot.
+            shared
+                .conn
+                .per_slot::<_, redis::Value>(
+                    &additions,
+                    |(set, _)| set,
+                    |pipe, (set, member)| {
+                        pipe.sadd(set, member);
+                    },
+                    &[],
+                )
                 .await
                 .map_err(unavailable)?;
         }
@@ -112,13 +121,23 @@ impl WaitingRoom {
     /// Reads the bans every node shares (distributed backend).
     pub(super) async fn refresh_bans(&self, shared: &Shared) -> ApiResult<()> {
         let (fps, ips) = super::keys::ban_keys(&shared.namespace);
-        let mut conn = shared.conn.clone();
-        let (fingerprints, addresses): (Vec<String>, Vec<String>) = redis::pipe()
-            .smembers(&fps)
-            .smembers(&ips)
-            .query_async(&mut conn)
+        let mut sets = shared
+            .conn
+            .per_slot::<_, Vec<String>>(
+                &[fps, ips],
+                String::as_str,
+                |pipe, set| {
+                    pipe.smembers(set);
+                },
+                &[],
+            )
             .await
-            .map_err(unavailable)?;
+            .map_err(unavailable)?
+            .into_iter();
+        let (fingerprints, addresses) = (
+            sets.next().unwrap_or_default(),
+            sets.next().unwrap_or_default(),
+        );
         if let Ok(mut set) = self.bans.lock() {
             set.fingerprints.extend(fingerprints);
             set.ips

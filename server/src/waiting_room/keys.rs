@@ -52,7 +52,8 @@ impl EventKeys {
     }
 }
 
-/// Bans are global, not per event (never touched by a script, so no slot to share).
+/// Bans are global, not per event (never touched by a script, so no slot to share: on a
+/// cluster the two sets are read and written per slot).
 pub(super) fn ban_keys(namespace: &str) -> (String, String) {
     (
         format!("{namespace}:bans:fp"),
@@ -60,40 +61,13 @@ pub(super) fn ban_keys(namespace: &str) -> (String, String) {
     )
 }
 
-/// The Redis Cluster slot of a key (CRC16/XMODEM of the hash tag, or of the key), to check
-/// that an event's keys all land on one slot.
-pub fn key_slot(key: &str) -> u16 {
-    let bytes = key.as_bytes();
-    let hashed = match key.find('{') {
-        Some(open) => match key[open + 1..].find('}') {
-            Some(len) if len > 0 => &bytes[open + 1..open + 1 + len],
-            _ => bytes,
-        },
-        None => bytes,
-    };
-    let mut crc: u16 = 0;
-    for byte in hashed {
-        crc ^= u16::from(*byte) << 8;
-        for _ in 0..8 {
-            crc = if crc & 0x8000 != 0 {
-                (crc << 1) ^ 0x1021
-            } else {
-                crc << 1
-            };
-        }
-    }
-    crc % 16_384
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::redis_link::key_slot;
 
     #[test]
     fn every_key_of_an_event_is_on_one_cluster_slot() {
-        // Known slots from the Redis Cluster specification's examples.
-        assert_eq!(key_slot("123456789"), 0x31C3);
-        assert_eq!(key_slot("{user1000}.following"), key_slot("user1000"));
         for event in ["mad-1", "bcn-4", "sala-e2e", "x"] {
             let event_keys = EventKeys::new("tq", event);
             let mut keys = event_keys.in_script_order().to_vec();

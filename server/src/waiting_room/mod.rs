@@ -38,8 +38,6 @@ mod replies;
 mod shared;
 mod watchers;
 
-pub use keys::key_slot;
-
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
 use std::pin::Pin;
@@ -58,6 +56,7 @@ use crate::domain::valve::{AutoValve, SalesFeedback};
 use crate::domain::{SalePhase, SaleState};
 use crate::error::{ApiError, ApiResult};
 use crate::limits::{Rate, RateLimiter};
+use crate::redis_link::{Redis, RedisLink};
 use crate::shutdown::Shutdown;
 use crate::store::{AdmissionSettings, EventRecord};
 use crate::tokens::{
@@ -358,33 +357,28 @@ impl WaitingRoom {
     }
 
     /// Keeps the join limits' buckets in Redis, shared by every node (`--shared-rate-limits`).
-    pub fn share_join_limits(
-        &mut self,
-        connection: redis::aio::ConnectionManager,
-        namespace: &str,
-    ) {
+    pub fn share_join_limits(&mut self, link: RedisLink, namespace: &str) {
         self.join_limiter = RateLimiter::shared(
             "join",
             Rate::per_minute(self.limits.per_ip),
             Rate::per_minute(self.limits.per_fingerprint),
-            connection,
+            link,
             namespace,
         );
     }
 
-    /// A waiting room whose queues live in Redis, shared with every node that uses the same
-    /// Redis and `namespace`.
+    /// A waiting room whose queues live in Redis (one server or a cluster), shared with every
+    /// node that uses the same Redis and `namespace`.
     pub fn with_redis(
         clock: Arc<dyn Clock>,
         signer: Signer,
         timings: RoomTimings,
         limits: JoinRateLimits,
-        client: redis::Client,
-        connection: redis::aio::ConnectionManager,
+        redis: Redis,
         namespace: &str,
     ) -> WaitingRoom {
         let mut room = WaitingRoom::new(clock, signer, timings, limits);
-        room.shared = Some(Arc::new(Shared::new(client, connection, namespace)));
+        room.shared = Some(Arc::new(Shared::new(redis, namespace)));
         room
     }
 

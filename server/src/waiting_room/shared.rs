@@ -8,13 +8,12 @@
 //! commands grow with joins and admissions, not with the number of people watching.
 //!
 //! Every key of an event carries the hash tag `{ev:<id>}`, so each script runs on one Redis
-//! Cluster slot (`keys::key_slot` checks it in a test).
+//! Cluster slot (`redis_link::key_slot` checks it in a test).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, MultiplexedConnection};
 use redis::streams::{StreamReadOptions, StreamReadReply};
 use redis::{AsyncCommands, Script, Value};
 use std::sync::Arc;
@@ -24,6 +23,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use crate::domain::queue::ReturnPacer;
 use crate::domain::{SalePhase, SaleState};
 use crate::error::{ApiError, ApiResult};
+use crate::redis_link::{Redis, RedisLink};
 use crate::store::{AdmissionSettings, EventRecord};
 
 const PRELUDE: &str = include_str!("lua/prelude.lua");
@@ -85,8 +85,10 @@ impl Scripts {
 
 /// Redis connections and identity of this node.
 pub(super) struct Shared {
-    pub client: redis::Client,
-    pub conn: ConnectionManager,
+    /// Opens the tailers' links of their own.
+    redis: Redis,
+    /// The link every other command goes through.
+    pub conn: RedisLink,
     /// This node's id (random per process): its Watch streams are counted under it.
     pub node: String,
     /// Key prefix (several sales, or several test runs, can share one Redis).
@@ -182,10 +184,10 @@ fn store_unavailable() -> ApiError {
 use super::keys::EventKeys;
 
 impl Shared {
-    pub fn new(client: redis::Client, conn: ConnectionManager, namespace: &str) -> Shared {
+    pub fn new(redis: Redis, namespace: &str) -> Shared {
         Shared {
-            client,
-            conn,
+            conn: redis.link(),
+            redis,
             node: format!("{:016x}", rand::random::<u64>()),
             namespace: namespace.to_string(),
             scripts: Scripts::new(),
@@ -474,20 +476,15 @@ impl Shared {
         Ok(())
     }
 
-    /// A connection of its own for a tailer's blocking reads (a blocked read on the shared
-    /// multiplexed connection would hold up every other command behind it).
-    pub async fn blocking_connection(&self) -> redis::RedisResult<MultiplexedConnection> {
-        let config = redis::AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(5)))
-            .set_response_timeout(Some(BLOCK + Duration::from_secs(5)));
-        self.client
-            .get_multiplexed_async_connection_with_config(&config)
-            .await
+    /// A link of its own for a tailer's blocking reads (a blocked read on the shared link
+    /// would hold up every other command behind it).
+    pub async fn blocking_connection(&self) -> redis::RedisResult<RedisLink> {
+        self.redis.own_link(BLOCK + Duration::from_secs(5)).await
     }
 
     /// Reads the log after `last`, waiting up to [`BLOCK`] for news.
     pub async fn read_log(
-        conn: &mut MultiplexedConnection,
+        conn: &mut RedisLink,
         key: &str,
         last: &str,
     ) -> redis::RedisResult<Option<StreamReadReply>> {

@@ -3,7 +3,7 @@
 use super::*;
 use crate::domain::clock::ManualClock;
 use crate::domain::layout::VenueSpec;
-use taquilla_test_support::{RedisNamespace, redis_url};
+use taquilla_test_support::{RedisKind, RedisNamespace};
 
 pub(in crate::waiting_room) fn event(state: SaleState) -> EventRecord {
     EventRecord {
@@ -40,6 +40,8 @@ pub(in crate::waiting_room) fn event(state: SaleState) -> EventRecord {
 pub(in crate::waiting_room) enum Backend {
     Embedded,
     Redis,
+    /// A Redis Cluster of three primaries.
+    Cluster,
 }
 
 /// A waiting room under test (and, on Redis, the namespace its keys live in).
@@ -66,20 +68,24 @@ fn limits() -> JoinRateLimits {
     }
 }
 
-async fn redis_node(clock: &ManualClock, namespace: &str) -> Arc<WaitingRoom> {
-    let client = redis::Client::open(redis_url()).expect("redis url");
-    let connection = client
-        .get_connection_manager()
-        .await
-        .unwrap_or_else(|e| panic!("Redis must be reachable at {} for tests: {e}", redis_url()));
+async fn redis_node(clock: &ManualClock, namespace: &RedisNamespace) -> Arc<WaitingRoom> {
+    let cluster = namespace.kind == RedisKind::Cluster;
+    let redis =
+        crate::redis_link::Redis::connect(&namespace.url, cluster, None, Duration::from_secs(5))
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "Redis must be reachable at {} for tests: {e}",
+                    namespace.url
+                )
+            });
     Arc::new(WaitingRoom::with_redis(
         Arc::new(clock.clone()),
         signer(),
         RoomTimings::default(),
         limits(),
-        client,
-        connection,
-        namespace,
+        redis,
+        &namespace.name,
     ))
 }
 
@@ -94,18 +100,22 @@ pub(in crate::waiting_room) async fn room(backend: Backend, clock: &ManualClock)
             )),
             _namespace: None,
         },
-        Backend::Redis => {
-            let namespace = RedisNamespace::new();
+        Backend::Redis | Backend::Cluster => {
+            let namespace = RedisNamespace::of(if matches!(backend, Backend::Cluster) {
+                RedisKind::Cluster
+            } else {
+                RedisKind::Node
+            });
             Under {
-                room: redis_node(clock, &namespace.name).await,
+                room: redis_node(clock, &namespace).await,
                 _namespace: Some(namespace),
             }
         }
     }
 }
 
-/// Runs a test body on the embedded room and on Redis.
-macro_rules! on_both_backends {
+/// Runs a test body on the embedded room, on Redis and on a Redis Cluster.
+macro_rules! on_every_backend {
     ($($name:ident),* $(,)?) => {
         $(
             mod $name {
@@ -118,12 +128,17 @@ macro_rules! on_both_backends {
                 async fn redis() {
                     super::$name(super::Backend::Redis).await
                 }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                #[ignore = "needs a Redis Cluster at TAQUILLA_TEST_REDIS_CLUSTER_URL (.ci/redis-cluster); the suite runs it (cargo test -- --include-ignored)"]
+                async fn redis_cluster() {
+                    super::$name(super::Backend::Cluster).await
+                }
             }
         )*
     };
 }
 
-on_both_backends!(
+on_every_backend!(
     joins_are_idempotent_and_tiers_go_first,
     the_prequeue_is_shuffled_by_a_published_seed,
     rate_and_cap_hold_over_a_simulated_hour,
@@ -576,13 +591,11 @@ async fn presale_phase_admits_presale_tiers_only(backend: Backend) {
 
 /// Two nodes on one Redis, both pumping at once: each fan is admitted once, and together
 /// they admit at the event's rate, not twice it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs Redis at TAQUILLA_TEST_REDIS_URL; the suite runs it (cargo test -- --include-ignored)"]
-async fn two_nodes_admit_each_fan_once_at_one_rate() {
+async fn two_nodes_admit_each_fan_once_at_one_rate(kind: RedisKind) {
     let clock = ManualClock::new(0);
-    let namespace = RedisNamespace::new();
-    let a = redis_node(&clock, &namespace.name).await;
-    let b = redis_node(&clock, &namespace.name).await;
+    let namespace = RedisNamespace::of(kind);
+    let a = redis_node(&clock, &namespace).await;
+    let b = redis_node(&clock, &namespace).await;
     let mut ev = event(SaleState::Open);
     ev.admission = AdmissionSettings {
         rate_per_minute: 600,
@@ -631,13 +644,11 @@ async fn two_nodes_admit_each_fan_once_at_one_rate() {
 
 /// A node that dies without closing its streams: once its heartbeat lapses another node
 /// counts them as closed, so the grace period starts and abandoned places do not linger.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs Redis at TAQUILLA_TEST_REDIS_URL; the suite runs it (cargo test -- --include-ignored)"]
-async fn a_dead_nodes_streams_count_as_closed() {
+async fn a_dead_nodes_streams_count_as_closed(kind: RedisKind) {
     let clock = ManualClock::new(0);
-    let namespace = RedisNamespace::new();
-    let dead = redis_node(&clock, &namespace.name).await;
-    let alive = redis_node(&clock, &namespace.name).await;
+    let namespace = RedisNamespace::of(kind);
+    let dead = redis_node(&clock, &namespace).await;
+    let alive = redis_node(&clock, &namespace).await;
     let ev = event(SaleState::Paused);
     let token = dead.join_as(&ev, "fan", "").await.expect("join").0;
     dead.caught_up(&ev.id).await.expect("caught up");
@@ -669,3 +680,28 @@ async fn a_dead_nodes_streams_count_as_closed() {
         "the dead node's fan lapsed"
     );
 }
+
+/// Runs a test of several nodes on one Redis server and on a Redis Cluster.
+macro_rules! on_redis_and_cluster {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                #[ignore = "needs Redis at TAQUILLA_TEST_REDIS_URL; the suite runs it (cargo test -- --include-ignored)"]
+                async fn redis() {
+                    super::$name(taquilla_test_support::RedisKind::Node).await
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                #[ignore = "needs a Redis Cluster at TAQUILLA_TEST_REDIS_CLUSTER_URL (.ci/redis-cluster); the suite runs it (cargo test -- --include-ignored)"]
+                async fn redis_cluster() {
+                    super::$name(taquilla_test_support::RedisKind::Cluster).await
+                }
+            }
+        )*
+    };
+}
+
+on_redis_and_cluster!(
+    two_nodes_admit_each_fan_once_at_one_rate,
+    a_dead_nodes_streams_count_as_closed,
+);

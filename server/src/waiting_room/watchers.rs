@@ -493,6 +493,12 @@ mod tests {
         a_still_line_sends_nothing_and_an_admission_at_once(Backend::Redis).await;
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs a Redis Cluster at TAQUILLA_TEST_REDIS_CLUSTER_URL (.ci/redis-cluster); the suite runs it (cargo test -- --include-ignored)"]
+    async fn a_still_line_sends_nothing_and_an_admission_at_once_on_a_redis_cluster() {
+        a_still_line_sends_nothing_and_an_admission_at_once(Backend::Cluster).await;
+    }
+
     async fn the_prequeue_hears_its_places_at_opening_and_its_moves_after(backend: Backend) {
         let clock = ManualClock::new(1_000_000);
         let room = room(backend, &clock).await;
@@ -544,6 +550,12 @@ mod tests {
     #[ignore = "needs Redis at TAQUILLA_TEST_REDIS_URL; the suite runs it (cargo test -- --include-ignored)"]
     async fn the_prequeue_hears_its_places_at_opening_and_its_moves_after_on_redis() {
         the_prequeue_hears_its_places_at_opening_and_its_moves_after(Backend::Redis).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "needs a Redis Cluster at TAQUILLA_TEST_REDIS_CLUSTER_URL (.ci/redis-cluster); the suite runs it (cargo test -- --include-ignored)"]
+    async fn the_prequeue_hears_its_places_at_opening_and_its_moves_after_on_a_redis_cluster() {
+        the_prequeue_hears_its_places_at_opening_and_its_moves_after(Backend::Cluster).await;
     }
 
     /// 3,000 fans in line, watched at places 50 (`near`) and 3,000 (`far`), each stream past

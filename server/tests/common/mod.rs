@@ -45,6 +45,30 @@ macro_rules! on_both_backends {
     };
 }
 
+/// As [`on_both_backends!`], and once more with the waiting room on a Redis Cluster: tests
+/// `name::sqlite`, `name::postgres` and `name::redis_cluster`.
+#[macro_export]
+macro_rules! on_every_backend {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name($crate::common::Backend::Sqlite).await
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$name($crate::common::Backend::Postgres).await
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn redis_cluster() {
+                    super::$name($crate::common::Backend::RedisCluster).await
+                }
+            }
+        )*
+    };
+}
+
 /// A running server.
 pub struct TestServer {
     pub addr: SocketAddr,
