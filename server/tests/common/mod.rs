@@ -25,23 +25,28 @@ pub use taquilla_test_support::{
     Backend, Backing, OPERATOR_TOKEN, PgDatabase, RedisNamespace, SIGNING_KEY, wait_until,
 };
 
+/// Makes `mod name` with one test per `test => Backend` pair, each running the async test
+/// body `name(backend)`.
+#[macro_export]
+macro_rules! on_backends {
+    ($name:ident: $($test:ident => $backend:ident),*) => {
+        mod $name {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    super::$name($crate::common::Backend::$backend).await
+                }
+            )*
+        }
+    };
+}
+
 /// Runs an async test body once per backend: `on_both_backends!(name, ...)` expects
 /// `async fn name(backend: Backend)` and makes tests `name::sqlite` and `name::postgres`.
 #[macro_export]
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
-        $(
-            mod $name {
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() {
-                    super::$name($crate::common::Backend::Sqlite).await
-                }
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn postgres() {
-                    super::$name($crate::common::Backend::Postgres).await
-                }
-            }
-        )*
+        $( $crate::on_backends!($name: sqlite => Sqlite, postgres => Postgres); )*
     };
 }
 
@@ -51,20 +56,9 @@ macro_rules! on_both_backends {
 macro_rules! on_every_backend {
     ($($name:ident),* $(,)?) => {
         $(
-            mod $name {
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() {
-                    super::$name($crate::common::Backend::Sqlite).await
-                }
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn postgres() {
-                    super::$name($crate::common::Backend::Postgres).await
-                }
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn redis_cluster() {
-                    super::$name($crate::common::Backend::RedisCluster).await
-                }
-            }
+            $crate::on_backends!(
+                $name: sqlite => Sqlite, postgres => Postgres, redis_cluster => RedisCluster
+            );
         )*
     };
 }
