@@ -86,17 +86,21 @@ for _ in $(seq 1 100); do
 done
 
 # CPU time (user + system, clock ticks) of each party, every second: t, server, loadgen,
-# redis, postgres.
+# redis, postgres. Redis's servers and PostgreSQL's postmaster outlive the run, so their ticks
+# are counted from the sampler's start (PostgreSQL's: of the processes alive at each sample).
 ticks() { awk '{ s = 0; n = split($0, f, ")"); split(f[n], g, " "); print g[12] + g[13] }' "/proc/$1/stat" 2>/dev/null || echo 0; }
 sum_ticks() { local s=0 p; for p in "$@"; do s=$((s + $(ticks "$p"))); done; echo "$s"; }
 (
   echo "t_s,server,loadgen,redis,postgres"
   start=$(date +%s.%N)
+  redis0=$(sum_ticks $(pgrep -x redis-server))
+  postgres0=$(sum_ticks $(pgrep -u postgres))
   while kill -0 "$server" 2>/dev/null; do
     lg=$(pgrep -f "^$loadgen_bin " | head -n 1 || true)
     printf '%.1f,%s,%s,%s,%s\n' "$(echo "$(date +%s.%N) - $start" | bc)" \
       "$(ticks "$server")" "$( [ -n "$lg" ] && ticks "$lg" || echo 0)" \
-      "$(sum_ticks $(pgrep -x redis-server))" "$(sum_ticks $(pgrep -u postgres))"
+      "$(( $(sum_ticks $(pgrep -x redis-server)) - redis0 ))" \
+      "$(( $(sum_ticks $(pgrep -u postgres)) - postgres0 ))"
     sleep 1
   done
 ) >"$out/cpu.csv" &
