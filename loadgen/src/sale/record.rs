@@ -208,9 +208,11 @@ impl Recorder {
         std::mem::take(&mut self.lock().unsettled)
     }
 
-    /// Adds a paid order learnt after the run (its tickets count from the end of the run).
+    /// Adds a paid order learnt after the run (its tickets count from the end of the run, in
+    /// the ledger and on the timeline alike, so the chart's tickets are the run's).
     pub fn settled(&self, order: &Unsettled, seats: &[u32]) {
         let at_ms = self.started.elapsed().as_millis() as u64;
+        self.timeline.tickets(seats.len() as u64);
         for seat in seats {
             self.absorb_ticket(
                 &order.event,
@@ -481,6 +483,39 @@ mod tests {
         assert!(evidence[0].contains("seat 2 of ev sold twice"));
         assert!(evidence[1].contains("fan fan-1 holds more than the cap of 4"));
         assert_eq!(r.tickets_per_event().get("ev"), Some(&5));
+    }
+
+    /// Tickets of an order the run learnt was paid only after it ended are on the timeline
+    /// too: the chart adds up to the tickets the run was told of.
+    #[test]
+    fn tickets_settled_after_the_run_are_on_the_timeline() {
+        let r = Recorder::new();
+        r.bought(
+            "ev",
+            "fan-1",
+            4,
+            "o1",
+            &[(1, "c1".into()), (2, "c2".into())],
+        );
+        r.settled(
+            &Unsettled {
+                event: "ev".into(),
+                fan: "fan-2".into(),
+                cap: 4,
+                order_id: "o2".into(),
+            },
+            &[3, 4, 5],
+        );
+        assert!(r.evidence().is_empty());
+        let told: u64 = r.tickets_per_event().values().sum();
+        let charted: f64 = r
+            .timeline
+            .rows()
+            .iter()
+            .map(|row| row.tickets_per_s * super::super::timeline::BUCKET_MS as f64 / 1_000.0)
+            .sum();
+        assert_eq!(told, 5);
+        assert_eq!(charted.round() as u64, told);
     }
 
     #[test]
