@@ -89,6 +89,14 @@ async fn redis_node(clock: &ManualClock, namespace: &RedisNamespace) -> Arc<Wait
     ))
 }
 
+/// Which Redis a Redis backend is (the embedded one counts as one server: it has none).
+fn redis_kind(backend: Backend) -> RedisKind {
+    match backend {
+        Backend::Cluster => RedisKind::Cluster,
+        Backend::Embedded | Backend::Redis => RedisKind::Node,
+    }
+}
+
 pub(in crate::waiting_room) async fn room(backend: Backend, clock: &ManualClock) -> Under {
     match backend {
         Backend::Embedded => Under {
@@ -101,11 +109,7 @@ pub(in crate::waiting_room) async fn room(backend: Backend, clock: &ManualClock)
             _namespace: None,
         },
         Backend::Redis | Backend::Cluster => {
-            let namespace = RedisNamespace::of(if matches!(backend, Backend::Cluster) {
-                RedisKind::Cluster
-            } else {
-                RedisKind::Node
-            });
+            let namespace = RedisNamespace::of(redis_kind(backend));
             Under {
                 room: redis_node(clock, &namespace).await,
                 _namespace: Some(namespace),
@@ -114,26 +118,47 @@ pub(in crate::waiting_room) async fn room(backend: Backend, clock: &ManualClock)
     }
 }
 
+/// Makes `mod name` with one test per `test => Backend` pair (each with its attributes), each
+/// running the async test body `name(backend)`.
+macro_rules! on_backends {
+    ($name:ident: $($(#[$attr:meta])* $test:ident => $backend:ident),*) => {
+        mod $name {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                $(#[$attr])*
+                async fn $test() {
+                    super::$name(super::Backend::$backend).await
+                }
+            )*
+        }
+    };
+}
+
 /// Runs a test body on the embedded room, on Redis and on a Redis Cluster.
 macro_rules! on_every_backend {
     ($($name:ident),* $(,)?) => {
         $(
-            mod $name {
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn embedded() {
-                    super::$name(super::Backend::Embedded).await
-                }
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            on_backends!($name:
+                embedded => Embedded,
                 #[ignore = "needs Redis at TAQUILLA_TEST_REDIS_URL; the suite runs it (cargo test -- --include-ignored)"]
-                async fn redis() {
-                    super::$name(super::Backend::Redis).await
-                }
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                redis => Redis,
                 #[ignore = "needs a Redis Cluster at TAQUILLA_TEST_REDIS_CLUSTER_URL (.ci/redis-cluster); the suite runs it (cargo test -- --include-ignored)"]
-                async fn redis_cluster() {
-                    super::$name(super::Backend::Cluster).await
-                }
-            }
+                redis_cluster => Cluster
+            );
+        )*
+    };
+}
+
+/// Runs a test of several nodes on one Redis server and on a Redis Cluster.
+macro_rules! on_redis_and_cluster {
+    ($($name:ident),* $(,)?) => {
+        $(
+            on_backends!($name:
+                #[ignore = "needs Redis at TAQUILLA_TEST_REDIS_URL; the suite runs it (cargo test -- --include-ignored)"]
+                redis => Redis,
+                #[ignore = "needs a Redis Cluster at TAQUILLA_TEST_REDIS_CLUSTER_URL (.ci/redis-cluster); the suite runs it (cargo test -- --include-ignored)"]
+                redis_cluster => Cluster
+            );
         )*
     };
 }
@@ -591,9 +616,9 @@ async fn presale_phase_admits_presale_tiers_only(backend: Backend) {
 
 /// Two nodes on one Redis, both pumping at once: each fan is admitted once, and together
 /// they admit at the event's rate, not twice it.
-async fn two_nodes_admit_each_fan_once_at_one_rate(kind: RedisKind) {
+async fn two_nodes_admit_each_fan_once_at_one_rate(backend: Backend) {
     let clock = ManualClock::new(0);
-    let namespace = RedisNamespace::of(kind);
+    let namespace = RedisNamespace::of(redis_kind(backend));
     let a = redis_node(&clock, &namespace).await;
     let b = redis_node(&clock, &namespace).await;
     let mut ev = event(SaleState::Open);
@@ -644,9 +669,9 @@ async fn two_nodes_admit_each_fan_once_at_one_rate(kind: RedisKind) {
 
 /// A node that dies without closing its streams: once its heartbeat lapses another node
 /// counts them as closed, so the grace period starts and abandoned places do not linger.
-async fn a_dead_nodes_streams_count_as_closed(kind: RedisKind) {
+async fn a_dead_nodes_streams_count_as_closed(backend: Backend) {
     let clock = ManualClock::new(0);
-    let namespace = RedisNamespace::of(kind);
+    let namespace = RedisNamespace::of(redis_kind(backend));
     let dead = redis_node(&clock, &namespace).await;
     let alive = redis_node(&clock, &namespace).await;
     let ev = event(SaleState::Paused);
@@ -679,26 +704,6 @@ async fn a_dead_nodes_streams_count_as_closed(kind: RedisKind) {
         0,
         "the dead node's fan lapsed"
     );
-}
-
-/// Runs a test of several nodes on one Redis server and on a Redis Cluster.
-macro_rules! on_redis_and_cluster {
-    ($($name:ident),* $(,)?) => {
-        $(
-            mod $name {
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                #[ignore = "needs Redis at TAQUILLA_TEST_REDIS_URL; the suite runs it (cargo test -- --include-ignored)"]
-                async fn redis() {
-                    super::$name(taquilla_test_support::RedisKind::Node).await
-                }
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                #[ignore = "needs a Redis Cluster at TAQUILLA_TEST_REDIS_CLUSTER_URL (.ci/redis-cluster); the suite runs it (cargo test -- --include-ignored)"]
-                async fn redis_cluster() {
-                    super::$name(taquilla_test_support::RedisKind::Cluster).await
-                }
-            }
-        )*
-    };
 }
 
 on_redis_and_cluster!(
