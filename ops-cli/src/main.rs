@@ -14,6 +14,7 @@ macro_rules! outln {
 
 mod commands;
 mod output;
+mod shuffle;
 mod tickets;
 mod time;
 
@@ -160,6 +161,10 @@ enum Command {
     /// Ticket keys, offline verification and door check-in.
     #[command(subcommand)]
     Tickets(tickets::TicketsCommand),
+    /// The proof that an event's pre-queue was shuffled fairly: its commitment, its manifest,
+    /// and the check anyone can run (no operator token needed).
+    #[command(subcommand)]
+    Shuffle(shuffle::ShuffleCommand),
     /// Check an event's integrity invariants; exits 1 when any fails.
     /// Example: taquilla-ops audit lux-mad-2026-03-30
     Audit { event: String },
@@ -366,6 +371,17 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
     if let Command::Tickets(tickets::TicketsCommand::Verify { code, keys }) = &cli.command {
         return tickets::verify(&out, code, keys);
     }
+    if let Command::Shuffle(command) = &cli.command {
+        let channel = if command.offline() {
+            None
+        } else {
+            Some(connect(&cli).await?)
+        };
+        let Command::Shuffle(command) = cli.command else {
+            return Ok(false);
+        };
+        return shuffle::run(channel, &out, command).await;
+    }
     // Check what can be checked before connecting.
     let token_needed = !matches!(cli.command, Command::Events | Command::Health);
     let token = if token_needed {
@@ -417,6 +433,7 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
         } => commands::refund(op()?, &out, order, return_seats, reason).await,
         Command::Audit { event } => commands::audit(op()?, &out, event).await,
         Command::Tickets(command) => tickets::run(op()?, &out, command).await,
+        Command::Shuffle(_) => Ok(false),
     }
 }
 

@@ -225,7 +225,9 @@ impl Output {
                 "auto": admission.auto, "auto_limit": admission.auto_limit,
                 "eta_last_seconds": s.eta_last_seconds, "watchers": s.watchers,
                 "orders_paid": s.orders_paid, "revenue": money_json(s.revenue.as_ref()),
-                "shuffle_seed": s.shuffle_seed, "at_unix_ms": s.at_unix_ms,
+                "shuffle_seed": s.shuffle_seed, "shuffle_commitment": s.shuffle_commitment,
+                "shuffle_nonce": s.shuffle_nonce, "manifest_digest": s.manifest_digest,
+                "at_unix_ms": s.at_unix_ms,
                 "breakers": s.breakers.iter().map(|b| json!({"name": b.name, "state": b.state})).collect::<Vec<_>>(),
             }));
         }
@@ -314,9 +316,17 @@ impl Output {
                 },
             ],
             vec![
+                "shuffle commitment".into(),
+                if s.shuffle_commitment.is_empty() {
+                    "- (the sale opened before commitments)".into()
+                } else {
+                    s.shuffle_commitment.clone()
+                },
+            ],
+            vec![
                 "shuffle seed".into(),
                 if s.shuffle_seed.is_empty() {
-                    "- (published at opening)".into()
+                    "- (revealed at opening)".into()
                 } else {
                     s.shuffle_seed.clone()
                 },

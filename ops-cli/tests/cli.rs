@@ -163,6 +163,185 @@ async fn offline(args: &[&str]) -> Output {
         .expect("join")
 }
 
+/// The pre-queue's shuffle checked from the command line: the commitment before opening, the
+/// manifest saved after, verified against the server and offline, a fan's own place found with
+/// their queue token, and a tampered entry, a wrong seed and another commitment each refused.
+async fn the_shuffle_is_verified_from_the_command_line(postgres: bool) {
+    let server = start(postgres).await;
+    server.json(&["seed", "lux-tour"]).await;
+    let event = "lux-bcn-2026-04-13";
+    let before = server.json(&["shuffle", "commitment", event]).await;
+    assert_eq!(before["revealed"], false);
+    let commitment = before["commitment"]
+        .as_str()
+        .expect("commitment")
+        .to_string();
+    assert_eq!(commitment.len(), 64);
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("manifest.json");
+    let path = file.to_str().expect("utf-8 path");
+    let early = server
+        .ops(&["shuffle", "manifest", event, "--out", path])
+        .await;
+    assert_one_line_error(&early, "has not opened");
+
+    // The sale is scheduled with its presale code; fans join the pre-queue, every fourth
+    // with the code.
+    server
+        .json(&[
+            "sale", "open", event, "--phase", "general", "--at", "+1h", "--code", "FANCLUB",
+        ])
+        .await;
+    let channel = tonic::transport::Endpoint::from_shared(server.url())
+        .expect("url")
+        .connect()
+        .await
+        .expect("connect");
+    let mut room = pb::waiting_room_client::WaitingRoomClient::new(channel);
+    let mut tokens = Vec::new();
+    for i in 0..40 {
+        let joined = room
+            .join(pb::JoinRequest {
+                event_id: event.into(),
+                fingerprint: format!("cli-fan-{i}"),
+                presale_code: if i % 4 == 0 {
+                    "FANCLUB".into()
+                } else {
+                    String::new()
+                },
+                pow_solution: None,
+            })
+            .await
+            .expect("join")
+            .into_inner();
+        let status = joined.status.expect("status");
+        assert_eq!(
+            status.shuffle_commitment, commitment,
+            "told in the pre-queue"
+        );
+        tokens.push(joined.queue_token);
+    }
+    server
+        .json(&[
+            "sale", "open", event, "--phase", "general", "--code", "FANCLUB",
+        ])
+        .await;
+
+    // Saved, then verified against the server and from the file.
+    server
+        .ok(&["shuffle", "manifest", event, "--out", path])
+        .await;
+    let online = server
+        .json(&["shuffle", "verify", event, "--commitment", &commitment])
+        .await;
+    assert_eq!(online["verified"], true, "{online}");
+    assert_eq!(online["entries"], 40);
+    let fan = 5;
+    let offline_check = offline(&[
+        "shuffle",
+        "verify",
+        event,
+        "--manifest",
+        path,
+        "--commitment",
+        &commitment,
+        "--queue-token",
+        &tokens[fan],
+        "--output",
+        "json",
+    ])
+    .await;
+    assert!(offline_check.status.success(), "{offline_check:?}");
+    let checked: Value = serde_json::from_slice(&offline_check.stdout).expect("JSON");
+    assert_eq!(checked["verified"], true);
+    assert_eq!(checked["fan"]["join_index"], fan);
+    let watched = room
+        .watch(pb::WatchRequest {
+            queue_token: tokens[fan].clone(),
+            join: None,
+        })
+        .await
+        .expect("watch")
+        .into_inner()
+        .message()
+        .await
+        .expect("a message")
+        .expect("status")
+        .status
+        .expect("status");
+    assert_eq!(
+        checked["fan"]["position_at_opening"], watched.initial_position,
+        "the proof's place is the one the fan was given"
+    );
+    let table = offline(&["shuffle", "verify", event, "--manifest", path]).await;
+    assert!(
+        String::from_utf8_lossy(&table.stdout)
+            .contains("VERIFIED: lux-bcn-2026-04-13's pre-queue of 40 fans"),
+        "{table:?}"
+    );
+
+    // A changed entry, a wrong seed, a commitment other than the one recorded: refused.
+    let saved: Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).expect("read")).expect("JSON");
+    let mut tampered = saved.clone();
+    let entry = tampered["entries"][3]["entry"]
+        .as_str()
+        .expect("hex")
+        .to_string();
+    let flipped = if entry.starts_with('0') { "1" } else { "0" };
+    tampered["entries"][3]["entry"] = Value::from(format!("{flipped}{}", &entry[1..]));
+    let said = refused(dir.path(), event, "tampered.json", tampered, &[]).await;
+    assert!(
+        said.contains("NOT VERIFIED") && said.contains("manifest was changed"),
+        "{said}"
+    );
+    let mut wrong_seed = saved.clone();
+    wrong_seed["seed"] = Value::from("00".repeat(32));
+    let said = refused(dir.path(), event, "seed.json", wrong_seed, &[]).await;
+    assert!(said.contains("not the one committed to"), "{said}");
+    let said = refused(
+        dir.path(),
+        event,
+        "commitment.json",
+        saved,
+        &["--commitment", &"ab".repeat(32)],
+    )
+    .await;
+    assert!(
+        said.contains("not the one recorded before opening"),
+        "{said}"
+    );
+    server.stop().await;
+}
+
+/// Verifies a changed copy of a saved proof offline, which must fail; returns what it said.
+async fn refused(
+    dir: &std::path::Path,
+    event: &str,
+    name: &str,
+    proof: Value,
+    extra: &[&str],
+) -> String {
+    let file = dir.join(name);
+    std::fs::write(&file, proof.to_string()).expect("write");
+    let path = file.to_str().expect("utf-8 path");
+    let mut args = vec!["shuffle", "verify", event, "--manifest", path];
+    args.extend(extra);
+    let out = offline(&args).await;
+    assert!(!out.status.success(), "{name}: must fail");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shuffle_embedded() {
+    the_shuffle_is_verified_from_the_command_line(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shuffle_postgres_and_redis() {
+    the_shuffle_is_verified_from_the_command_line(true).await;
+}
+
 /// The ticket keys exported for door scanners, a code checked offline with them, and the
 /// door's check-in: once, then refused with where it was first scanned.
 async fn tickets_at_the_door(server: &Server, code: &str) {
@@ -307,7 +486,8 @@ async fn run_a_sale_from_the_command_line(postgres: bool) {
     let stats = server.json(&["stats", "demo-1"]).await;
     assert_eq!(stats["sale_state"], "OPEN");
     assert_eq!(stats["capacity"], 400 + 60 + 300);
-    assert_eq!(stats["shuffle_seed"].as_str().map(str::len), Some(16));
+    assert_eq!(stats["shuffle_seed"].as_str().map(str::len), Some(64));
+    assert_eq!(stats["shuffle_commitment"].as_str().map(str::len), Some(64));
     let top = server
         .ok(&[
             "top",

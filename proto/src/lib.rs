@@ -4,11 +4,13 @@
 //! tokens, admission passes, the older HMAC ticket codes); [`tickets`], the Ed25519 ticket codes
 //! a door scanner checks offline with public keys; [`display`], wire values written for people
 //! (money, counts, times) as every client shows them; [`money`], currencies with their ISO 4217
-//! decimals and amounts parsed from what people type; and [`sim`], the simulated payment
-//! provider's own service.
+//! decimals and amounts parsed from what people type; [`fairness`], the pre-queue's committed
+//! shuffle and its manifest, as the server makes them and anyone checks them; and [`sim`], the
+//! simulated payment provider's own service.
 
 pub mod client;
 pub mod display;
+pub mod fairness;
 pub mod money;
 pub mod signed;
 pub mod tickets;

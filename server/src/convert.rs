@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 
+use taquilla_proto::fairness;
 use taquilla_proto::v1 as pb;
 
 use crate::domain::layout::{LayoutSpec, RowSpec, SectionSpec, VenueSpec};
@@ -14,6 +15,7 @@ use crate::store::{
     EventRecord, HoldRecord, HoldState, OrderRecord, OrderState, PaymentRecord, PaymentState,
     SeatInfo, TicketRecord, TicketState,
 };
+use crate::waiting_room::ShuffleProof;
 
 pub fn money(amount_minor: i64, currency: &str) -> pb::Money {
     pb::Money {
@@ -346,4 +348,47 @@ pub fn order(order: &OrderRecord, event: &EventRecord) -> pb::Order {
             .collect(),
         created_at_unix_ms: order.created_at_ms,
     }
+}
+
+/// A shuffle's proof as `GetShuffleProof` streams it: the header first, then the manifest in
+/// chunks made as the stream is read.
+pub fn shuffle_proof(
+    event_id: &str,
+    proof: ShuffleProof,
+) -> impl Iterator<Item = pb::ShuffleProofChunk> + Send + use<> {
+    let mut header = pb::ShuffleProofHeader {
+        event_id: event_id.to_string(),
+        commitment: hex::encode(proof.commitment),
+        ..Default::default()
+    };
+    let manifest = proof.revealed.map(|revealed| {
+        header.revealed = true;
+        header.seed = hex::encode(revealed.seed);
+        header.nonce = hex::encode(revealed.nonce);
+        header.manifest_digest = hex::encode(revealed.manifest.digest);
+        header.entries = revealed.manifest.entries.len() as u64;
+        revealed.manifest
+    });
+    let chunks = manifest.as_ref().map_or(1, |m| {
+        m.entries.len().div_ceil(fairness::ENTRIES_PER_CHUNK).max(1)
+    });
+    let mut header = Some(header);
+    (0..chunks).map(move |i| {
+        let entries = manifest.as_ref().map_or_else(Vec::new, |m| {
+            m.entries
+                .iter()
+                .skip(i * fairness::ENTRIES_PER_CHUNK)
+                .take(fairness::ENTRIES_PER_CHUNK)
+                .map(|e| pb::ManifestEntry {
+                    entry: e.entry.to_vec(),
+                    tier: fairness::tier_of_rank(e.tier).into(),
+                    order: e.order,
+                })
+                .collect()
+        });
+        pb::ShuffleProofChunk {
+            header: header.take(),
+            entries,
+        }
+    })
 }

@@ -4,7 +4,7 @@
 //! A change goes to the waiting room first, then to the store, then to the catalog's cache:
 //!
 //! 1. The waiting room acts on it (on Redis, for every node at once): opening now shuffles the
-//!    pre-queue and returns the seed; pausing, closing or selling out stops admissions and ends
+//!    pre-queue by the seed committed to when the event was made, and reveals it; pausing, closing or selling out stops admissions and ends
 //!    or tells the streams. If it refuses (Redis down), nothing has changed and the call fails.
 //! 2. The store records it (the state every node reads at start and every restart finds),
 //!    with the seed when the sale opened now. If this fails, the room already acts on the
@@ -64,9 +64,13 @@ impl SaleControl {
         }
     }
 
-    /// Moves `event`'s sale to `change`; returns the pre-queue's shuffle seed when this change
-    /// opened the sale now.
-    pub async fn apply(&self, event: &EventRecord, change: SaleChange) -> ApiResult<Option<u64>> {
+    /// Moves `event`'s sale to `change`; returns the pre-queue's shuffle seed (hex) when this
+    /// change opened the sale now.
+    pub async fn apply(
+        &self,
+        event: &EventRecord,
+        change: SaleChange,
+    ) -> ApiResult<Option<String>> {
         let seed = self
             .waiting_room
             .set_sale(
@@ -84,7 +88,7 @@ impl SaleControl {
                     state: change.state,
                     phase: change.phase,
                     opens_at_ms: change.opens_at_ms,
-                    shuffle_seed: seed.map(|s| format!("{s:016x}")),
+                    shuffle_seed: seed.clone(),
                     presale_codes: change.presale_codes,
                 },
             )

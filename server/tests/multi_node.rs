@@ -217,7 +217,25 @@ async fn three_nodes_admit_at_one_rate_and_survive_a_killed_node_on(kind: RedisK
 
     // 60 fans join before the opening, a third through each node, and watch there.
     const FANS: usize = 60;
+    // Every node publishes the one commitment to the shuffle, read from the shared database.
+    let mut commitments = Vec::new();
+    for channel in &channels {
+        let stats = operator(channel.clone())
+            .get_stats(pb::GetStatsRequest {
+                event_id: "ev".into(),
+            })
+            .await
+            .expect("stats")
+            .into_inner();
+        commitments.push(stats.shuffle_commitment);
+    }
+    assert_eq!(commitments[0].len(), 64);
+    assert!(
+        commitments.iter().all(|c| *c == commitments[0]),
+        "{commitments:?}"
+    );
     let mut seen = HashMap::new();
+    let mut tokens = Vec::new();
     let mut tasks = Vec::new();
     for i in 0..FANS {
         let home = channels[i % 3].clone();
@@ -231,6 +249,7 @@ async fn three_nodes_admit_at_one_rate_and_survive_a_killed_node_on(kind: RedisK
             .expect("join")
             .into_inner()
             .queue_token;
+        tokens.push(token.clone());
         let fan = Arc::new(Mutex::new(Seen::default()));
         seen.insert(i, fan.clone());
         tasks.push(tokio::spawn(watch(token, home, channels[0].clone(), fan)));
@@ -262,6 +281,24 @@ async fn three_nodes_admit_at_one_rate_and_survive_a_killed_node_on(kind: RedisK
          admitting at the full rate would give ~{:.0})",
         expected * 3.0
     );
+
+    // A node started after the opening (as one restarted would be) serves the same proof, which
+    // holds, names every fan, and carries the commitment published before the joins.
+    let late = Node::start(&database.url, &namespace);
+    for channel in [late.channel().await, channels[0].clone()] {
+        let chunks = taquilla_proto::fairness::download(channel, "ev")
+            .await
+            .expect("proof");
+        let downloaded = taquilla_proto::fairness::assemble(chunks).expect("assembles");
+        assert_eq!(downloaded.header.commitment, commitments[0]);
+        let proof = downloaded.proof.expect("revealed at opening");
+        taquilla_proto::fairness::verify(&proof).expect("the shuffle verifies");
+        assert_eq!(proof.entries.len(), FANS);
+        for token in &tokens {
+            assert!(taquilla_proto::fairness::find_fan(&proof, token).is_some());
+        }
+    }
+    drop(late);
 
     // Node 3's watchers came back through node 1 with their tokens and kept their places.
     let deadline = Instant::now() + Duration::from_secs(15);

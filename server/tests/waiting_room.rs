@@ -75,9 +75,12 @@ async fn fans_queue_get_passes_and_buy(backend: Backend) {
     assert_eq!(stats.sale_state, pb::SaleState::Open as i32);
     assert_eq!(
         stats.shuffle_seed.len(),
-        16,
-        "the shuffle seed is published at opening"
+        64,
+        "the shuffle seed is revealed at opening"
     );
+    assert_eq!(stats.shuffle_nonce.len(), 64, "and its nonce");
+    assert_eq!(stats.shuffle_commitment.len(), 64);
+    assert_eq!(stats.manifest_digest.len(), 64);
 
     let mut buyers = vec![token];
     for i in 0..9 {

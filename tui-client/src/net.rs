@@ -11,10 +11,13 @@ use tokio::task::JoinHandle;
 use tonic::Code;
 use tonic::transport::Channel;
 
-use crate::app::{Command, Failure, Link, Msg, Net, Selection};
+use crate::app::{Command, Failure, Link, Msg, Net, Selection, ShuffleCheck, check_shuffle};
 
 /// How long a unary call may take before the fan is told and may retry.
 const CALL_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// How long the shuffle's proof (up to a few megabytes) may take to download.
+const PROOF_TIMEOUT: Duration = Duration::from_secs(60);
 /// HTTP/2 PING every this long on the connection, whatever the streams do: a quiet queue
 /// stream is normal (the server writes only when something changed), so a dead connection is
 /// found by the connection's own ping going unanswered, within interval + timeout.
@@ -152,6 +155,33 @@ impl Network {
                     task.abort();
                 }
                 self.queue_watch = Some(tokio::spawn(watch_queue(channel, token, send)));
+            }
+            Command::CheckShuffle {
+                event_id,
+                token,
+                shown_position,
+                commitment_seen,
+            } => {
+                tokio::spawn(async move {
+                    let check = match tokio::time::timeout(
+                        PROOF_TIMEOUT,
+                        taquilla_proto::fairness::download(channel, &event_id),
+                    )
+                    .await
+                    {
+                        Ok(Ok(chunks)) => {
+                            check_shuffle(chunks, &token, shown_position, &commitment_seen)
+                        }
+                        Ok(Err(status)) => ShuffleCheck::Failed(format!(
+                            "the proof could not be downloaded: {}",
+                            Failure::from(status).sentence()
+                        )),
+                        Err(_) => {
+                            ShuffleCheck::Failed("the proof could not be downloaded in time".into())
+                        }
+                    };
+                    send(Net::ShuffleChecked(check));
+                });
             }
             Command::StopQueueWatch => {
                 if let Some(task) = self.queue_watch.take() {

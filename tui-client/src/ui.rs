@@ -14,7 +14,7 @@ use taquilla_proto::display::{
 };
 use taquilla_proto::v1 as pb;
 
-use crate::app::{App, CardField, Link, Screen};
+use crate::app::{App, CardField, Link, Screen, ShuffleCheck};
 use crate::seatmap::{SeatLook, SeatMap};
 
 /// Draws the whole screen.
@@ -306,7 +306,7 @@ fn draw_queue(frame: &mut Frame, app: &App, area: Rect) {
         Constraint::Length(2),
         Constraint::Length(2),
         Constraint::Length(1),
-        Constraint::Length(6),
+        Constraint::Length(8),
         Constraint::Min(3),
     ])
     .areas(inner);
@@ -372,6 +372,28 @@ fn draw_queue(frame: &mut Frame, app: &App, area: Rect) {
         )));
     }
     info.push(Line::from(format!(" Queue: {}", tier_name(status.tier()))));
+    if state == pb::QueueState::Prequeue && !status.shuffle_commitment.is_empty() {
+        info.push(Line::from(format!(
+            " Commitment {}",
+            status.shuffle_commitment
+        )));
+    }
+    match &app.shuffle {
+        Some(ShuffleCheck::Checking) => {
+            info.push(Line::from(" Checking the shuffle against its proof..."));
+        }
+        Some(ShuffleCheck::Verified { position }) => info.push(
+            Line::from(format!(
+                " Place verified: {} at opening, as the committed shuffle gives.",
+                thousands(*position)
+            ))
+            .fg(Color::Green),
+        ),
+        Some(ShuffleCheck::Failed(why)) => {
+            info.push(Line::from(format!(" Place NOT verified: {why}")).fg(Color::LightRed));
+        }
+        None => {}
+    }
     if let Some(moved) = &app.moved {
         info.push(Line::from(format!(" {moved}")));
     }

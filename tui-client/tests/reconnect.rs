@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use common::server::{EVENT, TestServer};
-use taquilla_fan::app::{Command, Link, Msg, Net};
+use taquilla_fan::app::{Command, Link, Msg, Net, ShuffleCheck};
 use taquilla_fan::net::{Network, channel};
 use taquilla_proto::v1 as pb;
 use tokio::sync::Mutex;
@@ -179,4 +179,31 @@ async fn the_queue_stream_reconnects_with_the_same_token_and_keeps_the_place() {
     .await;
     assert_eq!(pass.event_id, EVENT);
     assert!(!pass.token.is_empty());
+
+    // The fan, alone in the early queue, checks the shuffle's proof: first place.
+    assert_eq!(first.shuffle_commitment.len(), 64, "told in the pre-queue");
+    network.run(Command::CheckShuffle {
+        event_id: EVENT.into(),
+        token: token.clone(),
+        shown_position: 1,
+        commitment_seen: first.shuffle_commitment.clone(),
+    });
+    let check = next(&mut rx, "shuffle check", |net| match net {
+        Net::ShuffleChecked(check) => Some(check),
+        _ => None,
+    })
+    .await;
+    assert_eq!(check, ShuffleCheck::Verified { position: 1 });
+    network.run(Command::CheckShuffle {
+        event_id: EVENT.into(),
+        token,
+        shown_position: 2,
+        commitment_seen: first.shuffle_commitment,
+    });
+    let check = next(&mut rx, "shuffle check", |net| match net {
+        Net::ShuffleChecked(check) => Some(check),
+        _ => None,
+    })
+    .await;
+    assert!(matches!(check, ShuffleCheck::Failed(_)), "{check:?}");
 }

@@ -8,7 +8,7 @@ use common::*;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::KeyCode;
-use taquilla_fan::app::{App, Link, Msg, Net, update};
+use taquilla_fan::app::{App, Link, Msg, Net, ShuffleCheck, update};
 use taquilla_fan::ui;
 use taquilla_proto::v1 as pb;
 
@@ -75,6 +75,7 @@ fn queue_before_the_sale_opens() {
     net(&mut app, Net::Events(Ok(events())));
     let mut early = status(pb::QueueState::Prequeue, 0, 812, 0);
     early.sale_opens_at_unix_ms = NOW + 754_000;
+    early.shuffle_commitment = "3f0c".repeat(16);
     net(
         &mut app,
         Net::Joined(Ok(pb::JoinResponse {
@@ -85,6 +86,23 @@ fn queue_before_the_sale_opens() {
     );
     net(&mut app, Net::Link(Link::Live));
     assert_snapshot("queue_prequeue", &app);
+}
+
+#[test]
+fn queue_with_the_place_verified_and_not() {
+    let mut app = waiting();
+    net(
+        &mut app,
+        Net::ShuffleChecked(ShuffleCheck::Verified { position: 5_000 }),
+    );
+    assert_snapshot("queue_verified", &app);
+    net(
+        &mut app,
+        Net::ShuffleChecked(ShuffleCheck::Failed(
+            "the shuffle puts you at place 4,210, but the room showed 5,000".into(),
+        )),
+    );
+    assert_snapshot("queue_not_verified", &app);
 }
 
 #[test]

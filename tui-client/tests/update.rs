@@ -5,7 +5,9 @@ mod common;
 
 use common::*;
 use ratatui::crossterm::event::KeyCode;
-use taquilla_fan::app::{App, Command, Failure, Link, Msg, Net, Screen, Selection, update};
+use taquilla_fan::app::{
+    App, Command, Failure, Link, Msg, Net, Screen, Selection, ShuffleCheck, check_shuffle, update,
+};
 use taquilla_proto::v1 as pb;
 
 #[test]
@@ -403,4 +405,158 @@ fn q_and_ctrl_c_quit_from_any_screen() {
         )),
     );
     assert!(app.quit);
+}
+
+/// A proof as `GetShuffleProof` sends it, of `fans` fans with tokens `tok-0`, `tok-1`, …, in
+/// chunks of `per_chunk` entries; and the commitment.
+fn proof_chunks(fans: usize, per_chunk: usize) -> (Vec<pb::ShuffleProofChunk>, String) {
+    use taquilla_proto::fairness;
+    let secret = fairness::ShuffleSecret {
+        seed: [4; 32],
+        nonce: [5; 32],
+    };
+    let commitment = secret.commitment();
+    let opening = fairness::open(
+        &secret,
+        (0..fans).map(|i| {
+            (
+                fairness::manifest_entry(&commitment, &format!("tok-{i}")),
+                0,
+            )
+        }),
+    );
+    let header = pb::ShuffleProofHeader {
+        event_id: EVENT.into(),
+        commitment: hex(&commitment),
+        revealed: true,
+        seed: hex(&secret.seed),
+        nonce: hex(&secret.nonce),
+        manifest_digest: hex(&opening.digest),
+        entries: fans as u64,
+    };
+    let mut chunks: Vec<pb::ShuffleProofChunk> = opening
+        .entries
+        .chunks(per_chunk)
+        .map(|entries| pb::ShuffleProofChunk {
+            header: None,
+            entries: entries
+                .iter()
+                .map(|e| pb::ManifestEntry {
+                    entry: e.entry.to_vec(),
+                    tier: pb::QueueTier::General as i32,
+                    order: e.order,
+                })
+                .collect(),
+        })
+        .collect();
+    chunks[0].header = Some(header);
+    (chunks, hex(&commitment))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
+fn leaving_the_early_queue_checks_the_shuffle_once() {
+    let mut app = App::new(options(Some(EVENT)), NOW);
+    net(&mut app, Net::Events(Ok(events())));
+    let mut early = status(pb::QueueState::Prequeue, 0, 30, 0);
+    early.shuffle_commitment = "c0ffee".into();
+    net(
+        &mut app,
+        Net::Joined(Ok(pb::JoinResponse {
+            queue_token: "tok-7".into(),
+            status: Some(early.clone()),
+            challenge: None,
+        })),
+    );
+    app.take_commands();
+    let update = |status| {
+        Net::Queue(Box::new(pb::QueueUpdate {
+            status: Some(status),
+            move_reason: pb::MoveReason::SaleOpened as i32,
+            ..Default::default()
+        }))
+    };
+    net(&mut app, update(early));
+    assert!(
+        app.take_commands().is_empty(),
+        "nothing to check before opening"
+    );
+    assert_eq!(app.commitment_seen.as_deref(), Some("c0ffee"));
+    net(
+        &mut app,
+        update(status(pb::QueueState::Waiting, 12, 30, 12)),
+    );
+    assert_eq!(
+        app.take_commands(),
+        vec![Command::CheckShuffle {
+            event_id: EVENT.into(),
+            token: "tok-7".into(),
+            shown_position: 12,
+            commitment_seen: "c0ffee".into(),
+        }]
+    );
+    assert_eq!(app.shuffle, Some(ShuffleCheck::Checking));
+    net(
+        &mut app,
+        update(status(pb::QueueState::Waiting, 11, 30, 12)),
+    );
+    assert!(app.take_commands().is_empty(), "checked once");
+    net(
+        &mut app,
+        Net::ShuffleChecked(ShuffleCheck::Verified { position: 12 }),
+    );
+    assert_eq!(app.shuffle, Some(ShuffleCheck::Verified { position: 12 }));
+}
+
+#[test]
+fn a_fans_place_is_verified_against_the_proof() {
+    let (chunks, commitment) = proof_chunks(25_000, 10_000);
+    assert_eq!(chunks.len(), 3);
+    let place = |token: &str| {
+        let proof = taquilla_proto::fairness::assemble(chunks.clone())
+            .expect("assembles")
+            .proof
+            .expect("revealed");
+        taquilla_proto::fairness::find_fan(&proof, token)
+            .expect("listed")
+            .1
+    };
+    let mine = place("tok-123");
+    assert_eq!(
+        check_shuffle(chunks.clone(), "tok-123", mine, &commitment),
+        ShuffleCheck::Verified { position: mine }
+    );
+    // The room showed another place than the proof gives.
+    assert!(matches!(
+        check_shuffle(chunks.clone(), "tok-123", mine + 1, &commitment),
+        ShuffleCheck::Failed(why) if why.contains(&format!("place {mine}"))
+    ));
+    // Another commitment than the one shown before opening.
+    assert!(matches!(
+        check_shuffle(chunks.clone(), "tok-123", mine, &"ab".repeat(32)),
+        ShuffleCheck::Failed(why) if why.contains("not")
+    ));
+    // Not in the manifest.
+    assert!(matches!(
+        check_shuffle(chunks.clone(), "someone", mine, &commitment),
+        ShuffleCheck::Failed(why) if why.contains("not in the published manifest")
+    ));
+    // A changed entry, and a wrong seed.
+    let mut tampered = chunks.clone();
+    tampered[1].entries[5].entry[0] ^= 1;
+    assert!(matches!(
+        check_shuffle(tampered, "tok-123", mine, &commitment),
+        ShuffleCheck::Failed(why) if why.contains("manifest was changed")
+    ));
+    let mut wrong_seed = chunks;
+    if let Some(header) = wrong_seed[0].header.as_mut() {
+        header.seed = "00".repeat(32);
+    }
+    assert!(matches!(
+        check_shuffle(wrong_seed, "tok-123", mine, &commitment),
+        ShuffleCheck::Failed(why) if why.contains("not the one committed to")
+    ));
 }

@@ -200,44 +200,9 @@ impl TokenBucket {
     }
 }
 
-/// SplitMix64: the published, trivially reimplemented generator behind the pre-queue shuffle.
-#[derive(Debug, Clone)]
-pub struct SplitMix64(u64);
-
-impl SplitMix64 {
-    pub fn new(seed: u64) -> Self {
-        SplitMix64(seed)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in 0..bound (bound > 0), by rejection so no index is favoured.
-    pub fn below(&mut self, bound: u64) -> u64 {
-        let zone = u64::MAX - (u64::MAX % bound);
-        loop {
-            let x = self.next_u64();
-            if x < zone {
-                return x % bound;
-            }
-        }
-    }
-}
-
-/// The pre-queue's order at opening: a Fisher–Yates shuffle of `items` (in join order) driven
-/// by SplitMix64 from `seed`. Anyone with the seed and the join order recomputes it exactly.
-pub fn shuffle<T>(items: &mut [T], seed: u64) {
-    let mut rng = SplitMix64::new(seed);
-    for i in (1..items.len()).rev() {
-        let j = rng.below(i as u64 + 1) as usize;
-        items.swap(i, j);
-    }
-}
+/// The pre-queue's shuffle (SplitMix64-driven Fisher–Yates) lives with the rest of the
+/// fairness proof in `taquilla_proto::fairness`, which clients verify with.
+pub use taquilla_proto::fairness::{SplitMix64, shuffle};
 
 /// Exponentially weighted admissions per minute, for ETAs from what actually happens.
 #[derive(Debug, Clone, Default)]

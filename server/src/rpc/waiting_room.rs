@@ -6,6 +6,7 @@ use taquilla_proto::v1 as pb;
 use tonic::{Request, Response, Status};
 use tracing::instrument;
 
+use crate::convert;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::EventRecord;
@@ -131,6 +132,22 @@ impl pb::waiting_room_server::WaitingRoom for WaitingRoomService {
             .watch(&event, token, self.state.shutdown.clone())
             .await?;
         Ok(Response::new(stream))
+    }
+
+    type GetShuffleProofStream = std::pin::Pin<
+        Box<dyn tokio_stream::Stream<Item = Result<pb::ShuffleProofChunk, Status>> + Send>,
+    >;
+
+    #[instrument(skip_all, fields(event = %request.get_ref().event_id))]
+    async fn get_shuffle_proof(
+        &self,
+        request: Request<pb::ShuffleProofRequest>,
+    ) -> Result<Response<Self::GetShuffleProofStream>, Status> {
+        let event = super::shared::find_event(&self.state, &request.get_ref().event_id).await?;
+        let proof = self.state.waiting_room.shuffle_proof(&event).await?;
+        Ok(Response::new(Box::pin(tokio_stream::iter(
+            convert::shuffle_proof(&event.id, proof).map(Ok),
+        ))))
     }
 
     async fn leave(

@@ -7,6 +7,8 @@ use crate::domain::layout::{Layout, VenueSpec};
 use crate::domain::seat_map::{SeatPlace, SectionInfo};
 use crate::domain::{InventoryCounts, SalePhase, SaleState, SeatStatus, SectionKind};
 
+pub use taquilla_proto::fairness::ShuffleSecret;
+
 use super::StoreError;
 use super::sql::{SqlStore, sql_impl, u32_of};
 
@@ -43,6 +45,9 @@ pub struct EventRecord {
     pub admission: AdmissionSettings,
     /// Seed of the pre-queue shuffle, once the sale has opened (hex).
     pub shuffle_seed: Option<String>,
+    /// The seed and nonce the pre-queue's shuffle is committed to (none for events whose sale
+    /// opened before commitments existed).
+    pub shuffle_secret: Option<ShuffleSecret>,
     /// Presale codes accepted.
     pub presale_codes: Vec<String>,
     /// Sections in display order.
@@ -95,6 +100,7 @@ pub(crate) struct EventRow {
     pub pow_difficulty: i64,
     pub admission_auto: i64,
     pub shuffle_seed: Option<String>,
+    pub shuffle_secret: Option<String>,
     pub presale_codes: String,
 }
 
@@ -134,7 +140,7 @@ pub(crate) struct CountRow {
 pub(crate) const EVENT_COLUMNS: &str = "e.id, e.name, e.artist, e.venue_id, v.name AS venue_name, \
      v.city AS venue_city, e.starts_at, e.currency, e.fee_per_ticket, e.max_per_fan, e.capacity, \
      e.sale_state, e.sale_phase, e.sale_opens_at, e.rate_per_minute, e.burst, e.max_active, \
-     e.pow_difficulty, e.admission_auto, e.shuffle_seed, e.presale_codes";
+     e.pow_difficulty, e.admission_auto, e.shuffle_seed, e.shuffle_secret, e.presale_codes";
 
 pub(crate) fn section_info(row: SectionRow) -> Result<SectionInfo, StoreError> {
     Ok(SectionInfo {
@@ -163,6 +169,18 @@ pub(crate) fn assemble_events(
     events
         .into_iter()
         .map(|row| {
+            let shuffle_secret = row
+                .shuffle_secret
+                .as_deref()
+                .map(|hex| {
+                    ShuffleSecret::from_hex(hex).ok_or_else(|| {
+                        StoreError::Corrupt(format!(
+                            "event {:?}'s shuffle secret is not 128 hex digits",
+                            row.id
+                        ))
+                    })
+                })
+                .transpose()?;
             Ok(EventRecord {
                 sections: by_event.remove(&row.id).unwrap_or_default(),
                 sale_state: SaleState::from_db(&row.sale_state).ok_or_else(|| {
@@ -193,6 +211,7 @@ pub(crate) fn assemble_events(
                     auto: row.admission_auto != 0,
                 },
                 shuffle_seed: row.shuffle_seed,
+                shuffle_secret,
                 presale_codes: row
                     .presale_codes
                     .split(',')
@@ -272,7 +291,8 @@ sql_impl! {
             .await?;
             sqlx::query(
                 "INSERT INTO events (id, venue_id, name, artist, starts_at, currency, fee_per_ticket, \
-                 max_per_fan, capacity, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                 max_per_fan, capacity, created_at, shuffle_secret) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
             )
             .bind(event.id.as_str())
             .bind(venue.id.as_str())
@@ -284,6 +304,7 @@ sql_impl! {
             .bind(i64::from(event.max_tickets_per_fan))
             .bind(i64::from(event.layout.capacity()))
             .bind(event.created_at_ms)
+            .bind(fresh_shuffle_secret().to_hex())
             .execute(&mut *tx)
             .await
             .map_err(|e| match StoreError::from(e) {
@@ -429,6 +450,28 @@ sql_impl! {
             Ok(())
         }
 
+        /// Gives every event whose sale has not opened and that has no shuffle secret one
+        /// (events made before commitments existed); returns how many lacked one. Safe with
+        /// several nodes starting at once: the first secret written is kept.
+        pub(crate) async fn fill_shuffle_secrets(&self) -> Result<u64, StoreError> {
+            let ids: Vec<String> = sqlx::query_scalar(
+                "SELECT id FROM events WHERE shuffle_secret IS NULL AND sale_state = 'NOT_OPEN'",
+            )
+            .fetch_all(&self.writer)
+            .await?;
+            let filled = ids.len() as u64;
+            for id in ids {
+                sqlx::query(
+                    "UPDATE events SET shuffle_secret = $2 WHERE id = $1 AND shuffle_secret IS NULL",
+                )
+                .bind(id.as_str())
+                .bind(fresh_shuffle_secret().to_hex())
+                .execute(&self.writer)
+                .await?;
+            }
+            Ok(filled)
+        }
+
         pub(super) async fn sql_update_admission(
             &self,
             event_id: &str,
@@ -448,5 +491,13 @@ sql_impl! {
             .await?;
             Ok(())
         }
+    }
+}
+
+/// A new event's shuffle secret, from the operating system's randomness.
+fn fresh_shuffle_secret() -> ShuffleSecret {
+    ShuffleSecret {
+        seed: rand::random(),
+        nonce: rand::random(),
     }
 }

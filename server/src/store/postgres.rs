@@ -656,7 +656,7 @@ pub(crate) async fn open(url: &str, options: &StoreOptions) -> anyhow::Result<Pg
     })?;
     let fast_path = std::sync::Arc::new(FastPathCounts::default());
     let batches = PgBatches::start(pool.clone(), fast_path.clone());
-    Ok(SqlStore {
+    let store = SqlStore {
         writer: pool.clone(),
         reader: pool,
         breaker: std::sync::Arc::new(crate::breaker::Breaker::new("database", options.breaker)),
@@ -665,5 +665,9 @@ pub(crate) async fn open(url: &str, options: &StoreOptions) -> anyhow::Result<Pg
         epoch: std::time::Instant::now(),
         fast_path,
         batches: Some(std::sync::Arc::new(batches)),
-    })
+    };
+    store.fill_shuffle_secrets().await.map_err(|e| {
+        anyhow::anyhow!("cannot commit events' shuffles in PostgreSQL at {shown}: {e}")
+    })?;
+    Ok(store)
 }

@@ -112,7 +112,7 @@ pub(crate) async fn open(path: &Path, options: &StoreOptions) -> anyhow::Result<
         .connect_with(base.read_only(true))
         .await
         .map_err(|e| anyhow::anyhow!("cannot open SQLite database {}: {e}", path.display()))?;
-    Ok(SqlStore {
+    let store = SqlStore {
         writer,
         reader,
         breaker: std::sync::Arc::new(crate::breaker::Breaker::new("database", options.breaker)),
@@ -121,5 +121,12 @@ pub(crate) async fn open(path: &Path, options: &StoreOptions) -> anyhow::Result<
         epoch: std::time::Instant::now(),
         fast_path: Default::default(),
         batches: None,
-    })
+    };
+    store.fill_shuffle_secrets().await.map_err(|e| {
+        anyhow::anyhow!(
+            "cannot commit events' shuffles in SQLite database {}: {e}",
+            path.display()
+        )
+    })?;
+    Ok(store)
 }

@@ -1,12 +1,14 @@
 //! The operators' controls: a sale's state, the admission valve (fixed or automatic),
 //! alerts to every watcher, and the queue's figures.
 
+use taquilla_proto::fairness::{self, ShuffleSecret};
+
 use super::replies::SaleReply;
 use super::*;
 
 impl WaitingRoom {
     /// Applies a sale change made by an operator (already stored); opening now shuffles the
-    /// pre-queue and returns the seed.
+    /// pre-queue and returns the revealed seed (hex).
     pub async fn set_sale(
         self: &Arc<Self>,
         event: &EventRecord,
@@ -14,7 +16,7 @@ impl WaitingRoom {
         phase: SalePhase,
         opens_at_ms: i64,
         presale_codes: &[String],
-    ) -> ApiResult<Option<u64>> {
+    ) -> ApiResult<Option<String>> {
         let room = self.room(event).await?;
         if let Some(shared) = &self.shared {
             let codes = serde_json::to_string(presale_codes).unwrap_or_else(|_| "[]".into());
@@ -31,7 +33,7 @@ impl WaitingRoom {
                 match SaleReply::parse(&answer)? {
                     SaleReply::NeedsOpen => {
                         return self
-                            .open_shared(shared, &event.id, phase, opens_at_ms, presale_codes)
+                            .open_shared(shared, &room, phase, opens_at_ms, presale_codes)
                             .await;
                     }
                     SaleReply::Missing => shared.init(event, self.clock.now_ms()).await?,
@@ -46,18 +48,120 @@ impl WaitingRoom {
         inner.phase = phase;
         inner.opens_at_ms = opens_at_ms;
         inner.presale_codes = presale_codes.iter().cloned().collect();
-        let mut seed = None;
-        match state {
-            SaleState::Open if inner.sale == SaleState::NotOpen => {
-                let fresh = rand::random();
-                inner.open(fresh, self.clock.now_ms());
-                seed = Some(fresh);
-            }
-            other => inner.sale = other,
+        let opening = state == SaleState::Open && inner.sale == SaleState::NotOpen;
+        if !opening {
+            inner.sale = state;
         }
         drop(inner);
+        let seed = if opening {
+            self.open_embedded(&room, self.clock.now_ms())?
+        } else {
+            None
+        };
         room.sale_changed();
         Ok(seed)
+    }
+
+    /// Opens an embedded room's sale: the pre-queue's manifest, the shuffle keyed by the
+    /// committed seed and the manifest's digest. Returns the revealed seed (hex), or `None`
+    /// when the sale was not waiting to open.
+    pub(super) fn open_embedded(&self, room: &Room, now: i64) -> ApiResult<Option<String>> {
+        let commitment = room.secret.commitment();
+        // The manifest's lines cost a signature and a hash each: made for the pre-queue as it
+        // is outside the lock, then completed under it for whoever joined meanwhile.
+        let prequeue: Vec<(u64, String, i64)> = {
+            let inner = lock(room)?;
+            inner
+                .prequeue
+                .iter()
+                .filter_map(|id| inner.entries.get(id).map(|e| (*id, e.fp.clone(), e.iat)))
+                .collect()
+        };
+        let lines: HashMap<u64, Bytes32> = prequeue
+            .into_iter()
+            .map(|(id, fp, iat)| {
+                let line = self.manifest_line(&commitment, &room.event_id, id, &fp, iat);
+                (id, line)
+            })
+            .collect();
+        let mut inner = lock(room)?;
+        if inner.sale != SaleState::NotOpen {
+            return Ok(None);
+        }
+        let mut manifest = Vec::with_capacity(inner.prequeue.len());
+        for id in &inner.prequeue {
+            let entry = inner
+                .entries
+                .get(id)
+                .ok_or_else(|| ApiError::Internal(format!("pre-queue entry {id} has no record")))?;
+            let line = match lines.get(id) {
+                Some(line) => *line,
+                None => self.manifest_line(&commitment, &room.event_id, *id, &entry.fp, entry.iat),
+            };
+            manifest.push((line, tier_byte(entry.tier)));
+        }
+        let opening = fairness::open(&room.secret, manifest);
+        inner.open(opening.key, now);
+        // A room opens once: the cell is empty here.
+        let _ = room.manifest.set(Arc::new(Manifest {
+            entries: opening.entries,
+            digest: opening.digest,
+        }));
+        Ok(Some(hex::encode(room.secret.seed)))
+    }
+
+    /// A fan's line in the manifest: the hash of the queue token they hold.
+    pub(super) fn manifest_line(
+        &self,
+        commitment: &Bytes32,
+        event_id: &str,
+        id: u64,
+        fp: &str,
+        iat: i64,
+    ) -> Bytes32 {
+        fairness::manifest_entry(commitment, &self.queue_token(event_id, id, fp, iat))
+    }
+
+    /// The proof of `event`'s shuffle: the commitment; once the sale has opened, the seed,
+    /// nonce and manifest too.
+    pub async fn shuffle_proof(self: &Arc<Self>, event: &EventRecord) -> ApiResult<ShuffleProof> {
+        let Some(secret) = &event.shuffle_secret else {
+            return Err(ApiError::FailedPrecondition(format!(
+                "the sale of {:?} opened before shuffles were committed; it has no proof",
+                event.id
+            )));
+        };
+        let room = self.room(event).await?;
+        let opened = lock(&room)?.sale != SaleState::NotOpen;
+        let commitment = secret.commitment();
+        if !opened {
+            return Ok(ShuffleProof {
+                commitment,
+                revealed: None,
+            });
+        }
+        let manifest = room
+            .manifest
+            .get_or_try_init(|| async {
+                match &self.shared {
+                    Some(shared) => shared.manifest(&event.id).await,
+                    None => Err(ApiError::FailedPrecondition(format!(
+                        "this server restarted since the sale of {:?} opened, and the embedded \
+                         waiting room kept its pre-queue's manifest in memory only",
+                        event.id
+                    ))),
+                }
+            })
+            .await?
+            .clone();
+        Ok(ShuffleProof {
+            commitment,
+            revealed: Some(Revealed {
+                seed: secret.seed,
+                nonce: secret.nonce,
+                manifest,
+            }),
+        })
     }
 
     /// Changes the admission valve live.
@@ -189,4 +293,22 @@ impl WaitingRoom {
             }
         }
     }
+}
+
+/// The event's committed shuffle secret. An event that has none (its record predates
+/// commitments and its sale was not open when the server last started, so it was not given
+/// one) is shuffled with a fresh secret nobody saw a commitment to, as before commitments.
+pub(super) fn shuffle_secret(event: &EventRecord) -> ShuffleSecret {
+    event.shuffle_secret.clone().unwrap_or_else(|| {
+        tracing::warn!(event = %event.id, "no shuffle commitment: opening with an uncommitted seed");
+        ShuffleSecret {
+            seed: rand::random(),
+            nonce: rand::random(),
+        }
+    })
+}
+
+/// A tier as the manifest carries it.
+pub(super) fn tier_byte(tier: usize) -> u8 {
+    u8::try_from(tier.min(VIP)).unwrap_or(0)
 }

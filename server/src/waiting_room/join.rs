@@ -171,6 +171,7 @@ impl WaitingRoom {
             initial_position,
             sale_opens_at_unix_ms: inner.opens_at_ms,
             sale_paused: inner.sale == SaleState::Paused,
+            shuffle_commitment: inner.commitment_for(state),
         };
         Ok(Joined::Placed(
             self.queue_token(&event.id, id, &fp, iat),

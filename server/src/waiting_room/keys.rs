@@ -46,6 +46,16 @@ impl EventKeys {
         self.key("pre")
     }
 
+    /// The entries' records (`state|tier|seq|iat|fp` by entry id).
+    pub(super) fn entries(&self) -> String {
+        self.key("ent")
+    }
+
+    /// The pre-queue's manifest, written at opening (hex of its entries, join order).
+    pub(super) fn manifest(&self) -> String {
+        self.key("manifest")
+    }
+
     /// The hash counting `node`'s Watch streams of the event.
     pub(super) fn node_streams(&self, node: &str) -> String {
         self.key(&format!("w:{node}"))

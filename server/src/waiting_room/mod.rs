@@ -64,6 +64,7 @@ use crate::tokens::{
 };
 use redis::AsyncCommands;
 use shared::{Change, Shared, unavailable};
+use taquilla_proto::fairness::{Bytes32, ManifestEntry, ShuffleSecret};
 use watchers::Signal;
 
 /// A fan's stream of queue updates.
@@ -205,7 +206,10 @@ struct Inner {
     admitted_total: u64,
     /// Open Watch streams.
     watchers: u64,
+    /// The key the pre-queue was shuffled with, once the sale has opened.
     seed: Option<u64>,
+    /// The commitment to the shuffle's seed (hex), told to fans in the pre-queue.
+    commitment: Option<Arc<str>>,
     alert: Option<pb::Alert>,
     next_alert: u64,
     /// When to look at which watcher's place ([`watchers`]).
@@ -235,6 +239,34 @@ pub struct Room {
     created: tokio::sync::OnceCell<()>,
     /// The id (ms, seq) of the last log entry this node's replica applied.
     applied: watch::Sender<(u64, u64)>,
+    /// The pre-queue's manifest, once the sale has opened (on Redis, read once from there).
+    manifest: tokio::sync::OnceCell<Arc<Manifest>>,
+    /// The seed and nonce the shuffle is committed to.
+    secret: ShuffleSecret,
+}
+
+/// The pre-queue at opening, in join order ([`taquilla_proto::fairness`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Manifest {
+    pub entries: Vec<ManifestEntry>,
+    /// What the shuffle key mixed with the seed.
+    pub digest: Bytes32,
+}
+
+/// What is published of an event's shuffle: the commitment from the start; the seed, nonce
+/// and manifest once the sale has opened.
+#[derive(Debug, Clone)]
+pub struct ShuffleProof {
+    pub commitment: Bytes32,
+    pub revealed: Option<Revealed>,
+}
+
+/// The opened half of a [`ShuffleProof`].
+#[derive(Debug, Clone)]
+pub struct Revealed {
+    pub seed: Bytes32,
+    pub nonce: Bytes32,
+    pub manifest: Arc<Manifest>,
 }
 
 /// Every event's queue on this node.
@@ -465,22 +497,29 @@ impl WaitingRoom {
             .shuffle_seed
             .as_deref()
             .and_then(|s| u64::from_str_radix(s, 16).ok());
+        let mut inner = Inner::new(
+            event.sale_state,
+            event.sale_phase,
+            event.sale_opens_at_ms,
+            event.admission,
+            seed,
+            &event.presale_codes,
+            now,
+        );
+        inner.commitment = event
+            .shuffle_secret
+            .as_ref()
+            .map(|s| Arc::from(hex::encode(s.commitment())));
         let room = Arc::new(Room {
             event_id: event.id.clone(),
-            inner: Mutex::new(Inner::new(
-                event.sale_state,
-                event.sale_phase,
-                event.sale_opens_at_ms,
-                event.admission,
-                seed,
-                &event.presale_codes,
-                now,
-            )),
+            inner: Mutex::new(inner),
             sale_changed: watch::channel(0).0,
             alerts: broadcast::channel(16).0,
             known: watch::channel(0).0,
             created: tokio::sync::OnceCell::new(),
             applied: watch::channel((0, 0)).0,
+            manifest: tokio::sync::OnceCell::new(),
+            secret: control::shuffle_secret(event),
         });
         rooms.insert(event.id.clone(), room.clone());
         Ok((room, true))

@@ -34,6 +34,7 @@ impl Inner {
             admitted_total: 0,
             watchers: 0,
             seed,
+            commitment: None,
             alert: None,
             next_alert: 1,
             looks: LookWheel::default(),
@@ -189,9 +190,32 @@ impl Inner {
         for &id in &prequeue {
             self.place(id);
         }
+        // Placed one by one, an entry's first position did not count the higher tiers placed
+        // after it: its place right after opening is the one to show (and to check).
+        for &id in &prequeue {
+            if let Some(entry) = self.entries.get(&id) {
+                let position = self.order.position(entry.tier, entry.seq);
+                if let Some(entry) = self.entries.get_mut(&id) {
+                    entry.initial_position = position;
+                }
+            }
+        }
         self.sale = SaleState::Open;
         for id in prequeue {
             self.reschedule_look(id, now);
+        }
+    }
+
+    /// Whether a sale with an opening time is due to open.
+    pub(super) fn open_is_due(&self, now: i64) -> bool {
+        self.sale == SaleState::NotOpen && self.opens_at_ms > 0 && now >= self.opens_at_ms
+    }
+
+    /// The shuffle's commitment, for a fan in the pre-queue.
+    pub(super) fn commitment_for(&self, state: pb::QueueState) -> String {
+        match (&self.commitment, state) {
+            (Some(c), pb::QueueState::Prequeue) => c.to_string(),
+            _ => String::new(),
         }
     }
 
@@ -233,6 +257,7 @@ impl Inner {
                 initial_position: entry.initial_position,
                 sale_opens_at_unix_ms: self.opens_at_ms,
                 sale_paused: self.sale == SaleState::Paused,
+                shuffle_commitment: self.commitment_for(state),
             },
             pass: entry.admission.as_ref().map(|a| pb::AdmissionPass {
                 token: a.pass.clone(),

@@ -2,7 +2,10 @@
 //! entries past their grace and admits from the front, in process or through the Redis scripts
 //! (with this node's heartbeat).
 
+use taquilla_proto::fairness::{self, Bytes32};
+
 use super::replies::OpenReply;
+use super::shared::unavailable;
 use super::*;
 
 impl WaitingRoom {
@@ -21,10 +24,11 @@ impl WaitingRoom {
                     tracing::debug!(event = %room.event_id, error = %e, "admission step failed");
                 }
             } else {
-                let opened = match room.inner.lock() {
-                    Ok(mut inner) => self.step(&room.event_id, &mut inner, now),
-                    Err(_) => false,
-                };
+                let due = room.inner.lock().is_ok_and(|inner| inner.open_is_due(now));
+                let opened = due && matches!(self.open_embedded(&room, now), Ok(Some(_)));
+                if let Ok(mut inner) = room.inner.lock() {
+                    self.step(&room.event_id, &mut inner, now);
+                }
                 if opened {
                     room.sale_changed();
                 }
@@ -37,13 +41,8 @@ impl WaitingRoom {
         }
     }
 
-    /// One embedded admission step; returns whether it opened the sale.
-    pub(super) fn step(&self, event_id: &str, inner: &mut Inner, now: i64) -> bool {
-        let mut opened = false;
-        if inner.sale == SaleState::NotOpen && inner.opens_at_ms > 0 && now >= inner.opens_at_ms {
-            inner.open(rand::random(), now);
-            opened = true;
-        }
+    /// One embedded admission step (a sale due to open was opened just before).
+    pub(super) fn step(&self, event_id: &str, inner: &mut Inner, now: i64) {
         // Free the slots of no-shows and expired passes.
         let expired: Vec<u64> = inner
             .active
@@ -84,14 +83,14 @@ impl WaitingRoom {
         }
         inner.rate.tick(now);
         if inner.sale != SaleState::Open {
-            return opened;
+            return;
         }
         let min_tier = inner.min_tier();
         let eligible: u64 = (min_tier..3).map(|t| inner.order.len_tier(t)).sum();
         let room_left = u64::from(inner.buyers_allowed()).saturating_sub(inner.active.len() as u64);
         let wanted = eligible.min(room_left);
         if wanted == 0 {
-            return opened;
+            return;
         }
         let n = inner.bucket.take(wanted, now);
         let pass_exp = now + self.timings.pass_ttl.as_millis() as i64;
@@ -112,7 +111,6 @@ impl WaitingRoom {
             inner.admit_entry(id, admission);
         }
         inner.rate.record(n, now);
-        opened
     }
 
     /// The distributed step: Redis decides (atomically, whichever node runs it); the log tells
@@ -138,7 +136,7 @@ impl WaitingRoom {
         let due_open = {
             let mut inner = lock(room)?;
             inner.rate.tick(now);
-            inner.sale == SaleState::NotOpen && inner.opens_at_ms > 0 && now >= inner.opens_at_ms
+            inner.open_is_due(now)
         };
         if due_open {
             let (phase, opens_at, codes) = {
@@ -149,7 +147,7 @@ impl WaitingRoom {
                     inner.presale_codes.iter().cloned().collect::<Vec<_>>(),
                 )
             };
-            self.open_shared(shared, &room.event_id, phase, opens_at, &codes)
+            self.open_shared(shared, room, phase, opens_at, &codes)
                 .await?;
         }
         let second = now / 1_000;
@@ -213,40 +211,84 @@ impl WaitingRoom {
         Ok(())
     }
 
-    /// Opens a sale in Redis: the pre-queue shuffled by a fresh, published seed. Returns the
-    /// seed, or `None` when the sale was already open (another node opened it).
+    /// Opens a sale in Redis: the pre-queue shuffled by the committed seed and its manifest
+    /// (kept in Redis beside the queue). Returns the revealed seed (hex), or `None` when the
+    /// sale was already open (another node opened it).
     pub(super) async fn open_shared(
         &self,
         shared: &Shared,
-        event_id: &str,
+        room: &Room,
         phase: SalePhase,
         opens_at_ms: i64,
         codes: &[String],
-    ) -> ApiResult<Option<u64>> {
-        let prequeue_key = shared.keys(event_id).prequeue();
+    ) -> ApiResult<Option<String>> {
+        let event_id = room.event_id.as_str();
+        let keys = shared.keys(event_id);
         let codes = serde_json::to_string(codes).unwrap_or_else(|_| "[]".into());
+        let secret = &room.secret;
+        let commitment = secret.commitment();
         let mut conn = shared.conn.clone();
-        // A join may land between reading the pre-queue and opening: then read again.
+        // Each entry's manifest line, made once: a join that lands between reading the
+        // pre-queue and opening makes the script refuse, and the next try reads only the
+        // newcomers' records.
+        let mut lines: HashMap<String, (Bytes32, u8)> = HashMap::new();
         for _ in 0..20 {
-            let mut prequeue: Vec<String> = conn
-                .zrange(&prequeue_key, 0, -1)
+            let prequeue: Vec<String> = conn
+                .zrange(keys.prequeue(), 0, -1)
                 .await
                 .map_err(unavailable)?;
-            let seed: u64 = rand::random();
-            shuffle(&mut prequeue, seed);
+            let missing: Vec<&String> = prequeue
+                .iter()
+                .filter(|id| !lines.contains_key(*id))
+                .collect();
+            for chunk in missing.chunks(5_000) {
+                let records: Vec<Option<String>> = redis::cmd("HMGET")
+                    .arg(keys.entries())
+                    .arg(chunk)
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(unavailable)?;
+                for (id, record) in chunk.iter().zip(records) {
+                    // Left since the pre-queue was read: the script will say it is stale.
+                    let Some(record) = record else { continue };
+                    let (tier, iat, fp) = entry_record(&record).ok_or_else(|| {
+                        ApiError::Internal(format!("entry {id}'s record is malformed: {record:?}"))
+                    })?;
+                    let numeric: u64 = id.parse().map_err(|_| {
+                        ApiError::Internal(format!("pre-queue entry id {id:?} is not a number"))
+                    })?;
+                    let line = self.manifest_line(&commitment, event_id, numeric, fp, iat);
+                    lines.insert((*id).clone(), (line, control::tier_byte(tier)));
+                }
+            }
+            let Some(manifest) = prequeue
+                .iter()
+                .map(|id| lines.get(id).copied())
+                .collect::<Option<Vec<_>>>()
+            else {
+                continue;
+            };
+            let opening = fairness::open(secret, manifest);
+            let mut shuffled = prequeue;
+            shuffle(&mut shuffled, opening.key);
+            let mut blob = Vec::with_capacity(opening.entries.len() * fairness::ENTRY_BYTES);
+            for entry in &opening.entries {
+                entry.encode(&mut blob);
+            }
             let mut args = vec![
-                format!("{seed:016x}"),
+                format!("{:016x}", opening.key),
                 phase.as_db().to_string(),
                 opens_at_ms.to_string(),
                 codes.clone(),
-                prequeue.len().to_string(),
+                shuffled.len().to_string(),
             ];
-            args.extend(prequeue);
+            args.extend(shuffled);
+            args.push(hex::encode(blob));
             let reply: Vec<String> = shared
-                .run(&shared.scripts.open, event_id, &[], &args)
+                .run(&shared.scripts.open, event_id, &[keys.manifest()], &args)
                 .await?;
             match OpenReply::parse(&reply)? {
-                OpenReply::Opened { .. } => return Ok(Some(seed)),
+                OpenReply::Opened { .. } => return Ok(Some(hex::encode(secret.seed))),
                 OpenReply::Stale => continue,
                 OpenReply::NotPending(_) => return Ok(None),
             }
@@ -274,4 +316,15 @@ impl WaitingRoom {
             let _ = shared.stop.send(true);
         }
     }
+}
+
+/// An entry's tier, join time and fingerprint hash from its record in Redis
+/// (`state|tier|seq|iat|fp`).
+fn entry_record(record: &str) -> Option<(usize, i64, &str)> {
+    let mut fields = record.splitn(5, '|');
+    let _state = fields.next()?;
+    let tier = fields.next()?.parse().ok()?;
+    let _seq = fields.next()?;
+    let iat = fields.next()?.parse().ok()?;
+    Some((tier, iat, fields.next()?))
 }

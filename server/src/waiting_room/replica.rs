@@ -87,10 +87,12 @@ impl WaitingRoom {
                             }
                             let watchers = inner.watchers;
                             let next_alert = inner.next_alert;
+                            let commitment = inner.commitment.take();
                             *inner =
                                 Inner::new(sale, phase, opens_at_ms, admission, seed, &codes, now);
                             inner.watchers = watchers;
                             inner.next_alert = next_alert;
+                            inner.commitment = commitment;
                         }
                         Change::Join {
                             id,

@@ -230,6 +230,30 @@ impl Shared {
             .map_err(unavailable)
     }
 
+    /// The pre-queue's manifest, as the opening node wrote it.
+    pub async fn manifest(&self, event_id: &str) -> ApiResult<Arc<super::Manifest>> {
+        let mut conn = self.conn.clone();
+        let stored: Option<String> = conn
+            .get(self.keys(event_id).manifest())
+            .await
+            .map_err(unavailable)?;
+        let stored = stored.ok_or_else(|| {
+            ApiError::FailedPrecondition(format!(
+                "the waiting room's store has no manifest of {event_id:?}'s pre-queue (it lost \
+                 its data since the sale opened)"
+            ))
+        })?;
+        let entries = hex::decode(&stored)
+            .ok()
+            .and_then(|blob| taquilla_proto::fairness::ManifestEntry::decode_all(&blob))
+            .ok_or_else(|| {
+                ApiError::Internal(format!("{event_id:?}'s manifest in Redis is malformed"))
+            })?;
+        let digest =
+            taquilla_proto::fairness::manifest_digest(entries.iter().map(|e| (&e.entry, e.tier)));
+        Ok(Arc::new(super::Manifest { entries, digest }))
+    }
+
     /// Runs one join (fingerprint hash, tier, now, ip, proof of work done) and returns the
     /// script's seven values for it, or `["missing"]` when the event is not in Redis. Joins
     /// that arrive while a batch is in flight go together in the next one: one script call

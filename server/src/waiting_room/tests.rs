@@ -3,6 +3,7 @@
 use super::*;
 use crate::domain::clock::ManualClock;
 use crate::domain::layout::VenueSpec;
+use taquilla_proto::fairness;
 use taquilla_test_support::{RedisKind, RedisNamespace};
 
 pub(in crate::waiting_room) fn event(state: SaleState) -> EventRecord {
@@ -31,6 +32,10 @@ pub(in crate::waiting_room) fn event(state: SaleState) -> EventRecord {
             auto: false,
         },
         shuffle_seed: None,
+        shuffle_secret: Some(taquilla_proto::fairness::ShuffleSecret {
+            seed: [1; 32],
+            nonce: [2; 32],
+        }),
         presale_codes: vec!["FANCLUB".into(), "VIP-GOLD".into()],
         sections: vec![],
     }
@@ -165,7 +170,7 @@ macro_rules! on_redis_and_cluster {
 
 on_every_backend!(
     joins_are_idempotent_and_tiers_go_first,
-    the_prequeue_is_shuffled_by_a_published_seed,
+    the_prequeue_is_shuffled_by_the_committed_seed_and_its_manifest,
     rate_and_cap_hold_over_a_simulated_hour,
     no_shows_free_their_slot_and_lose_their_pass,
     leaving_and_the_grace_period_move_positions_up,
@@ -312,15 +317,29 @@ async fn concurrent_joins_get_one_place_each(backend: Backend) {
     assert_eq!(room.settled_stats(&ev).await.waiting[0], 234);
 }
 
-async fn the_prequeue_is_shuffled_by_a_published_seed(backend: Backend) {
+async fn the_prequeue_is_shuffled_by_the_committed_seed_and_its_manifest(backend: Backend) {
     let clock = ManualClock::new(1_000);
     let room = room(backend, &clock).await;
     let mut ev = event(SaleState::NotOpen);
+    let secret = ev.shuffle_secret.clone().expect("a committed event");
+    let commitment = hex::encode(secret.commitment());
+    // Before anyone joins, the commitment is published and nothing else.
+    let before = room.shuffle_proof(&ev).await.expect("proof");
+    assert_eq!(hex::encode(before.commitment), commitment);
+    assert!(before.revealed.is_none(), "nothing revealed before opening");
+    // 200 fans, every fifth with a presale code (a higher tier, placed first).
     let fans: Vec<String> = (0..200).map(|i| format!("fan-{i}")).collect();
-    for fan in &fans {
-        let status = room.join_as(&ev, fan, "").await.expect("join").1;
+    let mut tokens = Vec::new();
+    for (i, fan) in fans.iter().enumerate() {
+        let code = if i % 5 == 0 { "FANCLUB" } else { "" };
+        let (token, status) = room.join_as(&ev, fan, code).await.expect("join");
         assert_eq!(status.state, pb::QueueState::Prequeue as i32);
         assert_eq!(status.position, 0);
+        assert_eq!(
+            status.shuffle_commitment, commitment,
+            "told in the pre-queue"
+        );
+        tokens.push(token);
     }
     room.caught_up(&ev.id).await.expect("caught up");
     let seed = room
@@ -328,36 +347,65 @@ async fn the_prequeue_is_shuffled_by_a_published_seed(backend: Backend) {
         .await
         .expect("open")
         .expect("a seed");
+    assert_eq!(
+        seed,
+        hex::encode(secret.seed),
+        "the committed seed is revealed"
+    );
     ev.sale_state = SaleState::Open;
     // A later arrival is behind everyone from the pre-queue.
     assert_eq!(position(&room, &ev, "late").await, 201);
-    let published = room
-        .settled_stats(&ev)
-        .await
-        .shuffle_seed
-        .expect("published");
-    let seed_again = u64::from_str_radix(&published, 16).expect("hex");
-    assert_eq!(seed, seed_again);
-    // Recompute the order from the seed and the join order.
-    let mut expected: Vec<usize> = (0..fans.len()).collect();
-    shuffle(&mut expected, seed_again);
-    for (place, fan_index) in expected.iter().enumerate() {
+    // The proof: commitment, seed, nonce and the manifest in join order.
+    let shown = room.shuffle_proof(&ev).await.expect("proof");
+    let revealed = shown.revealed.expect("revealed at opening");
+    assert_eq!(revealed.seed, secret.seed);
+    assert_eq!(revealed.nonce, secret.nonce);
+    let proof = fairness::Proof {
+        commitment: shown.commitment,
+        seed: revealed.seed,
+        nonce: revealed.nonce,
+        digest: revealed.manifest.digest,
+        entries: revealed.manifest.entries.clone(),
+    };
+    assert_eq!(proof.entries.len(), 200);
+    fairness::verify(&proof).expect("an honest opening verifies");
+    // Every fan finds their own line, in join order, and the place it gives them is the one
+    // the room gives them, on the node's own replica too.
+    for (i, (fan, token)) in fans.iter().zip(&tokens).enumerate() {
+        let (index, place) = fairness::find_fan(&proof, token).expect("listed");
+        assert_eq!(index, i, "{fan}: join order");
+        let status = room.join_as(&ev, fan, "").await.expect("join").1;
         assert_eq!(
-            position(&room, &ev, &fans[*fan_index]).await,
-            place as u64 + 1
+            status.position, place,
+            "{fan}: the room's place is the proof's"
         );
-    }
-    // And this node's replica, which positions watchers, has the very same order.
-    let queue = room.known_room("ev").expect("room");
-    let inner = queue.inner.lock().expect("lock");
-    for (place, fan_index) in expected.iter().enumerate() {
-        let id = inner.by_fingerprint[&sha256_hex(&fans[*fan_index])];
-        let entry = &inner.entries[&id];
         assert_eq!(
-            inner.order.position(entry.tier, entry.seq),
-            place as u64 + 1
+            status.initial_position, place,
+            "{fan}: first place after opening"
         );
+        if i % 5 == 0 {
+            assert!(place <= 40, "{fan}: presale fans are first ({place})");
+        }
     }
+    // A changed manifest, a wrong seed or a commitment that does not match all fail.
+    let mut tampered = proof.clone();
+    tampered.entries[7].entry[0] ^= 1;
+    assert!(matches!(
+        fairness::verify(&tampered),
+        Err(fairness::VerifyError::Digest { .. })
+    ));
+    let mut wrong_seed = proof.clone();
+    wrong_seed.seed[31] ^= 1;
+    assert!(matches!(
+        fairness::verify(&wrong_seed),
+        Err(fairness::VerifyError::Commitment { .. })
+    ));
+    let mut other_commitment = proof;
+    other_commitment.commitment = fairness::commitment(&[3; 32], &secret.nonce);
+    assert!(matches!(
+        fairness::verify(&other_commitment),
+        Err(fairness::VerifyError::Commitment { .. })
+    ));
 }
 
 async fn rate_and_cap_hold_over_a_simulated_hour(backend: Backend) {

@@ -143,6 +143,54 @@ pub enum Net {
     Released(Result<u32, Failure>),
     CheckedOut(Result<pb::Order, Failure>),
     Paid(Result<pb::PayResponse, Failure>),
+    ShuffleChecked(ShuffleCheck),
+}
+
+/// The check of the pre-queue's shuffle, for a fan who was in it when the sale opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ShuffleCheck {
+    Checking,
+    /// The proof holds and gives the fan the place they were shown at opening.
+    Verified {
+        position: u64,
+    },
+    /// Why the fan's place could not be verified.
+    Failed(String),
+}
+
+/// Checks a downloaded proof (`GetShuffleProof`'s messages) for the fan holding `token`: the
+/// commitment is the one shown in the pre-queue, the proof holds, the fan's line is in the
+/// manifest, and it puts them at the place the app showed right after opening.
+pub fn check_shuffle(
+    chunks: Vec<pb::ShuffleProofChunk>,
+    token: &str,
+    shown_position: u64,
+    commitment_seen: &str,
+) -> ShuffleCheck {
+    use taquilla_proto::fairness;
+    let downloaded = match fairness::assemble(chunks) {
+        Ok(downloaded) => downloaded,
+        Err(why) => return ShuffleCheck::Failed(why),
+    };
+    if downloaded.header.commitment != commitment_seen {
+        return ShuffleCheck::Failed(format!(
+            "the server now shows the commitment {}, not {} as before opening",
+            downloaded.header.commitment, commitment_seen
+        ));
+    }
+    let Some(proof) = downloaded.proof else {
+        return ShuffleCheck::Failed("the server has not revealed the seed yet".into());
+    };
+    if let Err(why) = fairness::verify(&proof) {
+        return ShuffleCheck::Failed(why.to_string());
+    }
+    match fairness::find_fan(&proof, token) {
+        Some((_, position)) if position == shown_position => ShuffleCheck::Verified { position },
+        Some((_, position)) => ShuffleCheck::Failed(format!(
+            "the shuffle puts you at place {position}, but the room showed {shown_position}"
+        )),
+        None => ShuffleCheck::Failed("your place is not in the published manifest".into()),
+    }
 }
 
 /// Everything that can happen to the app.
@@ -202,6 +250,13 @@ pub enum Command {
         order_id: String,
         idempotency_key: String,
         card: pb::Card,
+    },
+    /// Downloads the shuffle's proof and checks the fan's place in it ([`check_shuffle`]).
+    CheckShuffle {
+        event_id: String,
+        token: String,
+        shown_position: u64,
+        commitment_seen: String,
     },
 }
 
@@ -313,6 +368,10 @@ pub struct App {
     pub queue: Option<pb::QueueStatus>,
     /// Why the position last changed, for the fan.
     pub moved: Option<String>,
+    /// The shuffle's commitment, as shown while in the pre-queue.
+    pub commitment_seen: Option<String>,
+    /// The check of the fan's place after the pre-queue was shuffled.
+    pub shuffle: Option<ShuffleCheck>,
     pub alert: Option<pb::Alert>,
     pub link: Link,
     pub pass: Option<pb::AdmissionPass>,
@@ -349,6 +408,8 @@ impl App {
             queue_token: None,
             queue: None,
             moved: None,
+            commitment_seen: None,
+            shuffle: None,
             alert: None,
             link: Link::Connecting,
             pass: None,

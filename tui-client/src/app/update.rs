@@ -280,6 +280,29 @@ fn on_queue_update(app: &mut App, update: pb::QueueUpdate) -> Option<Msg> {
     }
     if let Some(status) = update.status {
         let before = app.queue.as_ref().map(|s| s.position).unwrap_or(0);
+        let was_early = app
+            .queue
+            .as_ref()
+            .is_some_and(|s| s.state() == pb::QueueState::Prequeue);
+        if !status.shuffle_commitment.is_empty() {
+            app.commitment_seen = Some(status.shuffle_commitment.clone());
+        }
+        if was_early
+            && matches!(
+                status.state(),
+                pb::QueueState::Waiting | pb::QueueState::Admitted
+            )
+            && app.shuffle.is_none()
+            && let (Some(token), Some(commitment)) = (&app.queue_token, &app.commitment_seen)
+        {
+            app.shuffle = Some(ShuffleCheck::Checking);
+            app.outbox.push(Command::CheckShuffle {
+                event_id: status.event_id.clone(),
+                token: token.clone(),
+                shown_position: status.initial_position,
+                commitment_seen: commitment.clone(),
+            });
+        }
         if status.position != before
             && let Some(text) = move_reason(reason, before, status.position)
         {
@@ -359,6 +382,7 @@ fn on_net(app: &mut App, net: Net) -> Option<Msg> {
             ));
         }
         Net::Queue(update) => return on_queue_update(app, *update),
+        Net::ShuffleChecked(check) => app.shuffle = Some(check),
         Net::Link(link) => {
             if app.screen == Screen::Queue {
                 app.link = link;

@@ -191,6 +191,7 @@ pub fn status(state: pb::QueueState, position: u64, waiting: u64, initial: u64) 
         initial_position: initial,
         sale_opens_at_unix_ms: 0,
         sale_paused: false,
+        shuffle_commitment: String::new(),
     }
 }
 

@@ -168,6 +168,17 @@ async fn stats(state: &AppState, event_id: &str) -> ApiResult<pb::EventStats> {
         }
     }
     let room = state.waiting_room.stats(&event).await?;
+    // The shuffle's proof (its manifest read once per node and kept): figures without it
+    // rather than none when it cannot be had.
+    let proof = match state.waiting_room.shuffle_proof(&event).await {
+        Ok(proof) => Some(proof),
+        Err(ApiError::FailedPrecondition(_)) => None,
+        Err(e) => {
+            tracing::warn!(event = %event.id, error = %e, "the shuffle's proof is not at hand");
+            None
+        }
+    };
+    let revealed = proof.as_ref().and_then(|p| p.revealed.as_ref());
     let (orders_paid, revenue) = state.catalog.paid_totals(&event.id).await?;
     Ok(pb::EventStats {
         event_id: event.id.clone(),
@@ -202,7 +213,18 @@ async fn stats(state: &AppState, event_id: &str) -> ApiResult<pb::EventStats> {
         watchers: room.watchers,
         orders_paid,
         revenue: Some(convert::money(revenue, &event.currency)),
-        shuffle_seed: room.shuffle_seed.unwrap_or_default(),
+        shuffle_seed: revealed
+            .map(|r| hex::encode(r.seed))
+            .or(room.shuffle_seed)
+            .unwrap_or_default(),
+        shuffle_commitment: proof
+            .as_ref()
+            .map(|p| hex::encode(p.commitment))
+            .unwrap_or_default(),
+        shuffle_nonce: revealed.map(|r| hex::encode(r.nonce)).unwrap_or_default(),
+        manifest_digest: revealed
+            .map(|r| hex::encode(r.manifest.digest))
+            .unwrap_or_default(),
         breakers: state
             .purchases
             .breakers()

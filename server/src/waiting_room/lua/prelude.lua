@@ -13,7 +13,8 @@
 --  10 detached  sorted set: waiting entries nobody watches, scored by since when
 --  11 nodes     sorted set: node id -> last heartbeat
 --  12 log       stream: what changed, in order; every node's replica is fed from it
---  13 (some scripts) the calling node's hash: entry id -> its Watch streams there
+--  13 (some scripts) the calling node's hash: entry id -> its Watch streams there;
+--              (open.lua) the pre-queue's manifest
 local meta, fpk, ent, pre, active, watching, detached, log =
   KEYS[1], KEYS[2], KEYS[3], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[12]
 
