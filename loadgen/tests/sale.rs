@@ -149,6 +149,8 @@ async fn the_small_sale_sells_out_cleanly(backend: Backend) {
             "1000",
             "--duration",
             "120",
+            "--prequeue-seconds",
+            "2",
             "--out",
             &out_dir,
         ])
@@ -156,6 +158,35 @@ async fn the_small_sale_sells_out_cleanly(backend: Backend) {
     let report = text(&out);
     assert!(out.status.success(), "{report}");
     assert!(report.contains("integrity: OK"), "{report}");
+    // The fans who joined in the first two seconds were shuffled at opening: the proof holds
+    // and every one of them who saw the opening was given the place it gives.
+    let (in_prequeue, checked) = report
+        .lines()
+        .find_map(|l| {
+            let rest = l.split("shuffle verified: ").nth(1)?;
+            let mut words = rest.split_whitespace();
+            let fans: u64 = words.next()?.parse().ok()?;
+            let checked: u64 = rest
+                .split(", ")
+                .nth(1)?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()?;
+            Some((fans, checked))
+        })
+        .unwrap_or_else(|| panic!("no shuffle line: {report}"));
+    assert!(
+        in_prequeue >= 100,
+        "{in_prequeue} fans in the pre-queue: {report}"
+    );
+    assert!(
+        checked >= 100,
+        "{checked} fans checked their places: {report}"
+    );
+    assert!(!report.contains(" not\n"), "{report}");
+    // (The small sale admits its whole crowd at once: no fan waits in line with an ETA.)
+    assert!(report.contains("ETA"), "{report}");
     // Fans who let their hold go near the end may leave a few seats unsold when nobody is
     // left to take them; what was sold must be exactly what the fans were told.
     let (sold, capacity, told) = sold_and_told(&report);

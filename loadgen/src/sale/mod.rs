@@ -3,6 +3,7 @@
 //! server's audit of every event must be clean and must agree with the run's own ledger of the
 //! tickets it was told it bought.
 
+pub mod eta;
 pub mod fans;
 pub mod record;
 pub mod shard;
@@ -71,6 +72,11 @@ pub struct SaleArgs {
     /// With --scenario lux: how long the presale runs before the general sale opens.
     #[arg(long, default_value_t = 60, value_name = "SECONDS")]
     pub presale_seconds: u64,
+    /// With --scenario small: fans join a pre-queue for this long, and the sale opens then
+    /// (its pre-queue shuffled by the committed seed; the run checks the proof) [default: the
+    /// sale opens at once].
+    #[arg(long, default_value_t = 0, value_name = "SECONDS")]
+    pub prequeue_seconds: u64,
     /// With a preset: fans admitted per minute, per event (with --scenario lux, a cap on the
     /// automatic valve unless --fixed-valve) [default: 60,000 with the automatic valve, which
     /// then sets the pace alone; 6,000 with --fixed-valve].
@@ -171,8 +177,13 @@ fn goose_error(e: goose::GooseError) -> anyhow::Error {
     anyhow::anyhow!("goose: {e:?}")
 }
 
-/// Creates the small preset's event and opens it; returns its id.
-async fn set_up_small(channel: Channel, token: &str) -> anyhow::Result<String> {
+/// Creates the small preset's event and opens it, at once or `prequeue_seconds` from now;
+/// returns its id.
+async fn set_up_small(
+    channel: Channel,
+    token: &str,
+    prequeue_seconds: u64,
+) -> anyhow::Result<String> {
     let mut operator = pb::operator_client::OperatorClient::new(channel);
     let stamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -243,7 +254,11 @@ capacity = 400
             pb::OpenSaleRequest {
                 event_id: event_id.clone(),
                 phase: pb::SalePhase::General as i32,
-                opens_at_unix_ms: 0,
+                opens_at_unix_ms: if prequeue_seconds > 0 {
+                    stamp as i64 + prequeue_seconds as i64 * 1_000
+                } else {
+                    0
+                },
                 presale_codes: Vec::new(),
             },
             token,
@@ -358,7 +373,7 @@ pub async fn run(
             anyhow::anyhow!("--scenario small and lux need the operator token (--token)")
         })?;
         if args.scenario == Preset::Small {
-            wanted = vec![set_up_small(first.clone(), token).await?];
+            wanted = vec![set_up_small(first.clone(), token, args.prequeue_seconds).await?];
         } else {
             wanted = set_up_lux(
                 first.clone(),
@@ -495,13 +510,16 @@ pub async fn run(
             },
         );
     }
+    let fairness = check_shuffles(first.clone(), &targets_events, &recorder).await;
     // With shards or other buyers the server may have sold more than this process saw; a
     // single shard must match exactly.
     let mut report = verdict(&recorder, &server, args.shard.count == 1, took);
-    for line in settled_lines {
+    for line in settled_lines.into_iter().chain(fairness) {
         report.push_str(&line);
         report.push('\n');
     }
+    report.push('\n');
+    report.push_str(&recorder.eta.table());
     let report = format!(
         "\nTaquilla sale: {} fans (shard {}/{}) against {} in {:.1} s\n\n{report}",
         users,
@@ -605,6 +623,76 @@ async fn settle(
             String::new()
         }
     )])
+}
+
+/// Checks each event's shuffle proof (`GetShuffleProof`) and that every fan of this run who
+/// was in its pre-queue was given the place the proof gives; a failure is evidence. Returns a
+/// line per event for the report.
+async fn check_shuffles(channel: Channel, events: &[Target], recorder: &Recorder) -> Vec<String> {
+    use taquilla_proto::fairness;
+    let mut lines = Vec::new();
+    for target in events {
+        let id = &target.event_id;
+        let chunks = match fairness::download(channel.clone(), id).await {
+            Ok(chunks) => chunks,
+            Err(status) => {
+                lines.push(format!("{id}: no shuffle proof: {}", status.message()));
+                continue;
+            }
+        };
+        let proof = match fairness::assemble(chunks) {
+            Ok(downloaded) => match downloaded.proof {
+                Some(proof) => proof,
+                None => {
+                    lines.push(format!("{id}: the sale never opened; no shuffle to check"));
+                    continue;
+                }
+            },
+            Err(why) => {
+                recorder.add_evidence(format!("{id}: the shuffle proof is malformed: {why}"));
+                continue;
+            }
+        };
+        if let Err(why) = fairness::verify(&proof) {
+            recorder.add_evidence(format!("{id}: the shuffle does not verify: {why}"));
+            continue;
+        }
+        let placements = recorder.placements(id);
+        let positions = fairness::opening_positions(&proof.entries);
+        let mut index: std::collections::HashMap<fairness::Bytes32, usize> =
+            std::collections::HashMap::with_capacity(proof.entries.len());
+        for (i, entry) in proof.entries.iter().enumerate() {
+            index.insert(entry.entry, i);
+        }
+        let mut wrong = 0usize;
+        for placed in &placements {
+            let mine = fairness::manifest_entry(&proof.commitment, &placed.queue_token);
+            let given = index.get(&mine).map(|&i| positions[i]);
+            if given != Some(placed.position) {
+                wrong += 1;
+                if wrong <= 3 {
+                    recorder.add_evidence(format!(
+                        "{id}: a fan was shown place {} at opening; the shuffle's proof gives {}",
+                        placed.position,
+                        given.map_or("no place (not in the manifest)".to_string(), |p| p
+                            .to_string())
+                    ));
+                }
+            }
+        }
+        lines.push(format!(
+            "{id}: shuffle verified: {} fans in the pre-queue, {} of this run's found at the \
+             place they were shown{}",
+            proof.entries.len(),
+            placements.len() - wrong,
+            if wrong > 0 {
+                format!(", {wrong} not")
+            } else {
+                String::new()
+            }
+        ));
+    }
+    lines
 }
 
 /// Adds the failed invariants of the server's audit of `event_id` to the evidence; returns the

@@ -116,6 +116,19 @@ pub struct Recorder {
     inner: Mutex<Inner>,
     /// The same events over time, for the chart.
     pub timeline: super::timeline::Timeline,
+    /// The ETAs fans were shown, against their waits.
+    pub eta: super::eta::EtaLog,
+    /// Fans who were in a pre-queue: where they were placed at opening, to check against the
+    /// shuffle's proof.
+    placements: Mutex<Vec<Placement>>,
+}
+
+/// A fan of a pre-queue and the place it was shown right after the sale opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placement {
+    pub event_id: String,
+    pub queue_token: String,
+    pub position: u64,
 }
 
 fn histogram() -> Histogram<u64> {
@@ -135,7 +148,32 @@ impl Recorder {
             started: Instant::now(),
             inner: Mutex::default(),
             timeline: super::timeline::Timeline::new(),
+            eta: super::eta::EtaLog::new(),
+            placements: Mutex::default(),
         }
+    }
+
+    /// A fan who was in `event_id`'s pre-queue was shown `position` when the sale opened.
+    pub fn placed(&self, event_id: &str, queue_token: &str, position: u64) {
+        self.placements
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(Placement {
+                event_id: event_id.to_string(),
+                queue_token: queue_token.to_string(),
+                position,
+            });
+    }
+
+    /// The placements recorded for `event_id`.
+    pub fn placements(&self, event_id: &str) -> Vec<Placement> {
+        self.placements
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .iter()
+            .filter(|p| p.event_id == event_id)
+            .cloned()
+            .collect()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {

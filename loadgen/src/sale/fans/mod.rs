@@ -288,6 +288,10 @@ struct Fan {
     slot: AtomicUsize,
     event: Target,
     event_index: usize,
+    /// The fan's number in the whole crowd (across shards).
+    index: u64,
+    /// In the pre-queue, until the place given at opening is recorded.
+    early: std::sync::atomic::AtomicBool,
     fingerprint: String,
     pass: String,
 }
@@ -482,11 +486,15 @@ async fn journey(user: &mut GooseUser) -> TransactionResult {
         slot: AtomicUsize::new(index % crowd.channels.len()),
         event: crowd.events[event_index].clone(),
         event_index,
+        index: index as u64,
+        early: std::sync::atomic::AtomicBool::new(false),
         fingerprint: format!("{}-{index}", crowd.fingerprint_prefix),
         pass: String::new(),
         crowd: crowd.clone(),
     };
     let end = run(user, &mut fan).await;
+    // A fan shown ETAs and never admitted counts apart (an admitted one was judged then).
+    crowd.recorder.eta.not_admitted(fan.index);
     let outcome = match end {
         End::Bought => "bought".to_string(),
         End::Left => "left the queue".to_string(),
@@ -596,6 +604,8 @@ mod tests {
                 presale_codes: Vec::new(),
             },
             event_index: 0,
+            index: 0,
+            early: std::sync::atomic::AtomicBool::new(false),
             fingerprint: String::new(),
             pass: String::new(),
         };

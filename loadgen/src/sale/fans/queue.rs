@@ -256,6 +256,7 @@ pub(super) async fn wait_for_turn(
     let give_up_at = patience.min(run_ends);
     let leaves = chance(crowd.mix.leave_share);
     let mut reconnects_left = u32::from(chance(crowd.mix.reconnect_share));
+
     loop {
         // What goose was told so far goes now, not after the wait (a proof-of-work answer, an
         // earlier stream's record).
@@ -298,6 +299,8 @@ pub(super) async fn wait_for_turn(
         };
         match watched {
             Watched::Admitted(pass) => {
+                // Every ETA this fan was shown is judged against the wait it had.
+                crowd.recorder.eta.admitted(fan.index);
                 let seen = Instant::now();
                 crowd.recorder.stage(Stage::Queue, seen - joined_at);
                 let now_ms = std::time::SystemTime::now()
@@ -440,6 +443,9 @@ pub(super) async fn attach(
             Some(None) | Some(Some(Err(_))) => return Attached::Read(took, Watched::Broken),
         };
         updates += 1;
+        if let Some(status) = &update.status {
+            noted(fan, token, status);
+        }
         if let Some(pass) = update.admission_pass {
             return Attached::Read(
                 took,
@@ -468,5 +474,27 @@ pub(super) async fn attach(
             continue;
         };
         return Attached::Read(took, watched);
+    }
+}
+
+/// What a status tells the run's records: the ETA shown in line, and, for a fan who was in the
+/// pre-queue, the place it was given when the sale opened.
+fn noted(fan: &Fan, token: &str, status: &pb::QueueStatus) {
+    match status.state() {
+        pb::QueueState::Prequeue => fan.early.store(true, Ordering::Relaxed),
+        pb::QueueState::Waiting | pb::QueueState::Admitted
+            if fan.early.swap(false, Ordering::Relaxed) =>
+        {
+            fan.crowd
+                .recorder
+                .placed(&fan.event.event_id, token, status.initial_position);
+        }
+        _ => {}
+    }
+    if status.state() == pb::QueueState::Waiting {
+        fan.crowd
+            .recorder
+            .eta
+            .shown(fan.index, status.position, status.eta_seconds);
     }
 }

@@ -1,0 +1,270 @@
+//! How true the waiting room's ETAs came: every ETA a fan was shown while in line (the first
+//! one, when the fan joined the line or was placed in it at opening, and every later one) is
+//! kept until the fan is admitted, then compared with the wait that followed. Errors go into
+//! HDR histograms by the fan's place when shown; fans never admitted (sold out, left) count
+//! apart.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use hdrhistogram::Histogram;
+
+/// Which ETA of a fan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Shown {
+    /// The first ETA shown in line: at joining it, or at being placed in it when the sale
+    /// opened.
+    AtJoin,
+    /// Any later one.
+    Update,
+}
+
+/// Places when an ETA was shown, for the table.
+const BANDS: [(u64, u64); 4] = [(1, 100), (101, 1_000), (1_001, 10_000), (10_001, u64::MAX)];
+
+fn band(position: u64) -> usize {
+    BANDS
+        .iter()
+        .position(|(low, high)| (*low..=*high).contains(&position))
+        .unwrap_or(BANDS.len() - 1)
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Estimate {
+    /// Milliseconds since the run started.
+    at_ms: u64,
+    position: u64,
+    eta_s: u64,
+}
+
+/// Errors of one (kind, band).
+#[derive(Debug, Clone)]
+struct Errors {
+    /// |ETA − wait|, milliseconds.
+    absolute_ms: Histogram<u64>,
+    /// |ETA − wait| / wait, in thousandths.
+    relative: Histogram<u64>,
+    /// Fans admitted later than the ETA said.
+    late: u64,
+}
+
+impl Errors {
+    fn new() -> Errors {
+        // Constant, valid bounds: up to ten hours, and up to 1,000 times the wait.
+        Errors {
+            absolute_ms: Histogram::new_with_bounds(1, 36_000_000, 3).expect("valid bounds"),
+            relative: Histogram::new_with_bounds(1, 1_000_000, 3).expect("valid bounds"),
+            late: 0,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    waiting: HashMap<u64, Vec<Estimate>>,
+    errors: BTreeMap<(Shown, usize), Errors>,
+    never_admitted: u64,
+}
+
+/// The run's ETAs, shared by every fan.
+#[derive(Debug)]
+pub struct EtaLog {
+    started: Instant,
+    inner: Mutex<Inner>,
+}
+
+impl Default for EtaLog {
+    fn default() -> Self {
+        EtaLog::new()
+    }
+}
+
+impl EtaLog {
+    pub fn new() -> EtaLog {
+        EtaLog {
+            started: Instant::now(),
+            inner: Mutex::default(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    /// Fan `fan` was shown `eta_s` seconds at place `position` (ignored unless both are known).
+    pub fn shown(&self, fan: u64, position: u64, eta_s: u64) {
+        if position == 0 || eta_s == 0 {
+            return;
+        }
+        let at_ms = self.now_ms();
+        self.lock().waiting.entry(fan).or_default().push(Estimate {
+            at_ms,
+            position,
+            eta_s,
+        });
+    }
+
+    /// Fan `fan` was admitted now: each ETA it was shown is compared with the wait after it.
+    pub fn admitted(&self, fan: u64) {
+        let now_ms = self.now_ms();
+        let mut inner = self.lock();
+        let Some(shown) = inner.waiting.remove(&fan) else {
+            return;
+        };
+        for (i, estimate) in shown.iter().enumerate() {
+            let kind = if i == 0 { Shown::AtJoin } else { Shown::Update };
+            let wait_ms = now_ms.saturating_sub(estimate.at_ms).max(1);
+            let eta_ms = estimate.eta_s * 1_000;
+            let off_ms = eta_ms.abs_diff(wait_ms).max(1);
+            let errors = inner
+                .errors
+                .entry((kind, band(estimate.position)))
+                .or_insert_with(Errors::new);
+            let _ = errors.absolute_ms.record(off_ms.min(36_000_000));
+            let _ = errors
+                .relative
+                .record((off_ms * 1_000 / wait_ms).clamp(1, 1_000_000));
+            if wait_ms > eta_ms {
+                errors.late += 1;
+            }
+        }
+    }
+
+    /// Fan `fan` left the line without being admitted (sold out, left, gave up).
+    pub fn not_admitted(&self, fan: u64) {
+        let mut inner = self.lock();
+        if inner.waiting.remove(&fan).is_some() {
+            inner.never_admitted += 1;
+        }
+    }
+
+    /// The table: per kind and band, how many, the absolute and relative errors' p50/p90/p99,
+    /// and the share admitted later than said.
+    pub fn table(&self) -> String {
+        let inner = self.lock();
+        let mut out = String::new();
+        if inner.errors.is_empty() {
+            out.push_str("ETAs: none shown to a fan who was then admitted\n");
+            return out;
+        }
+        out.push_str(
+            "ETA error (shown vs actual wait to admission)\n\
+             shown      places          fans   abs p50   abs p90   abs p99  rel p50  rel p90  rel p99  late\n",
+        );
+        let mut totals: BTreeMap<Shown, Errors> = BTreeMap::new();
+        for ((kind, band_index), errors) in &inner.errors {
+            let total = totals.entry(*kind).or_insert_with(Errors::new);
+            let _ = total.absolute_ms.add(&errors.absolute_ms);
+            let _ = total.relative.add(&errors.relative);
+            total.late += errors.late;
+            let (low, high) = BANDS[*band_index];
+            let places = if high == u64::MAX {
+                format!("{low}+")
+            } else {
+                format!("{low}-{high}")
+            };
+            row(&mut out, *kind, &places, errors);
+        }
+        for (kind, errors) in &totals {
+            row(&mut out, *kind, "all", errors);
+        }
+        let _ = writeln!(
+            out,
+            "fans shown an ETA and never admitted (sold out, left, gave up): {}",
+            inner.never_admitted
+        );
+        out
+    }
+}
+
+fn row(out: &mut String, kind: Shown, places: &str, e: &Errors) {
+    let seconds = |q: f64| e.absolute_ms.value_at_quantile(q) as f64 / 1_000.0;
+    let percent = |q: f64| e.relative.value_at_quantile(q) as f64 / 10.0;
+    let n = e.relative.len();
+    let _ = writeln!(
+        out,
+        "{:<10} {:<12} {:>8} {:>8.1}s {:>8.1}s {:>8.1}s {:>7.0}% {:>7.0}% {:>7.0}% {:>4.0}%",
+        match kind {
+            Shown::AtJoin => "at join",
+            Shown::Update => "update",
+        },
+        places,
+        n,
+        seconds(0.5),
+        seconds(0.9),
+        seconds(0.99),
+        percent(0.5),
+        percent(0.9),
+        percent(0.99),
+        if n > 0 {
+            e.late as f64 * 100.0 / n as f64
+        } else {
+            0.0
+        }
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_are_measured_against_the_wait_that_followed() {
+        let log = EtaLog::new();
+        // Shown 60 s at place 50: admitted at once, so the ETA was 60 s too long.
+        log.shown(1, 50, 60);
+        log.admitted(1);
+        // A fan never admitted is counted apart, not as an error.
+        log.shown(2, 5_000, 100);
+        log.not_admitted(2);
+        // Nothing shown: nothing recorded.
+        log.admitted(3);
+        log.shown(4, 0, 10);
+        log.admitted(4);
+        let inner = log.lock();
+        assert_eq!(inner.never_admitted, 1);
+        assert!(inner.waiting.is_empty());
+        let errors = &inner.errors[&(Shown::AtJoin, 0)];
+        assert_eq!(errors.relative.len(), 1);
+        // About 60 s off, relative to a wait of about a millisecond: the top of the scale.
+        assert!(
+            errors.absolute_ms.max() >= 59_000,
+            "{}",
+            errors.absolute_ms.max()
+        );
+        assert!(errors.relative.max() > 1_000);
+        assert_eq!(errors.late, 0);
+        assert_eq!(inner.errors.len(), 1);
+        drop(inner);
+        let table = log.table();
+        assert!(
+            table.contains("at join") && table.contains("1-100"),
+            "{table}"
+        );
+    }
+
+    #[test]
+    fn the_first_eta_is_the_one_at_join_and_bands_follow_the_place() {
+        let log = EtaLog::new();
+        log.shown(7, 20_000, 300);
+        log.shown(7, 900, 30);
+        log.shown(7, 40, 2);
+        log.admitted(7);
+        let inner = log.lock();
+        let kinds: Vec<(Shown, usize)> = inner.errors.keys().copied().collect();
+        assert_eq!(
+            kinds,
+            vec![(Shown::AtJoin, 3), (Shown::Update, 0), (Shown::Update, 1)]
+        );
+        // Admitted at once: each ETA was later than the wait, none early.
+        assert!(inner.errors.values().all(|e| e.late == 0));
+    }
+}
