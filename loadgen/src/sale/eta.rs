@@ -66,7 +66,12 @@ struct Inner {
     waiting: HashMap<u64, Vec<Estimate>>,
     errors: BTreeMap<(Shown, usize), Errors>,
     never_admitted: u64,
+    /// Every [`SAMPLE_EVERY`]th admitted fan's ETA at join: (shown at, place, ETA, wait), ms.
+    samples: Vec<(u64, u64, u64, u64)>,
 }
+
+/// One admitted fan in this many has its ETA at join written out (`eta.csv`).
+const SAMPLE_EVERY: u64 = 10;
 
 /// The run's ETAs, shared by every fan.
 #[derive(Debug)]
@@ -123,6 +128,11 @@ impl EtaLog {
             let kind = if i == 0 { Shown::AtJoin } else { Shown::Update };
             let wait_ms = now_ms.saturating_sub(estimate.at_ms).max(1);
             let eta_ms = estimate.eta_s * 1_000;
+            if i == 0 && fan.is_multiple_of(SAMPLE_EVERY) {
+                inner
+                    .samples
+                    .push((estimate.at_ms, estimate.position, eta_ms, wait_ms));
+            }
             let off_ms = eta_ms.abs_diff(wait_ms).max(1);
             let errors = inner
                 .errors
@@ -144,6 +154,16 @@ impl EtaLog {
         if inner.waiting.remove(&fan).is_some() {
             inner.never_admitted += 1;
         }
+    }
+
+    /// A sample of the ETAs at join, one admitted fan in [`SAMPLE_EVERY`], as CSV: when it
+    /// was shown (ms since the run began), the place, the ETA and the wait that followed.
+    pub fn samples_csv(&self) -> String {
+        let mut out = String::from("shown_at_ms,position,eta_ms,wait_ms\n");
+        for (at, position, eta, wait) in &self.lock().samples {
+            let _ = writeln!(out, "{at},{position},{eta},{wait}");
+        }
+        out
     }
 
     /// The table: per kind and band, how many, the absolute and relative errors' p50/p90/p99,
@@ -248,6 +268,15 @@ mod tests {
         assert!(
             table.contains("at join") && table.contains("1-100"),
             "{table}"
+        );
+        // One admitted fan in ten is sampled: fan 10 is, fan 1 is not.
+        log.shown(10, 70, 7);
+        log.admitted(10);
+        let csv = log.samples_csv();
+        assert_eq!(csv.lines().count(), 2, "{csv}");
+        assert!(
+            csv.lines().nth(1).is_some_and(|l| l.contains(",70,7000,")),
+            "{csv}"
         );
     }
 

@@ -59,6 +59,7 @@ pub fn save(
     write(dir, "ledger.csv", recorder.ledger_csv().as_bytes())?;
     write(dir, "summary.json", &serde_json::to_vec_pretty(summary)?)?;
     write(dir, "report.txt", report.as_bytes())?;
+    write(dir, "eta.csv", recorder.eta.samples_csv().as_bytes())?;
     // The timeline is this process's own (a merge of shards has none).
     let rows = recorder.timeline.rows();
     if !rows.is_empty() {

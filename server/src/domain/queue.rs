@@ -204,54 +204,97 @@ impl TokenBucket {
 /// fairness proof in `taquilla_proto::fairness`, which clients verify with.
 pub use taquilla_proto::fairness::{SplitMix64, shuffle};
 
-/// Exponentially weighted admissions per minute, for ETAs from what actually happens.
+/// The line's pace, for ETAs from what actually happens: the admission steps of the last
+/// minute, or of the last [`RateAverage::MIN_ADMISSIONS`] admissions when the valve is slower
+/// than that.
+///
+/// An ETA is the time the fans ahead take at the measured pace, less the time already spent
+/// in the current interval: `position × τ − (now − last admission)`, with τ the mean time
+/// between admissions. At a steady pace the ETA then falls by a second every second, whether
+/// or not anyone ahead was admitted meanwhile: a fan at place 6 with one admission every 30 s
+/// is told 3 min, then 2.5 min 30 s later at place 6, and still 2.5 min just after moving to
+/// place 5. When admissions stop for longer than the steps' usual spacing, the pace is taken
+/// to be at most one step's worth of admissions per that long, and the ETA grows.
 #[derive(Debug, Clone, Default)]
 pub struct RateAverage {
-    per_minute: f64,
-    last_ms: Option<i64>,
-    pending: f64,
+    /// (time, admissions) of each step that admitted anyone, oldest first.
+    steps: std::collections::VecDeque<(i64, u64)>,
+    /// Admissions in `steps`.
+    count: u64,
 }
 
 impl RateAverage {
-    /// Half-life of the average.
-    const HALF_LIFE_MS: f64 = 30_000.0;
+    /// The window the pace is measured over.
+    const WINDOW_MS: i64 = 60_000;
+    /// A slower valve is measured over this many admissions instead.
+    pub const MIN_ADMISSIONS: u64 = 10;
+    /// The longest history kept for a slow valve.
+    const LONGEST_MS: i64 = 15 * 60_000;
 
     /// Records `n` admissions at `now_ms`.
     pub fn record(&mut self, n: u64, now_ms: i64) {
-        self.pending += n as f64;
+        if n == 0 {
+            return;
+        }
+        match self.steps.back_mut() {
+            Some((at, admitted)) if *at == now_ms => *admitted += n,
+            _ => self.steps.push_back((now_ms, n)),
+        }
+        self.count += n;
         self.tick(now_ms);
     }
 
-    /// Folds time passing into the average (call regularly, e.g. every pump tick).
+    /// Forgets steps outside the window (keeping enough admissions for a slow valve).
     pub fn tick(&mut self, now_ms: i64) {
-        let Some(last) = self.last_ms else {
-            self.last_ms = Some(now_ms);
-            return;
-        };
-        let dt = (now_ms - last) as f64;
-        if dt < 1_000.0 {
-            return;
+        while let Some(&(at, n)) = self.steps.front() {
+            let old = now_ms - at > Self::WINDOW_MS;
+            let enough_without = self.count - n >= Self::MIN_ADMISSIONS;
+            if (old && enough_without) || now_ms - at > Self::LONGEST_MS {
+                self.steps.pop_front();
+                self.count -= n;
+            } else {
+                break;
+            }
         }
-        let instant = self.pending * 60_000.0 / dt;
-        let keep = 0.5f64.powf(dt / Self::HALF_LIFE_MS);
-        self.per_minute = self.per_minute * keep + instant * (1.0 - keep);
-        self.pending = 0.0;
-        self.last_ms = Some(now_ms);
     }
 
+    /// Mean milliseconds between admissions over the steps kept, if at least two steps are.
+    fn interval_ms(&self) -> Option<f64> {
+        let (first, first_n) = *self.steps.front()?;
+        let (last, _) = *self.steps.back()?;
+        let after_first = self.count - first_n;
+        (last > first && after_first > 0).then(|| (last - first) as f64 / after_first as f64)
+    }
+
+    /// Admissions per minute at the measured pace (zero until it is measured).
     pub fn per_minute(&self) -> f64 {
-        self.per_minute
+        self.interval_ms().map_or(0.0, |ms| 60_000.0 / ms)
     }
 
-    /// Seconds until `position` is admitted at the observed rate, falling back to `configured`
-    /// per minute before anything was observed; `None` when no rate is known.
-    pub fn eta_seconds(&self, position: u64, configured_per_minute: f64) -> Option<u64> {
-        let rate = if self.per_minute > 0.1 {
-            self.per_minute
-        } else {
-            configured_per_minute
+    /// Seconds until `position` is admitted at the measured pace; before a pace is measured,
+    /// at `fallback_per_minute` when there is one (a fixed valve's rate); `None` when nothing
+    /// is known.
+    pub fn eta_seconds(
+        &self,
+        position: u64,
+        fallback_per_minute: Option<f64>,
+        now_ms: i64,
+    ) -> Option<u64> {
+        let Some(interval) = self.interval_ms() else {
+            let rate = fallback_per_minute.filter(|r| *r > 0.0)?;
+            return Some((position as f64 * 60.0 / rate).ceil() as u64);
         };
-        (rate > 0.0).then(|| (position as f64 * 60.0 / rate).ceil() as u64)
+        let since = self
+            .steps
+            .back()
+            .map_or(0.0, |(at, _)| (now_ms - at).max(0) as f64);
+        // Admissions come in steps (a pump step admits all it may at once): a pause longer
+        // than the steps' usual spacing slows the pace to a step's worth per pause.
+        let steps = self.steps.len().saturating_sub(1).max(1) as f64;
+        let per_step = (self.count - self.steps.front().map_or(0, |s| s.1)) as f64 / steps;
+        let interval = interval.max(since / per_step.max(1.0));
+        let ms = (position as f64 * interval - since).max(interval.min(1_000.0));
+        Some((ms / 1_000.0).ceil() as u64)
     }
 }
 
@@ -432,18 +475,69 @@ mod tests {
     #[test]
     fn eta_follows_the_observed_rate() {
         let mut r = RateAverage::default();
-        assert_eq!(r.eta_seconds(100, 600.0), Some(10));
-        assert_eq!(r.eta_seconds(100, 0.0), None);
+        assert_eq!(
+            r.eta_seconds(100, Some(600.0), 0),
+            Some(10),
+            "a fixed valve's rate"
+        );
+        assert_eq!(r.eta_seconds(100, None, 0), None, "nothing known yet");
         for s in 0..=120 {
             r.record(2, s * 1_000);
         }
-        assert!((r.per_minute() - 120.0).abs() < 10.0, "{}", r.per_minute());
-        let eta = r.eta_seconds(120, 600.0).expect("a rate is known");
+        assert!((r.per_minute() - 120.0).abs() < 1.0, "{}", r.per_minute());
+        let eta = r.eta_seconds(120, None, 120_000).expect("a rate is known");
+        assert_eq!(eta, 60, "120 places at 120 a minute");
+    }
+
+    #[test]
+    fn a_slow_steady_valve_gives_an_eta_that_falls_as_time_passes() {
+        // Two fans a minute: one admission every 30 s for ten minutes.
+        let mut r = RateAverage::default();
+        for i in 0..20 {
+            r.record(1, i * 30_000);
+        }
+        let last = 19 * 30_000;
+        assert!((r.per_minute() - 2.0).abs() < 0.01, "{}", r.per_minute());
+        // Place 6 just after an admission: 3 minutes; 30 s later, still place 6: 2.5 min;
+        // then admitted ahead, place 5: 2.5 min again, never more.
+        assert_eq!(r.eta_seconds(6, None, last), Some(180));
+        assert_eq!(r.eta_seconds(6, None, last + 29_000), Some(151));
+        r.record(1, last + 30_000);
+        assert_eq!(r.eta_seconds(5, None, last + 30_000), Some(150));
+        // No admission for three minutes: the pace is at most one per three minutes now.
+        let stalled = r.eta_seconds(5, None, last + 210_000).expect("known");
+        assert!(stalled >= 5 * 180 - 180, "{stalled}");
+    }
+
+    #[test]
+    fn admissions_in_bursts_are_not_a_stall() {
+        // Fifty fans every two seconds: 25 a second, though no one is admitted in between.
+        let mut r = RateAverage::default();
+        for i in 0..30 {
+            r.record(50, i * 2_000);
+        }
+        let eta = r
+            .eta_seconds(2_500, None, 29 * 2_000 + 1_900)
+            .expect("known");
         assert!(
-            (54..=67).contains(&eta),
-            "120 places at ~120 a minute: {eta} s"
+            (98..=101).contains(&eta),
+            "2,500 places at 25 a second: {eta} s"
         );
     }
+
+    #[test]
+    fn the_window_keeps_a_minute_or_the_last_admissions() {
+        let mut r = RateAverage::default();
+        // A fast minute, then a slow one: the pace follows the last minute.
+        for ms in (0..60_000).step_by(100) {
+            r.record(10, ms);
+        }
+        for ms in (60_000..180_000).step_by(1_000) {
+            r.record(1, ms);
+        }
+        assert!((r.per_minute() - 60.0).abs() < 2.0, "{}", r.per_minute());
+    }
+
     #[test]
     fn callers_turned_away_come_back_at_the_pace_the_line_drains() {
         let mut pacer = ReturnPacer::new();

@@ -241,10 +241,7 @@ impl WaitingRoom {
             active: inner.active.len() as u64,
             admitted_total: inner.admitted_total,
             admitted_per_minute: inner.rate.per_minute(),
-            eta_last_seconds: inner
-                .rate
-                .eta_seconds(total, f64::from(inner.admission.rate_per_minute))
-                .unwrap_or(0),
+            eta_last_seconds: inner.eta(total, self.clock.now_ms()),
             watchers: inner.watchers,
             shuffle_seed: inner.seed.map(|s| format!("{s:016x}")),
             auto_limit: inner.admission.auto.then(|| inner.buyers_allowed()),

@@ -31,7 +31,7 @@ impl WaitingRoom {
             shared.check_join_line(&event.id, now)?;
         }
         self.check_rate(&fp, input.ip, now).await?;
-        let (shared, tier, rate, pow_bits, challenge, pow_done) = {
+        let (shared, tier, pow_bits, challenge, pow_done) = {
             let mut inner = lock(&room)?;
             match inner.sale {
                 SaleState::Closed => return Err(sale_ended(&event.id, SaleState::Closed)),
@@ -53,7 +53,6 @@ impl WaitingRoom {
                     "the presale code is not valid for this event".into(),
                 ));
             };
-            let rate = f64::from(inner.admission.rate_per_minute);
             let existing = inner
                 .by_fingerprint
                 .get(&fp)
@@ -68,7 +67,7 @@ impl WaitingRoom {
                     .map(|e| self.queue_token(&event.id, id, &e.fp, e.iat))
                     .unwrap_or_default();
                 let view = inner
-                    .view(&event.id, id, rate)
+                    .view(&event.id, id, now)
                     .ok_or_else(|| ApiError::Internal("entry vanished".into()))?;
                 return Ok(Joined::Placed(token, view.status));
             }
@@ -93,7 +92,7 @@ impl WaitingRoom {
                 inner.add_entry(id, tier, seq, fp.clone(), now, input.ip);
                 inner.detached.insert((now, id));
                 let view = inner
-                    .view(&event.id, id, rate)
+                    .view(&event.id, id, now)
                     .ok_or_else(|| ApiError::Internal("entry vanished".into()))?;
                 drop(inner);
                 return Ok(Joined::Placed(
@@ -101,7 +100,7 @@ impl WaitingRoom {
                     view.status,
                 ));
             };
-            (shared, tier, rate, pow_bits, challenge, pow_done)
+            (shared, tier, pow_bits, challenge, pow_done)
         };
         let args = || {
             [
@@ -156,11 +155,7 @@ impl WaitingRoom {
             .get(&id)
             .filter(|e| e.fp == fp)
             .map_or(position, |e| e.initial_position);
-        let eta_seconds = if position > 0 && inner.sale == SaleState::Open {
-            inner.rate.eta_seconds(position, rate).unwrap_or(0)
-        } else {
-            0
-        };
+        let eta_seconds = inner.eta(position, self.clock.now_ms());
         let status = pb::QueueStatus {
             event_id: event.id.clone(),
             state: state.into(),

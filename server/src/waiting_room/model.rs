@@ -219,7 +219,19 @@ impl Inner {
         }
     }
 
-    pub(super) fn view(&self, event_id: &str, id: u64, rate_fallback: f64) -> Option<View> {
+    /// Seconds until `position` is admitted at the line's measured pace (a fixed valve's rate
+    /// before there is one); zero when unknown or the sale is not admitting.
+    pub(super) fn eta(&self, position: u64, now_ms: i64) -> u64 {
+        if position == 0 || self.sale != SaleState::Open {
+            return 0;
+        }
+        let fallback = (!self.admission.auto).then(|| f64::from(self.admission.rate_per_minute));
+        self.rate
+            .eta_seconds(position, fallback, now_ms)
+            .unwrap_or(0)
+    }
+
+    pub(super) fn view(&self, event_id: &str, id: u64, now_ms: i64) -> Option<View> {
         let entry = self.entries.get(&id)?;
         let state = match (self.sale, entry.state) {
             (SaleState::Closed, EntryState::Waiting | EntryState::Prequeue) => {
@@ -241,11 +253,7 @@ impl Inner {
         } else {
             0
         };
-        let eta_seconds = if position > 0 && self.sale == SaleState::Open {
-            self.rate.eta_seconds(position, rate_fallback).unwrap_or(0)
-        } else {
-            0
-        };
+        let eta_seconds = self.eta(position, now_ms);
         Some(View {
             status: pb::QueueStatus {
                 event_id: event_id.to_string(),

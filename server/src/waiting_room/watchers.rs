@@ -314,8 +314,7 @@ impl WaitingRoom {
                     w.finished = true;
                     return None;
                 };
-                let rate = f64::from(inner.admission.rate_per_minute);
-                let view = inner.view(&room.event_id, w.guard.id, rate);
+                let view = inner.view(&room.event_id, w.guard.id, self.clock.now_ms());
                 if let (Some(view), Some(entry)) =
                     (view.as_ref(), inner.entries.get_mut(&w.guard.id))
                 {
