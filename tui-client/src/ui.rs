@@ -366,10 +366,13 @@ fn draw_queue(frame: &mut Frame, app: &App, area: Rect) {
     frame.render_widget(progress_bar(ratio, gauge_area.width), gauge_area);
     let mut info = Vec::new();
     if waiting {
-        info.push(Line::from(format!(
-            " Estimated wait: {}",
+        // Zero: the room has not measured the line's pace yet.
+        let wait = if status.eta_seconds == 0 {
+            "estimating...".to_string()
+        } else {
             approx_duration(status.eta_seconds)
-        )));
+        };
+        info.push(Line::from(format!(" Estimated wait: {wait}")));
     }
     info.push(Line::from(format!(" Queue: {}", tier_name(status.tier()))));
     if state == pb::QueueState::Prequeue && !status.shuffle_commitment.is_empty() {

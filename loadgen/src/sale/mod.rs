@@ -72,9 +72,10 @@ pub struct SaleArgs {
     /// With --scenario lux: how long the presale runs before the general sale opens.
     #[arg(long, default_value_t = 60, value_name = "SECONDS")]
     pub presale_seconds: u64,
-    /// With --scenario small: fans join a pre-queue for this long, and the sale opens then
-    /// (its pre-queue shuffled by the committed seed; the run checks the proof) [default: the
-    /// sale opens at once].
+    /// With a preset: fans join a pre-queue for this long, and the sale opens then (its
+    /// pre-queue shuffled by the committed seed; the run checks the proof); with --scenario
+    /// lux it opens in the general phase, presale fans placed first [default: the sale opens
+    /// at once].
     #[arg(long, default_value_t = 0, value_name = "SECONDS")]
     pub prequeue_seconds: u64,
     /// With a preset: fans admitted per minute, per event (with --scenario lux, a cap on the
@@ -268,11 +269,13 @@ capacity = 400
     Ok(event_id)
 }
 
-/// Seeds the LUX Tour, opens its presale now and its general sale `presale_seconds` later;
-/// returns the event ids.
+/// Seeds the LUX Tour and opens its presale now and its general sale `presale_seconds` later,
+/// or, with `prequeue_seconds`, its general sale then (the crowd in the pre-queue until then,
+/// presale fans placed first); returns the event ids.
 async fn set_up_lux(
     channel: Channel,
     token: &str,
+    prequeue_seconds: u64,
     presale_seconds: u64,
     admit_per_minute: u32,
     fixed_valve: bool,
@@ -313,18 +316,27 @@ async fn set_up_lux(
             )?)
             .await
             .map_err(|s| anyhow::anyhow!("setting admission for {}: {}", event.id, s.message()))?;
-        for (phase, at, codes) in [
-            (
-                pb::SalePhase::Presale,
-                0,
-                vec![LUX_PRESALE_CODE.to_string()],
-            ),
-            (
+        let openings = if prequeue_seconds > 0 {
+            vec![(
                 pb::SalePhase::General,
-                now_ms + presale_seconds as i64 * 1_000,
-                Vec::new(),
-            ),
-        ] {
+                now_ms + prequeue_seconds as i64 * 1_000,
+                vec![LUX_PRESALE_CODE.to_string()],
+            )]
+        } else {
+            vec![
+                (
+                    pb::SalePhase::Presale,
+                    0,
+                    vec![LUX_PRESALE_CODE.to_string()],
+                ),
+                (
+                    pb::SalePhase::General,
+                    now_ms + presale_seconds as i64 * 1_000,
+                    Vec::new(),
+                ),
+            ]
+        };
+        for (phase, at, codes) in openings {
             operator
                 .open_sale(with_token(
                     pb::OpenSaleRequest {
@@ -378,6 +390,7 @@ pub async fn run(
             wanted = set_up_lux(
                 first.clone(),
                 token,
+                args.prequeue_seconds,
                 args.presale_seconds,
                 args.admit_per_minute(),
                 args.fixed_valve,
