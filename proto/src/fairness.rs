@@ -323,9 +323,38 @@ pub fn verify(proof: &Proof) -> Result<Verified, VerifyError> {
 
 /// A fan's own line in a proof: its index in join order and its position right after opening.
 pub fn find_fan(proof: &Proof, queue_token: &str) -> Option<(usize, u64)> {
-    let mine = manifest_entry(&proof.commitment, queue_token);
-    let index = proof.entries.iter().position(|e| e.entry == mine)?;
-    Some((index, opening_positions(&proof.entries)[index]))
+    Places::of(proof).find(queue_token)
+}
+
+/// Every line of a proof by its value, with its place: to look up many fans in one proof.
+#[derive(Debug, Clone)]
+pub struct Places {
+    commitment: Bytes32,
+    by_entry: std::collections::HashMap<Bytes32, (usize, u64)>,
+}
+
+impl Places {
+    pub fn of(proof: &Proof) -> Places {
+        let positions = opening_positions(&proof.entries);
+        Places {
+            commitment: proof.commitment,
+            by_entry: proof
+                .entries
+                .iter()
+                .zip(positions)
+                .enumerate()
+                .map(|(index, (e, position))| (e.entry, (index, position)))
+                .collect(),
+        }
+    }
+
+    /// The line of the fan holding `queue_token`: its index in join order and its position
+    /// right after opening.
+    pub fn find(&self, queue_token: &str) -> Option<(usize, u64)> {
+        self.by_entry
+            .get(&manifest_entry(&self.commitment, queue_token))
+            .copied()
+    }
 }
 
 /// 32 bytes from 64 hex digits.

@@ -376,9 +376,10 @@ pub fn shuffle_proof(
     (0..chunks).map(move |i| {
         let entries = manifest.as_ref().map_or_else(Vec::new, |m| {
             m.entries
+                .chunks(fairness::ENTRIES_PER_CHUNK)
+                .nth(i)
+                .unwrap_or_default()
                 .iter()
-                .skip(i * fairness::ENTRIES_PER_CHUNK)
-                .take(fairness::ENTRIES_PER_CHUNK)
                 .map(|e| pb::ManifestEntry {
                     entry: e.entry.to_vec(),
                     tier: fairness::tier_of_rank(e.tier).into(),
@@ -391,4 +392,61 @@ pub fn shuffle_proof(
             entries,
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use taquilla_proto::fairness;
+
+    use crate::waiting_room::{Manifest, Revealed, ShuffleProof};
+
+    #[test]
+    fn a_proof_streams_as_a_header_then_the_manifest_in_order_in_chunks() {
+        let secret = fairness::ShuffleSecret {
+            seed: [1; 32],
+            nonce: [2; 32],
+        };
+        let commitment = secret.commitment();
+        let n = 2 * fairness::ENTRIES_PER_CHUNK + 1;
+        let opening = fairness::open(
+            &secret,
+            (0..n).map(|i| {
+                let entry = fairness::manifest_entry(&commitment, &format!("t{i}"));
+                (entry, u8::from(i % 7 == 0))
+            }),
+        );
+        let proof = ShuffleProof {
+            commitment,
+            revealed: Some(Revealed {
+                seed: secret.seed,
+                nonce: secret.nonce,
+                manifest: Arc::new(Manifest {
+                    entries: opening.entries.clone(),
+                    digest: opening.digest,
+                }),
+            }),
+        };
+        let chunks: Vec<_> = super::shuffle_proof("ev", proof).collect();
+        assert_eq!(chunks.len(), 3);
+        assert!(chunks[0].header.is_some() && chunks[1..].iter().all(|c| c.header.is_none()));
+        assert_eq!(chunks[2].entries.len(), 1);
+        let downloaded = fairness::assemble(chunks).expect("assembles");
+        let back = downloaded.proof.expect("revealed");
+        assert_eq!(back.entries, opening.entries, "every entry, in join order");
+        fairness::verify(&back).expect("verifies");
+        // Before opening: the header alone.
+        let sealed: Vec<_> = super::shuffle_proof(
+            "ev",
+            ShuffleProof {
+                commitment,
+                revealed: None,
+            },
+        )
+        .collect();
+        assert_eq!(sealed.len(), 1);
+        assert!(sealed[0].entries.is_empty());
+        assert_eq!(sealed[0].header.as_ref().map(|h| h.revealed), Some(false));
+    }
 }

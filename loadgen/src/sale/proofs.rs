@@ -44,16 +44,12 @@ pub(super) async fn check_shuffles(
             continue;
         }
         let placements = recorder.placements(id);
-        let positions = fairness::opening_positions(&proof.entries);
-        let mut index: std::collections::HashMap<fairness::Bytes32, usize> =
-            std::collections::HashMap::with_capacity(proof.entries.len());
-        for (i, entry) in proof.entries.iter().enumerate() {
-            index.insert(entry.entry, i);
-        }
+        let places = fairness::Places::of(&proof);
         let mut wrong = 0usize;
         for placed in &placements {
-            let mine = fairness::manifest_entry(&proof.commitment, &placed.queue_token);
-            let given = index.get(&mine).map(|&i| positions[i]);
+            let given = places
+                .find(&placed.queue_token)
+                .map(|(_, position)| position);
             if given != Some(placed.position) {
                 wrong += 1;
                 if wrong <= 3 {
