@@ -61,13 +61,39 @@ impl Errors {
     }
 }
 
-#[derive(Debug, Default)]
+/// A fan in line: when it was first seen there, and the ETAs it was shown since.
+#[derive(Debug)]
+struct InLine {
+    entered_ms: u64,
+    shown: Vec<Estimate>,
+}
+
+#[derive(Debug)]
 struct Inner {
-    waiting: HashMap<u64, Vec<Estimate>>,
+    waiting: HashMap<u64, InLine>,
+    /// Fans admitted from the line without ever being shown an ETA (the pace not measured
+    /// yet, or admitted at once).
+    admitted_unestimated: u64,
+    /// Time from entering the line to the first ETA shown, of the fans admitted (ms).
+    first_eta_after_ms: Histogram<u64>,
     errors: BTreeMap<(Shown, usize), Errors>,
     never_admitted: u64,
     /// Every [`SAMPLE_EVERY`]th admitted fan's ETA at join: (shown at, place, ETA, wait), ms.
     samples: Vec<(u64, u64, u64, u64)>,
+}
+
+impl Default for Inner {
+    fn default() -> Self {
+        Inner {
+            waiting: HashMap::new(),
+            admitted_unestimated: 0,
+            // Constant, valid bounds: up to ten hours.
+            first_eta_after_ms: Histogram::new_with_bounds(1, 36_000_000, 3).expect("valid bounds"),
+            errors: BTreeMap::new(),
+            never_admitted: 0,
+            samples: Vec::new(),
+        }
+    }
 }
 
 /// One admitted fan in this many has its ETA at join written out (`eta.csv`).
@@ -104,26 +130,41 @@ impl EtaLog {
         self.started.elapsed().as_millis() as u64
     }
 
-    /// Fan `fan` was shown `eta_s` seconds at place `position` (ignored unless both are known).
+    /// Fan `fan` is in line at place `position` and was shown `eta_s` seconds (zero: no ETA,
+    /// the room is estimating). Ignored outside the line (no place).
     pub fn shown(&self, fan: u64, position: u64, eta_s: u64) {
-        if position == 0 || eta_s == 0 {
+        if position == 0 {
             return;
         }
         let at_ms = self.now_ms();
-        self.lock().waiting.entry(fan).or_default().push(Estimate {
-            at_ms,
-            position,
-            eta_s,
+        let mut inner = self.lock();
+        let in_line = inner.waiting.entry(fan).or_insert_with(|| InLine {
+            entered_ms: at_ms,
+            shown: Vec::new(),
         });
+        if eta_s > 0 {
+            in_line.shown.push(Estimate {
+                at_ms,
+                position,
+                eta_s,
+            });
+        }
     }
 
     /// Fan `fan` was admitted now: each ETA it was shown is compared with the wait after it.
     pub fn admitted(&self, fan: u64) {
         let now_ms = self.now_ms();
         let mut inner = self.lock();
-        let Some(shown) = inner.waiting.remove(&fan) else {
+        let Some(InLine { entered_ms, shown }) = inner.waiting.remove(&fan) else {
             return;
         };
+        match shown.first() {
+            None => inner.admitted_unestimated += 1,
+            Some(first) => {
+                let after = first.at_ms.saturating_sub(entered_ms).clamp(1, 36_000_000);
+                let _ = inner.first_eta_after_ms.record(after);
+            }
+        }
         for (i, estimate) in shown.iter().enumerate() {
             let kind = if i == 0 { Shown::AtJoin } else { Shown::Update };
             let wait_ms = now_ms.saturating_sub(estimate.at_ms).max(1);
@@ -151,7 +192,11 @@ impl EtaLog {
     /// Fan `fan` left the line without being admitted (sold out, left, gave up).
     pub fn not_admitted(&self, fan: u64) {
         let mut inner = self.lock();
-        if inner.waiting.remove(&fan).is_some() {
+        if inner
+            .waiting
+            .remove(&fan)
+            .is_some_and(|in_line| !in_line.shown.is_empty())
+        {
             inner.never_admitted += 1;
         }
     }
@@ -171,7 +216,7 @@ impl EtaLog {
     pub fn table(&self) -> String {
         let inner = self.lock();
         let mut out = String::new();
-        if inner.errors.is_empty() {
+        if inner.errors.is_empty() && inner.admitted_unestimated == 0 {
             out.push_str("ETAs: none shown to a fan who was then admitted\n");
             return out;
         }
@@ -200,6 +245,16 @@ impl EtaLog {
             out,
             "fans shown an ETA and never admitted (sold out, left, gave up): {}",
             inner.never_admitted
+        );
+        let first = &inner.first_eta_after_ms;
+        let _ = writeln!(
+            out,
+            "admitted fans never shown an ETA (\"estimating...\" until admitted): {}; \
+             first ETA after entering the line: p50 {:.1} s, p90 {:.1} s, p99 {:.1} s",
+            inner.admitted_unestimated,
+            first.value_at_quantile(0.5) as f64 / 1_000.0,
+            first.value_at_quantile(0.9) as f64 / 1_000.0,
+            first.value_at_quantile(0.99) as f64 / 1_000.0,
         );
         out
     }
@@ -295,5 +350,37 @@ mod tests {
         );
         // Admitted at once: each ETA was later than the wait, none early.
         assert!(inner.errors.values().all(|e| e.late == 0));
+    }
+
+    #[test]
+    fn fans_in_line_before_any_eta_are_counted_and_their_first_eta_judged_alone() {
+        let log = EtaLog::new();
+        // In line while the room estimates, then admitted: no ETA to judge, counted apart.
+        log.shown(1, 30, 0);
+        log.shown(1, 10, 0);
+        log.admitted(1);
+        // Estimating at first, then an ETA: that one is the fan's first, judged against the
+        // wait after it was shown.
+        log.shown(2, 500, 0);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        log.shown(2, 400, 40);
+        log.admitted(2);
+        // Never shown an ETA and not admitted: neither admitted nor "shown and never admitted".
+        log.shown(3, 9_000, 0);
+        log.not_admitted(3);
+        let inner = log.lock();
+        assert_eq!(inner.admitted_unestimated, 1);
+        assert_eq!(inner.never_admitted, 0);
+        assert_eq!(inner.first_eta_after_ms.len(), 1);
+        assert!(inner.first_eta_after_ms.max() >= 20);
+        let kinds: Vec<(Shown, usize)> = inner.errors.keys().copied().collect();
+        assert_eq!(kinds, vec![(Shown::AtJoin, 1)], "place 400, the first ETA");
+        drop(inner);
+        let table = log.table();
+        assert!(
+            table
+                .contains("admitted fans never shown an ETA (\"estimating...\" until admitted): 1"),
+            "{table}"
+        );
     }
 }

@@ -215,6 +215,12 @@ pub use taquilla_proto::fairness::{SplitMix64, shuffle};
 /// is told 3 min, then 2.5 min 30 s later at place 6, and still 2.5 min just after moving to
 /// place 5. When admissions stop for longer than the steps' usual spacing, the pace is taken
 /// to be at most one step's worth of admissions per that long, and the ETA grows.
+///
+/// A pace counts as measured only once its steps span [`RateAverage::MIN_SPAN_MS`]: the
+/// first seconds of a sale (the valve filling its first slots at once, an opening's work on
+/// every node) run at a pace that is not the sale's, and an ETA from them was four times the
+/// wait that followed in the full LUX sale (docs/benchmarks-log.md). Until then a fixed
+/// valve's ETA comes from its rate and the automatic valve's is unknown ("estimating").
 #[derive(Debug, Clone, Default)]
 pub struct RateAverage {
     /// (time, admissions) of each step that admitted anyone, oldest first.
@@ -230,6 +236,8 @@ impl RateAverage {
     pub const MIN_ADMISSIONS: u64 = 10;
     /// The longest history kept for a slow valve.
     const LONGEST_MS: i64 = 15 * 60_000;
+    /// The shortest span of steps a pace is measured over.
+    pub const MIN_SPAN_MS: i64 = 10_000;
 
     /// Records `n` admissions at `now_ms`.
     pub fn record(&mut self, n: u64, now_ms: i64) {
@@ -244,11 +252,15 @@ impl RateAverage {
         self.tick(now_ms);
     }
 
-    /// Forgets steps outside the window (keeping enough admissions for a slow valve).
+    /// Forgets steps outside the window (keeping enough admissions for a slow valve, and
+    /// enough of a span to measure over).
     pub fn tick(&mut self, now_ms: i64) {
+        let last = self.steps.back().map_or(now_ms, |s| s.0);
         while let Some(&(at, n)) = self.steps.front() {
             let old = now_ms - at > Self::WINDOW_MS;
-            let enough_without = self.count - n >= Self::MIN_ADMISSIONS;
+            let span_without = self.steps.get(1).map_or(0, |next| last - next.0);
+            let enough_without =
+                self.count - n >= Self::MIN_ADMISSIONS && span_without >= Self::MIN_SPAN_MS;
             if (old && enough_without) || now_ms - at > Self::LONGEST_MS {
                 self.steps.pop_front();
                 self.count -= n;
@@ -258,12 +270,19 @@ impl RateAverage {
         }
     }
 
-    /// Mean milliseconds between admissions over the steps kept, if at least two steps are.
+    /// Mean milliseconds between admissions over the steps kept, once they span
+    /// [`RateAverage::MIN_SPAN_MS`].
     fn interval_ms(&self) -> Option<f64> {
         let (first, first_n) = *self.steps.front()?;
         let (last, _) = *self.steps.back()?;
         let after_first = self.count - first_n;
-        (last > first && after_first > 0).then(|| (last - first) as f64 / after_first as f64)
+        (last - first >= Self::MIN_SPAN_MS && after_first > 0)
+            .then(|| (last - first) as f64 / after_first as f64)
+    }
+
+    /// Whether the pace is measured (ETAs come from it).
+    pub fn is_measured(&self) -> bool {
+        self.interval_ms().is_some()
     }
 
     /// Admissions per minute at the measured pace (zero until it is measured).
@@ -523,6 +542,40 @@ mod tests {
             (98..=101).contains(&eta),
             "2,500 places at 25 a second: {eta} s"
         );
+    }
+
+    #[test]
+    fn the_first_seconds_of_admissions_are_not_yet_a_pace() {
+        // Twenty fans at once, then a slow trickle for nine seconds: no pace yet.
+        let mut r = RateAverage::default();
+        r.record(20, 0);
+        for s in 1..10 {
+            r.record(1, s * 1_000);
+        }
+        assert_eq!(r.eta_seconds(100, None, 9_000), None, "the automatic valve");
+        assert_eq!(
+            r.eta_seconds(100, Some(600.0), 9_000),
+            Some(10),
+            "a fixed valve's rate until measured"
+        );
+        assert_eq!(r.per_minute(), 0.0);
+        // From ten seconds of steps on, the measured pace.
+        r.record(1, 10_000);
+        assert_eq!(r.eta_seconds(10, None, 10_000), Some(10));
+    }
+
+    #[test]
+    fn a_burst_after_a_stall_keeps_a_span_to_measure_over() {
+        // One fan a second for a minute, nothing for two minutes, then 30 at once.
+        let mut r = RateAverage::default();
+        for s in 0..60 {
+            r.record(1, s * 1_000);
+        }
+        r.record(30, 180_000);
+        // The steps kept still span ten seconds or more: the pace is the slow one it was, not
+        // unknown and not 30 fans in no time.
+        let eta = r.eta_seconds(10, None, 180_000).expect("a pace is kept");
+        assert!(eta >= 10, "{eta}");
     }
 
     #[test]

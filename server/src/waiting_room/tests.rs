@@ -212,7 +212,11 @@ impl WaitingRoom {
 
 /// Fans `f0`, `f1`, … join, each counted as watched (no stream to drop, so no grace period
 /// starts).
-async fn join_watched(room: &Arc<WaitingRoom>, ev: &EventRecord, fans: usize) {
+pub(in crate::waiting_room) async fn join_watched(
+    room: &Arc<WaitingRoom>,
+    ev: &EventRecord,
+    fans: usize,
+) {
     for i in 0..fans {
         let token = room
             .join_as(ev, &format!("f{i}"), "")
@@ -234,7 +238,7 @@ async fn position(room: &Arc<WaitingRoom>, event: &EventRecord, fingerprint: &st
         .position
 }
 
-fn pass(id: u64, fingerprint: &str) -> PassClaims {
+pub(in crate::waiting_room) fn pass(id: u64, fingerprint: &str) -> PassClaims {
     PassClaims {
         ev: "ev".into(),
         fan: sha256_hex(fingerprint),
