@@ -280,11 +280,6 @@ impl RateAverage {
             .then(|| (last - first) as f64 / after_first as f64)
     }
 
-    /// Whether the pace is measured (ETAs come from it).
-    pub fn is_measured(&self) -> bool {
-        self.interval_ms().is_some()
-    }
-
     /// Admissions per minute at the measured pace (zero until it is measured).
     pub fn per_minute(&self) -> f64 {
         self.interval_ms().map_or(0.0, |ms| 60_000.0 / ms)

@@ -190,9 +190,6 @@ struct Inner {
     admission: AdmissionSettings,
     bucket: TokenBucket,
     rate: RateAverage,
-    /// Whether `rate` had measured the pace at the last step: when it first does, every
-    /// watcher is told its ETA at once, not at its next look (up to two minutes far back).
-    pace_measured: bool,
     presale_codes: HashSet<String>,
     entries: HashMap<u64, Entry>,
     by_fingerprint: HashMap<String, u64>,
@@ -327,8 +324,6 @@ fn lock(room: &Room) -> ApiResult<std::sync::MutexGuard<'_, Inner>> {
 }
 
 impl Room {
-    /// Wakes every watcher of the event to recompute its status (each sends it if it changed):
-    /// the sale's state changed, or something every status shows (the first measured pace).
     fn sale_changed(&self) {
         self.sale_changed.send_modify(|v| *v = v.wrapping_add(1));
     }

@@ -21,7 +21,6 @@ impl Inner {
             admission,
             bucket: TokenBucket::new(admission.rate_per_minute, admission.burst, now),
             rate: RateAverage::default(),
-            pace_measured: false,
             presale_codes: presale_codes.iter().cloned().collect(),
             entries: HashMap::new(),
             by_fingerprint: HashMap::new(),
@@ -218,16 +217,6 @@ impl Inner {
             (Some(c), pb::QueueState::Prequeue) => c.to_string(),
             _ => String::new(),
         }
-    }
-
-    /// Whether the line's pace has been measured since the last call and was not before, with
-    /// the automatic valve (whose fans were shown no ETA until then).
-    pub(super) fn pace_came(&mut self) -> bool {
-        let measured = self.rate.is_measured();
-        // A fixed valve's fans were shown an ETA from its rate all along.
-        let came = measured && !self.pace_measured && self.admission.auto;
-        self.pace_measured = measured;
-        came
     }
 
     /// Seconds until `position` is admitted at the line's measured pace (a fixed valve's rate

@@ -34,14 +34,9 @@ impl WaitingRoom {
                 }
             }
             // Positions moved with this step (here, or in Redis and the replica): tell the
-            // watchers that are due and whose place moved visibly; once the line's pace is
-            // first measured, every watcher (each was shown no ETA until then).
-            let pace_came = room.inner.lock().is_ok_and(|mut inner| {
+            // watchers that are due and whose place moved visibly.
+            if let Ok(mut inner) = room.inner.lock() {
                 inner.look(now);
-                inner.pace_came()
-            });
-            if pace_came {
-                room.sale_changed();
             }
         }
     }

@@ -212,11 +212,7 @@ impl WaitingRoom {
 
 /// Fans `f0`, `f1`, … join, each counted as watched (no stream to drop, so no grace period
 /// starts).
-pub(in crate::waiting_room) async fn join_watched(
-    room: &Arc<WaitingRoom>,
-    ev: &EventRecord,
-    fans: usize,
-) {
+async fn join_watched(room: &Arc<WaitingRoom>, ev: &EventRecord, fans: usize) {
     for i in 0..fans {
         let token = room
             .join_as(ev, &format!("f{i}"), "")
@@ -238,7 +234,7 @@ async fn position(room: &Arc<WaitingRoom>, event: &EventRecord, fingerprint: &st
         .position
 }
 
-pub(in crate::waiting_room) fn pass(id: u64, fingerprint: &str) -> PassClaims {
+fn pass(id: u64, fingerprint: &str) -> PassClaims {
     PassClaims {
         ev: "ev".into(),
         fan: sha256_hex(fingerprint),

@@ -379,7 +379,7 @@ mod tests {
     use futures_util::FutureExt;
     use tokio_stream::StreamExt;
 
-    use super::super::tests::{Backend, Under, event, join_watched, pass, room};
+    use super::super::tests::{Backend, Under, event, room};
     use super::*;
     use crate::domain::SaleState;
     use crate::domain::clock::ManualClock;
@@ -555,76 +555,6 @@ mod tests {
     #[ignore = "needs a Redis Cluster at TAQUILLA_TEST_REDIS_CLUSTER_URL (.ci/redis-cluster); the suite runs it (cargo test -- --include-ignored)"]
     async fn the_prequeue_hears_its_places_at_opening_and_its_moves_after_on_a_redis_cluster() {
         the_prequeue_hears_its_places_at_opening_and_its_moves_after(Backend::Cluster).await;
-    }
-
-    /// The automatic valve shows no ETA until the line's pace is measured (ten seconds of
-    /// admissions); then a fan far back hears its ETA at once, not at its next look (12 s
-    /// after the last one at place 3,000; up to two minutes while the sales path is pressed).
-    async fn the_first_measured_pace_reaches_every_watcher_at_once(backend: Backend) {
-        let clock = ManualClock::new(1_000_000);
-        let room = room(backend, &clock).await;
-        let mut ev = event(SaleState::Open);
-        ev.admission = AdmissionSettings {
-            auto: true,
-            ..valve(1_000, 600)
-        };
-        let (_stop, stopping) = crate::shutdown::channel();
-        join_watched(&room, &ev, 2_999).await;
-        let token = room.join_as(&ev, "f2999", "").await.expect("join").0;
-        room.caught_up(&ev.id).await.expect("caught up");
-        let mut far = room.watch(&ev, &token, stopping).await.expect("watch");
-        let first = next(&mut far).await.status.expect("status");
-        assert_eq!(
-            (first.position, first.eta_seconds),
-            (3_000, 0),
-            "no pace yet, so no ETA"
-        );
-        // Ten admissions a second (the bucket; every buyer finishes at once, so the valve's
-        // twenty slots never bind).
-        let (mut finished, mut told) = (0, None);
-        for step in 1..=150u64 {
-            clock.advance_ms(100);
-            room.pump().await;
-            room.caught_up(&ev.id).await.expect("caught up");
-            let admitted = room.stats(&ev).await.expect("stats").admitted_total;
-            for id in finished + 1..=admitted {
-                room.finished_buying(&pass(id, &format!("f{}", id - 1)))
-                    .await
-                    .expect("finished");
-            }
-            finished = admitted;
-            while let Some(update) = ready(&mut far) {
-                let status = update.status.expect("status");
-                if told.is_none() && status.eta_seconds > 0 {
-                    told = Some((step, status.position, status.eta_seconds));
-                }
-            }
-        }
-        let (step, position, eta) = told.expect("an ETA within 15 s");
-        // Measured from the step at 10.1 s (admissions since 0.1 s); on Redis the replica reads
-        // that step's admissions a step later.
-        assert!((101..=103).contains(&step), "told at step {step}");
-        assert!(finished >= 140, "the line moved at 10 a second: {finished}");
-        // About 2,900 places at 10 a second.
-        assert!((2_890..=2_901).contains(&position), "{position}");
-        assert!((280..=300).contains(&eta), "{eta} s at place {position}");
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn the_first_measured_pace_reaches_every_watcher_at_once_embedded() {
-        the_first_measured_pace_reaches_every_watcher_at_once(Backend::Embedded).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    #[ignore = "needs Redis at TAQUILLA_TEST_REDIS_URL; the suite runs it (cargo test -- --include-ignored)"]
-    async fn the_first_measured_pace_reaches_every_watcher_at_once_on_redis() {
-        the_first_measured_pace_reaches_every_watcher_at_once(Backend::Redis).await;
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    #[ignore = "needs a Redis Cluster at TAQUILLA_TEST_REDIS_CLUSTER_URL (.ci/redis-cluster); the suite runs it (cargo test -- --include-ignored)"]
-    async fn the_first_measured_pace_reaches_every_watcher_at_once_on_a_redis_cluster() {
-        the_first_measured_pace_reaches_every_watcher_at_once(Backend::Cluster).await;
     }
 
     /// 3,000 fans in line, watched at places 50 (`near`) and 3,000 (`far`), each stream past
