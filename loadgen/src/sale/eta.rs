@@ -50,11 +50,17 @@ struct Errors {
     late: u64,
 }
 
+/// A histogram of milliseconds, up to ten hours.
+fn millis() -> Histogram<u64> {
+    // Constant, valid bounds.
+    Histogram::new_with_bounds(1, 36_000_000, 3).expect("valid bounds")
+}
+
 impl Errors {
     fn new() -> Errors {
-        // Constant, valid bounds: up to ten hours, and up to 1,000 times the wait.
+        // Constant, valid bounds: up to 1,000 times the wait.
         Errors {
-            absolute_ms: Histogram::new_with_bounds(1, 36_000_000, 3).expect("valid bounds"),
+            absolute_ms: millis(),
             relative: Histogram::new_with_bounds(1, 1_000_000, 3).expect("valid bounds"),
             late: 0,
         }
@@ -87,8 +93,7 @@ impl Default for Inner {
         Inner {
             waiting: HashMap::new(),
             admitted_unestimated: 0,
-            // Constant, valid bounds: up to ten hours.
-            first_eta_after_ms: Histogram::new_with_bounds(1, 36_000_000, 3).expect("valid bounds"),
+            first_eta_after_ms: millis(),
             errors: BTreeMap::new(),
             never_admitted: 0,
             samples: Vec::new(),
